@@ -1,0 +1,192 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// OrderSpec is what the customer ordered. Everything but cancel is fixed at
+// creation; cancel can go from false to true, never back.
+//
+// +kubebuilder:validation:XValidation:rule="self.customerID == oldSelf.customerID",message="customerID is immutable",fieldPath=".customerID"
+// +kubebuilder:validation:XValidation:rule="has(self.customerEmail) == has(oldSelf.customerEmail) && (!has(self.customerEmail) || self.customerEmail == oldSelf.customerEmail)",message="customerEmail is immutable",fieldPath=".customerEmail"
+// +kubebuilder:validation:XValidation:rule="self.items == oldSelf.items",message="items are immutable",fieldPath=".items"
+// +kubebuilder:validation:XValidation:rule="has(self.currency) == has(oldSelf.currency) && (!has(self.currency) || self.currency == oldSelf.currency)",message="currency is immutable",fieldPath=".currency"
+// +kubebuilder:validation:XValidation:rule="has(self.paymentMethod) == has(oldSelf.paymentMethod) && (!has(self.paymentMethod) || self.paymentMethod == oldSelf.paymentMethod)",message="paymentMethod is immutable",fieldPath=".paymentMethod"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone once true",fieldPath=".cancel"
+type OrderSpec struct {
+	// customerID identifies the customer: 1-64 characters, letters and digits
+	// first, then letters, digits, '.', '_' or '-'.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._-]*$`
+	CustomerID string `json:"customerID"`
+
+	// customerEmail is where notifications about the order go.
+	// +optional
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+\.[^@\s]+$`
+	CustomerEmail string `json:"customerEmail,omitempty"`
+
+	// items are the products ordered, one entry per product.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=map
+	// +listMapKey=productID
+	Items []OrderItem `json:"items"`
+
+	// currency is the ISO 4217 code the order is priced in; it defaults to
+	// the catalog's currency.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[A-Z]{3}$`
+	Currency string `json:"currency,omitempty"`
+
+	// paymentMethod is the payment method token to charge; it defaults to
+	// pm_card_visa.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_]+$`
+	PaymentMethod string `json:"paymentMethod,omitempty"`
+
+	// cancel requests cancellation of the order. It is one-way: once true it
+	// cannot be set back to false. A Completed order refuses it.
+	// +optional
+	Cancel bool `json:"cancel,omitempty"`
+}
+
+// OrderItem is one product line of an order.
+type OrderItem struct {
+	// productID is the catalog id of the product.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._-]*$`
+	ProductID string `json:"productID"`
+
+	// quantity is how many units are ordered, 1 to 10000.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	Quantity int32 `json:"quantity"`
+
+	// unitPrice is the price per unit the customer agreed to, as a decimal
+	// string with at most two decimals ("1299.99"). When set, the order fails
+	// with PriceChanged if the catalog price differs.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$`
+	UnitPrice string `json:"unitPrice,omitempty"`
+}
+
+// WorkflowRef points at the Temporal workflow that processes an order.
+type WorkflowRef struct {
+	// id is the workflow id, derived from the Order's UID.
+	ID string `json:"id,omitempty"`
+	// runID is the id of the workflow run.
+	// +optional
+	RunID string `json:"runID,omitempty"`
+	// url links to the workflow in the Temporal UI.
+	// +optional
+	URL string `json:"url,omitempty"`
+}
+
+// OrderStatus mirrors the progress of the order's workflow.
+type OrderStatus struct {
+	// observedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is where the order stands as a whole.
+	// +optional
+	Phase OrderPhase `json:"phase,omitempty"`
+
+	// step is the last step the workflow completed.
+	// +optional
+	Step OrderStep `json:"step,omitempty"`
+
+	// total is the order total priced from the catalog, a decimal string.
+	// +optional
+	Total string `json:"total,omitempty"`
+
+	// currency is the ISO 4217 code of total.
+	// +optional
+	Currency string `json:"currency,omitempty"`
+
+	// reason is a CamelCase word saying why the order failed or was cancelled.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// message says in words why the order failed or was cancelled.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// paymentID is the id of the captured payment.
+	// +optional
+	PaymentID string `json:"paymentID,omitempty"`
+
+	// refundID is the id of the refund, when the payment was refunded.
+	// +optional
+	RefundID string `json:"refundID,omitempty"`
+
+	// workflow is the Temporal workflow processing the order.
+	// +optional
+	Workflow *WorkflowRef `json:"workflow,omitempty"`
+
+	// startTime is when the workflow started processing the order.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the order reached a terminal phase.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// conditions are Ready, Reconciling and Stalled (for kstatus, Flux and
+	// Argo CD), one per workflow step, and CancelRefused when a cancel
+	// request came too late.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// Order is an e-commerce order processed by a Temporal workflow.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ord,categories=orderflow
+// +kubebuilder:printcolumn:name="Customer",type=string,JSONPath=`.spec.customerID`
+// +kubebuilder:printcolumn:name="Total",type=string,JSONPath=`.status.total`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.step`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Workflow",type=string,JSONPath=`.status.workflow.id`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
+type Order struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the order as placed.
+	// +required
+	Spec OrderSpec `json:"spec"`
+
+	// status is the order's progress, written by the controller.
+	// +optional
+	Status OrderStatus `json:"status,omitempty"`
+}
+
+// OrderList is a list of Orders.
+//
+// +kubebuilder:object:root=true
+type OrderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Order `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Order{}, &OrderList{})
+}

@@ -1,0 +1,80 @@
+package controllers
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+)
+
+// Metrics are the order metrics the manager exports besides
+// controller-runtime's own.
+type Metrics struct {
+	transitions *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	byPhase     *prometheus.Desc
+	reader      client.Reader
+	// temporalCalls counts the calls the manager makes to Temporal, by kind.
+	TemporalCalls *prometheus.CounterVec
+}
+
+// NewMetrics registers the order metrics with controller-runtime's
+// registry. reader lists Orders (from the cache) when the orders-by-phase
+// gauge is scraped.
+func NewMetrics(reader client.Reader) *Metrics {
+	m := &Metrics{
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderflow_order_transitions_total",
+			Help: "Order phase transitions written to status, by new phase.",
+		}, []string{"phase"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "orderflow_order_duration_seconds",
+			Help:    "Time from an Order's creation to its terminal phase.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}, []string{"phase"}),
+		byPhase: prometheus.NewDesc("orderflow_orders", "Orders by phase.", []string{"phase"}, nil),
+		reader:  reader,
+		TemporalCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderflow_manager_temporal_calls_total",
+			Help: "Calls the manager made to Temporal, by kind.",
+		}, []string{"call"}),
+	}
+	metrics.Registry.MustRegister(m.transitions, m.duration, m.TemporalCalls, m)
+	return m
+}
+
+func (m *Metrics) observe(o *v1alpha1.Order, old, now *v1alpha1.OrderStatus) {
+	if old.Phase == now.Phase {
+		return
+	}
+	m.transitions.WithLabelValues(string(now.Phase)).Inc()
+	if now.Phase.Terminal() && now.CompletionTime != nil {
+		m.duration.WithLabelValues(string(now.Phase)).Observe(now.CompletionTime.Sub(o.CreationTimestamp.Time).Seconds())
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.byPhase }
+
+// Collect implements prometheus.Collector: it counts the cached Orders.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	var list v1alpha1.OrderList
+	if err := m.reader.List(context.Background(), &list); err != nil {
+		return
+	}
+	counts := map[v1alpha1.OrderPhase]int{}
+	for i := range list.Items {
+		phase := list.Items[i].Status.Phase
+		if phase == "" {
+			phase = v1alpha1.PhasePending
+		}
+		counts[phase]++
+	}
+	for _, p := range []v1alpha1.OrderPhase{v1alpha1.PhasePending, v1alpha1.PhaseProcessing, v1alpha1.PhaseCompleted,
+		v1alpha1.PhaseFailed, v1alpha1.PhaseCancelling, v1alpha1.PhaseCancelled} {
+		ch <- prometheus.MustNewConstMetric(m.byPhase, prometheus.GaugeValue, float64(counts[p]), string(p))
+	}
+}

@@ -1,0 +1,331 @@
+// Package controllers holds the Order reconciler and what it needs.
+//
+// The reconciler turns each Order into a Temporal workflow and mirrors the
+// workflow's progress into the Order's status. It does not poll each order:
+// a single ProgressWatcher lists, every ~50 ms with one visibility query,
+// the workflows whose progress changed (the workflow stamps the search
+// attribute OrderUpdatedAt and the memo "progress" at every change), keeps
+// the latest progress in a ProgressCache and sends the changed Orders into
+// the controller's queue through a channel source. The reconcile then
+// writes the status from the cached progress, once per change, and only
+// when the status differs. A running order is also requeued every few
+// minutes as a safety net; that path reads the workflow once with Describe
+// when the cached progress has grown old.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/workflows"
+)
+
+// Finalizer is held on an Order while its workflow may still move money.
+const Finalizer = "orderflow.io/workflow"
+
+// OrderReconciler reconciles Orders.
+type OrderReconciler struct {
+	client.Client
+	Recorder  events.EventRecorder
+	Workflows Workflows
+	Progress  *ProgressCache
+	// ProgressEvents carries the Orders whose workflow progress changed.
+	ProgressEvents <-chan event.GenericEvent
+	// Resync requeues running orders as a safety net; a cached progress
+	// older than Resync is refreshed with Describe.
+	Resync time.Duration
+	// MaxConcurrentReconciles bounds parallel reconciles.
+	MaxConcurrentReconciles int
+	// Metrics, when set, observes status transitions.
+	Metrics *Metrics
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=orderflow.io,resources=orders,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=orderflow.io,resources=orders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=orderflow.io,resources=orders/finalizers,verbs=update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile brings one Order one step closer to its workflow's truth.
+func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	order := &v1alpha1.Order{}
+	if err := r.Get(ctx, req.NamespacedName, order); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !order.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, order)
+	}
+	if order.Status.Phase.Terminal() {
+		return ctrl.Result{}, r.finishTerminal(ctx, order)
+	}
+	if err := r.ensureFinalizer(ctx, order); err != nil {
+		return ctrl.Result{}, err
+	}
+	wf, snap, err := r.ensureWorkflow(ctx, order)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.forwardCancel(ctx, order, snap); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.writeStatus(ctx, order, wf, snap); err != nil {
+		return ctrl.Result{}, err
+	}
+	if order.Status.Phase.Terminal() {
+		return ctrl.Result{}, r.finishTerminal(ctx, order)
+	}
+	return ctrl.Result{RequeueAfter: r.Resync}, nil
+}
+
+// ensureFinalizer holds the Order until its workflow is done with it.
+func (r *OrderReconciler) ensureFinalizer(ctx context.Context, order *v1alpha1.Order) error {
+	if controllerutil.ContainsFinalizer(order, Finalizer) {
+		return nil
+	}
+	orig := order.DeepCopy()
+	controllerutil.AddFinalizer(order, Finalizer)
+	return r.Patch(ctx, order, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+}
+
+// finishTerminal drops the finalizer of an order that reached its end, and
+// forgets its progress.
+func (r *OrderReconciler) finishTerminal(ctx context.Context, order *v1alpha1.Order) error {
+	r.Progress.Forget(keyOf(order.UID))
+	if order.Spec.Cancel && order.Status.Phase == v1alpha1.PhaseCompleted {
+		// A cancel that came after completion: say so once, in status too.
+		if err := r.writeStatus(ctx, order, nil, nil); err != nil {
+			return err
+		}
+	}
+	if !controllerutil.ContainsFinalizer(order, Finalizer) {
+		return nil
+	}
+	orig := order.DeepCopy()
+	controllerutil.RemoveFinalizer(order, Finalizer)
+	return client.IgnoreNotFound(r.Patch(ctx, order, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})))
+}
+
+// ensureWorkflow starts the order's workflow, or attaches to the one that
+// runs, and returns what is known of its progress.
+func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *Snapshot, error) {
+	id := keyOf(order.UID)
+	if ref := order.Status.Workflow; ref != nil && ref.RunID != "" {
+		snap, err := r.snapshot(ctx, order, id)
+		return nil, snap, err
+	}
+	runID, err := r.Workflows.Start(ctx, orderInput(order))
+	if err != nil {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "StartWorkflow",
+			"Cannot start the order's workflow: %v", err)
+		return nil, nil, err
+	}
+	ref := &v1alpha1.WorkflowRef{ID: id, RunID: runID, URL: r.Workflows.URL(id, runID)}
+	r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonWorkflowStarted, "StartWorkflow",
+		"Started workflow %s", id)
+	if snap, ok := r.Progress.Get(id); ok {
+		return ref, &snap, nil
+	}
+	return ref, nil, nil
+}
+
+// snapshot returns the cached progress of the workflow, reading it from
+// Temporal when none is cached or the cached one is older than Resync.
+func (r *OrderReconciler) snapshot(ctx context.Context, order *v1alpha1.Order, id string) (*Snapshot, error) {
+	if snap, ok := r.Progress.Get(id); ok && r.now().Sub(snap.Fetched) < r.Resync {
+		return &snap, nil
+	}
+	snap, err := r.Workflows.Describe(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "DescribeWorkflow",
+			"Cannot read the order's workflow: %v", err)
+		return nil, err
+	}
+	r.Progress.Put(id, snap)
+	if cached, ok := r.Progress.Get(id); ok {
+		return &cached, nil
+	}
+	return &snap, nil
+}
+
+// forwardCancel passes spec.cancel on to the workflow until it shows it is
+// cancelling.
+func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Order, snap *Snapshot) error {
+	if !order.Spec.Cancel || snap == nil || snap.Closed {
+		return nil
+	}
+	switch snap.Progress.Phase {
+	case v1alpha1.PhaseCancelling, v1alpha1.PhaseCancelled, v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed:
+		return nil
+	}
+	err := r.Workflows.Cancel(ctx, keyOf(order.UID), v1alpha1.ReasonCancelled)
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) {
+		return nil // the next progress shows how it ended
+	}
+	if err != nil {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "Cancel",
+			"Cannot pass the cancel request on to the workflow: %v", err)
+		return err
+	}
+	logf.FromContext(ctx).V(1).Info("Cancel requested", "workflow", keyOf(order.UID))
+	return nil
+}
+
+// writeStatus patches the status when it differs from what it should be,
+// and records an Event for each transition.
+func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *Snapshot) error {
+	want := desiredStatus(order, wf, snap, metav1.NewTime(r.now()))
+	if equality.Semantic.DeepEqual(order.Status, want) {
+		return nil
+	}
+	orig := order.DeepCopy()
+	order.Status = want
+	if err := r.Status().Patch(ctx, order, client.MergeFrom(orig)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	r.recordTransitions(order, &orig.Status, &want)
+	if r.Metrics != nil {
+		r.Metrics.observe(order, &orig.Status, &want)
+	}
+	return nil
+}
+
+func (r *OrderReconciler) recordTransitions(order *v1alpha1.Order, old, now *v1alpha1.OrderStatus) {
+	if now.Step != old.Step && now.Step != "" {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, string(now.Step), "Step", "Step %s completed", now.Step)
+	}
+	if now.Phase == old.Phase {
+		if refused(now) && !refused(old) {
+			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefusedEvt, "Cancel",
+				"Cancel refused: the order already completed")
+		}
+		return
+	}
+	switch now.Phase {
+	case v1alpha1.PhaseCompleted:
+		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonCompleted, "Complete", "Order completed, total %s %s", now.Total, now.Currency)
+	case v1alpha1.PhaseFailed:
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, now.Reason, "Fail", "Order failed: %s", now.Message)
+	case v1alpha1.PhaseCancelling:
+		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonCancelRequested, "Cancel", "Cancelling: compensations are running")
+	case v1alpha1.PhaseCancelled:
+		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonCancelled, "Cancel", "Order cancelled: %s", now.Message)
+	case v1alpha1.PhaseProcessing:
+		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, string(v1alpha1.PhaseProcessing), "Process", "Order accepted, total %s %s", now.Total, now.Currency)
+	}
+	if refused(now) && !refused(old) {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefusedEvt, "Cancel",
+			"Cancel refused: the order already completed")
+	}
+}
+
+func refused(st *v1alpha1.OrderStatus) bool {
+	for _, c := range st.Conditions {
+		if c.Type == v1alpha1.ConditionCancelRefused && c.Status == metav1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcileDelete cancels a running order's workflow and lets the Order go
+// once the workflow has unwound.
+func (r *OrderReconciler) reconcileDelete(ctx context.Context, order *v1alpha1.Order) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(order, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	id := keyOf(order.UID)
+	if !order.Status.Phase.Terminal() {
+		err := r.Workflows.Cancel(ctx, id, v1alpha1.ReasonDeleted)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// Never started: nothing to undo.
+		case errors.Is(err, ErrClosed), err == nil:
+			snap, err := r.snapshot(ctx, order, id)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if err := r.writeStatus(ctx, order, nil, snap); err != nil {
+				return ctrl.Result{}, err
+			}
+			if snap != nil && !order.Status.Phase.Terminal() {
+				// The watcher brings the Order back when the workflow has unwound.
+				return ctrl.Result{RequeueAfter: r.Resync}, nil
+			}
+		default:
+			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "Delete",
+				"Cannot cancel the order's workflow, keeping the finalizer: %v", err)
+			return ctrl.Result{}, err
+		}
+	}
+	r.Progress.Forget(id)
+	orig := order.DeepCopy()
+	controllerutil.RemoveFinalizer(order, Finalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, order, client.MergeFrom(orig)))
+}
+
+func (r *OrderReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// orderInput is the workflow input for an Order.
+func orderInput(o *v1alpha1.Order) workflows.OrderInput {
+	in := workflows.OrderInput{
+		UID: string(o.UID), Namespace: o.Namespace, Name: o.Name,
+		CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
+		Currency: o.Spec.Currency, PaymentMethod: o.Spec.PaymentMethod, Cancel: o.Spec.Cancel,
+	}
+	for _, it := range o.Spec.Items {
+		in.Items = append(in.Items, workflows.Item{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+	}
+	return in
+}
+
+// specOrLifecycleChanged lets through the Order updates the reconciler acts
+// on: spec changes (generation), deletion and finalizer changes. Status
+// writes, including its own, do not trigger a reconcile.
+var specOrLifecycleChanged = predicate.Or(
+	predicate.GenerationChangedPredicate{},
+	predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return !e.ObjectNew.GetDeletionTimestamp().Equal(e.ObjectOld.GetDeletionTimestamp()) ||
+			len(e.ObjectNew.GetFinalizers()) != len(e.ObjectOld.GetFinalizers())
+	}},
+)
+
+// SetupWithManager registers the reconciler and its progress source.
+func (r *OrderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Resync == 0 {
+		r.Resync = 5 * time.Minute
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Order{}, builder.WithPredicates(specOrLifecycleChanged)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+	if r.ProgressEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.ProgressEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
+}

@@ -1,0 +1,161 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/workflows"
+)
+
+// ProgressCache holds the latest Snapshot of each running order's workflow,
+// keyed by workflow id. The watcher fills it; the reconciler reads it and
+// forgets an order once its terminal status is written.
+type ProgressCache struct {
+	mu   sync.Mutex
+	byID map[string]Snapshot
+}
+
+// NewProgressCache returns an empty cache.
+func NewProgressCache() *ProgressCache {
+	return &ProgressCache{byID: map[string]Snapshot{}}
+}
+
+// Get returns the snapshot of a workflow, if one is cached.
+func (c *ProgressCache) Get(workflowID string) (Snapshot, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.byID[workflowID]
+	return s, ok
+}
+
+// Put stores s unless the cache holds a newer snapshot of the workflow,
+// and reports whether it changed anything the status shows.
+func (c *ProgressCache) Put(workflowID string, s Snapshot) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.byID[workflowID]
+	if ok && (old.Progress.Seq > s.Progress.Seq || (old.Progress.Seq == s.Progress.Seq && old.Closed && !s.Closed)) {
+		return false
+	}
+	c.byID[workflowID] = s
+	return !ok || old.Progress.Seq != s.Progress.Seq || old.Closed != s.Closed || old.RunID != s.RunID
+}
+
+// Forget drops a workflow from the cache.
+func (c *ProgressCache) Forget(workflowID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byID, workflowID)
+}
+
+// Len returns how many workflows are cached.
+func (c *ProgressCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byID)
+}
+
+// ProgressWatcher lists, with one visibility query per interval, the order
+// workflows whose progress changed since the last poll, stores their
+// progress in the cache and sends each changed Order to the controller.
+//
+// The query asks for OrderUpdatedAt (set by the workflow at every change)
+// or CloseTime at or after a watermark: the newest change seen, less an
+// overlap, so a change that becomes visible late is still found.
+// Duplicates are dropped by the progress sequence number.
+type ProgressWatcher struct {
+	Client    client.Client
+	Namespace string
+	Cache     *ProgressCache
+	Events    chan<- event.GenericEvent
+	// Interval between polls; Overlap re-reads changes that older.
+	Interval time.Duration
+	Overlap  time.Duration
+	// Polls counts the visibility queries made.
+	Polls func()
+}
+
+// Start polls until ctx ends. It implements manager.Runnable.
+func (w *ProgressWatcher) Start(ctx context.Context) error {
+	log := logf.FromContext(ctx).WithName("progress-watcher")
+	watermark := time.Now().Add(-time.Minute)
+	ticker := time.NewTicker(w.Interval)
+	defer ticker.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		newest, err := w.poll(ctx, watermark)
+		if err != nil {
+			failures++
+			if failures == 1 || failures%100 == 0 {
+				log.Error(err, "Listing workflow progress failed", "failures", failures)
+			}
+			continue
+		}
+		failures = 0
+		if lowest := newest.Add(-w.Overlap); lowest.After(watermark) {
+			watermark = lowest
+		}
+	}
+}
+
+// poll runs one visibility query and returns the newest change it saw.
+func (w *ProgressWatcher) poll(ctx context.Context, since time.Time) (time.Time, error) {
+	ts := since.UTC().Format(time.RFC3339Nano)
+	query := fmt.Sprintf("OrderUpdatedAt >= '%s' OR CloseTime >= '%s'", ts, ts)
+	newest := since
+	var token []byte
+	for {
+		if w.Polls != nil {
+			w.Polls()
+		}
+		resp, err := w.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: w.Namespace, Query: query, PageSize: 1000, NextPageToken: token,
+		})
+		if err != nil {
+			return since, err
+		}
+		for _, ex := range resp.GetExecutions() {
+			snap, err := snapshotOf(ex.GetExecution().GetRunId(), ex.GetStatus(), ex.GetMemo().GetFields()[workflows.ProgressMemoKey])
+			if err != nil || snap.Progress.Name == "" {
+				continue
+			}
+			if t := snap.Progress.UpdateTime; t.After(newest) {
+				newest = t
+			}
+			if t := ex.GetCloseTime().AsTime(); ex.GetCloseTime() != nil && t.After(newest) {
+				newest = t
+			}
+			if !w.Cache.Put(ex.GetExecution().GetWorkflowId(), snap) {
+				continue
+			}
+			o := &v1alpha1.Order{}
+			o.Namespace, o.Name = snap.Progress.Namespace, snap.Progress.Name
+			select {
+			case w.Events <- event.GenericEvent{Object: o}:
+			case <-ctx.Done():
+				return newest, nil
+			}
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			return newest, nil
+		}
+	}
+}
+
+// keyOf is the cache key of an order.
+func keyOf(uid types.UID) string { return workflows.WorkflowID(string(uid)) }

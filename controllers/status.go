@@ -1,0 +1,121 @@
+package controllers
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+)
+
+// desiredStatus is the status an Order should show, given its current
+// status, what its workflow last reported (nil before it did) and the time
+// to stamp on conditions that change. It is a pure function: the reconciler
+// writes its result only when it differs from the current status.
+func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *Snapshot, now metav1.Time) v1alpha1.OrderStatus {
+	st := *o.Status.DeepCopy()
+	st.ObservedGeneration = o.Generation
+	if wf != nil {
+		st.Workflow = wf
+	}
+	if st.Phase == "" {
+		st.Phase = v1alpha1.PhasePending
+	}
+	if snap != nil {
+		applyProgress(&st, snap)
+	}
+	setConditions(&st, o.Spec.Cancel, snap, now)
+	return st
+}
+
+// applyProgress copies the workflow's progress into the status. A workflow
+// that ended without reaching a terminal phase (terminated, timed out) is a
+// failed order.
+func applyProgress(st *v1alpha1.OrderStatus, snap *Snapshot) {
+	p := snap.Progress
+	if p.Phase != "" {
+		st.Phase = p.Phase
+	}
+	st.Step = p.Step
+	st.Total, st.Currency = p.Total, p.Currency
+	st.Reason, st.Message = p.Reason, p.Message
+	st.PaymentID, st.RefundID = p.PaymentID, p.RefundID
+	if !p.StartTime.IsZero() {
+		t := metav1.NewTime(p.StartTime)
+		st.StartTime = &t
+	}
+	if p.CompletionTime != nil {
+		t := metav1.NewTime(*p.CompletionTime)
+		st.CompletionTime = &t
+	}
+	if snap.Closed && !st.Phase.Terminal() {
+		st.Phase = v1alpha1.PhaseFailed
+		st.Reason = v1alpha1.ReasonWorkflowFailed
+		st.Message = fmt.Sprintf("the order's workflow ended (%s) before the order finished", snap.CloseStatus)
+	}
+}
+
+func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *Snapshot, now metav1.Time) {
+	set := func(typ string, status metav1.ConditionStatus, reason, message string, at metav1.Time) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: typ, Status: status, Reason: reason, Message: message,
+			ObservedGeneration: st.ObservedGeneration, LastTransitionTime: at,
+		})
+	}
+	phase := st.Phase
+	outcome := st.Reason
+	if outcome == "" {
+		outcome = string(phase)
+	}
+	progressReason := string(v1alpha1.ReasonPending)
+	if st.Step != "" {
+		progressReason = string(st.Step)
+	}
+
+	switch {
+	case phase == v1alpha1.PhaseCompleted:
+		set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonCompleted, "the order completed", now)
+		set(v1alpha1.ConditionReconciling, metav1.ConditionFalse, v1alpha1.ReasonCompleted, "", now)
+		set(v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonCompleted, "", now)
+	case phase.Terminal(): // Failed or Cancelled
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, outcome, st.Message, now)
+		set(v1alpha1.ConditionReconciling, metav1.ConditionFalse, outcome, "", now)
+		set(v1alpha1.ConditionStalled, metav1.ConditionTrue, outcome, st.Message, now)
+	default:
+		message := fmt.Sprintf("the order is %s", phase)
+		if st.Step != "" {
+			message = fmt.Sprintf("the order is %s; last step: %s", phase, st.Step)
+		}
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInProgress, message, now)
+		set(v1alpha1.ConditionReconciling, metav1.ConditionTrue, progressReason, message, now)
+		set(v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonInProgress, "", now)
+	}
+
+	// One condition per step: True from the moment the step completed.
+	done := map[v1alpha1.OrderStep]metav1.Time{}
+	if snap != nil {
+		for _, r := range snap.Progress.Steps {
+			done[r.Step] = metav1.NewTime(r.Time)
+		}
+	}
+	for _, step := range v1alpha1.Steps {
+		if at, ok := done[step]; ok {
+			set(string(step), metav1.ConditionTrue, string(step), "", at)
+			continue
+		}
+		if c := meta.FindStatusCondition(st.Conditions, string(step)); c != nil && c.Status == metav1.ConditionTrue {
+			continue // known done; a snapshot without step times changes nothing
+		}
+		reason, message := "Waiting", "the step has not run yet"
+		if phase.Terminal() {
+			reason, message = outcome, "the step did not run"
+		}
+		set(string(step), metav1.ConditionFalse, reason, message, now)
+	}
+
+	if cancelRequested && phase == v1alpha1.PhaseCompleted {
+		set(v1alpha1.ConditionCancelRefused, metav1.ConditionTrue, v1alpha1.ReasonOrderCompleted,
+			"cancel was requested after the order completed; completed orders cannot be cancelled", now)
+	}
+}

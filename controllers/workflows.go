@@ -1,0 +1,146 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"orderflow.io/orderflow/workflows"
+)
+
+// Snapshot is what the controller knows of an order's workflow.
+type Snapshot struct {
+	RunID string
+	// Closed is set once the workflow execution ended, however it ended.
+	Closed bool
+	// CloseStatus names how a closed execution ended (Completed, Failed,
+	// Terminated, TimedOut, ...).
+	CloseStatus string
+	Progress    workflows.Progress
+	// Fetched is when the snapshot was read from Temporal.
+	Fetched time.Time
+}
+
+// ErrNotFound is returned when an order has no workflow.
+var ErrNotFound = errors.New("workflow not found")
+
+// ErrClosed is returned when a cancel reaches a workflow that already ended.
+var ErrClosed = errors.New("workflow already closed")
+
+// Workflows is what the controller asks of Temporal.
+type Workflows interface {
+	// Start starts the order's workflow, or finds the one already started,
+	// and returns its run id.
+	Start(ctx context.Context, in workflows.OrderInput) (runID string, err error)
+	// Cancel signals the workflow to cancel.
+	Cancel(ctx context.Context, workflowID, reason string) error
+	// Describe reads the workflow's current progress.
+	Describe(ctx context.Context, workflowID string) (Snapshot, error)
+	// URL links to the workflow in the Temporal UI, or "".
+	URL(workflowID, runID string) string
+}
+
+// TemporalWorkflows implements Workflows with a Temporal client.
+type TemporalWorkflows struct {
+	Client    client.Client
+	Namespace string
+	// UIAddress is the base URL of the Temporal UI, e.g. http://localhost:8233.
+	UIAddress string
+}
+
+func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, error) {
+	id := workflows.WorkflowID(in.UID)
+	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.OrderWorkflow, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		// The workflow ran and closed already: it is this order's, attach to it.
+		return started.RunId, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("start workflow %s: %w", id, err)
+	}
+	return run.GetRunID(), nil
+}
+
+func (t *TemporalWorkflows) Cancel(ctx context.Context, workflowID, reason string) error {
+	err := t.Client.SignalWorkflow(ctx, workflowID, "", workflows.CancelSignal, workflows.CancelRequest{Reason: reason})
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		if _, derr := t.Describe(ctx, workflowID); errors.Is(derr, ErrNotFound) {
+			return ErrNotFound
+		}
+		return ErrClosed
+	}
+	if err != nil {
+		return fmt.Errorf("signal workflow %s: %w", workflowID, err)
+	}
+	return nil
+}
+
+func (t *TemporalWorkflows) Describe(ctx context.Context, workflowID string) (Snapshot, error) {
+	resp, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return Snapshot{}, ErrNotFound
+	}
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("describe workflow %s: %w", workflowID, err)
+	}
+	info := resp.GetWorkflowExecutionInfo()
+	return snapshotOf(info.GetExecution().GetRunId(), info.GetStatus(), info.GetMemo().GetFields()[workflows.ProgressMemoKey])
+}
+
+func (t *TemporalWorkflows) URL(workflowID, runID string) string {
+	if t.UIAddress == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", t.UIAddress,
+		url.PathEscape(t.Namespace), url.PathEscape(workflowID), url.PathEscape(runID))
+}
+
+// snapshotOf builds a Snapshot from what Temporal reports of an execution.
+func snapshotOf(runID string, status enumspb.WorkflowExecutionStatus, memo *commonpb.Payload) (Snapshot, error) {
+	s := Snapshot{RunID: runID, Fetched: time.Now()}
+	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && status != enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
+		s.Closed = true
+		s.CloseStatus = closeStatusName(status)
+	}
+	if len(memo.GetData()) == 0 {
+		return s, nil
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(memo, &s.Progress); err != nil {
+		return s, fmt.Errorf("decode progress memo: %w", err)
+	}
+	return s, nil
+}
+
+func closeStatusName(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "Completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "Failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "Canceled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "Terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "ContinuedAsNew"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "TimedOut"
+	}
+	return s.String()
+}

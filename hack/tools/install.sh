@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds the project's pinned tools into ./bin from the Go module proxy only.
+#
+# Tools that `go install` accepts are pinned here by version. kube-apiserver,
+# kubectl and etcd are pinned by the wrapper modules beside this script
+# (hack/tools/kubernetes, hack/tools/etcd): their own go.mod files carry
+# `replace` directives, which `go install` refuses.
+#
+# A tool is rebuilt only when its pin changed: bin/.versions/<tool> records
+# the pin each binary was built from.
+#
+# Usage: hack/tools/install.sh [tool ...]   (default: every tool)
+set -euo pipefail
+
+CONTROLLER_TOOLS_VERSION=v0.23.0
+HELM_VERSION=v3.22.0
+TEMPORAL_CLI_VERSION=v1.5.1
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$root/bin
+stamps=$bin/.versions
+mkdir -p "$stamps"
+
+# pin_of NAME prints the pin a tool is built from: a version, or the hash of
+# its wrapper module's go.mod and go.sum.
+pin_of() {
+  case $1 in
+    controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
+    temporal) echo "$TEMPORAL_CLI_VERSION" ;;
+    kube-apiserver|kubectl) cat "$root/hack/tools/kubernetes/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+    etcd) cat "$root/hack/tools/etcd/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+    *) echo "unknown tool: $1" >&2; return 1 ;;
+  esac
+}
+
+build() {
+  case $1 in
+    controller-gen) GOBIN=$bin go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
+    helm) GOBIN=$bin go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+    temporal) GOBIN=$bin go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ;;
+    kube-apiserver|kubectl) (cd "$root/hack/tools/kubernetes" && go build -o "$bin/$1" "k8s.io/kubernetes/cmd/$1") ;;
+    etcd) (cd "$root/hack/tools/etcd" && go build -o "$bin/etcd" go.etcd.io/etcd/server/v3) ;;
+  esac
+}
+
+tools=("$@")
+[ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl etcd temporal helm)
+
+for t in "${tools[@]}"; do
+  pin=$(pin_of "$t")
+  if [ -x "$bin/$t" ] && [ "$(cat "$stamps/$t" 2>/dev/null)" = "$pin" ]; then
+    echo "tools: $t $pin is present"
+    continue
+  fi
+  echo "tools: building $t $pin (the first build of the large ones takes minutes) ..."
+  start=$SECONDS
+  build "$t"
+  echo "$pin" >"$stamps/$t"
+  echo "tools: built $t in $((SECONDS - start))s"
+done

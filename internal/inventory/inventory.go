@@ -1,0 +1,136 @@
+// Package inventory reserves and releases stock for orders. A reservation
+// is all items or none, taken in one transaction; stock never goes below
+// zero, however many orders reserve at once.
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/failure"
+	"orderflow.io/orderflow/internal/store"
+)
+
+// Service reserves and releases stock.
+type Service struct {
+	Store *store.Store
+}
+
+// Reserve takes stock for every item of the order, or none. A repeated call
+// finds the existing reservation and takes nothing more. Not enough stock
+// is the OutOfStock business failure.
+func (s *Service) Reserve(ctx context.Context, orderUID string) error {
+	var short []string
+	err := s.Store.Tx(ctx, func(tx pgx.Tx) error {
+		var existing int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1`, orderUID).Scan(&existing); err != nil {
+			return err
+		}
+		if existing > 0 {
+			return nil
+		}
+		// Items in product order: concurrent reservations lock product rows
+		// in the same order and cannot deadlock.
+		rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM order_items WHERE order_uid = $1 ORDER BY product_id`, orderUID)
+		if err != nil {
+			return err
+		}
+		type line struct {
+			product string
+			qty     int32
+		}
+		var lines []line
+		for rows.Next() {
+			var l line
+			if err := rows.Scan(&l.product, &l.qty); err != nil {
+				rows.Close()
+				return err
+			}
+			lines = append(lines, l)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			return fmt.Errorf("inventory: order %s has no recorded items", orderUID)
+		}
+		for _, l := range lines {
+			tag, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2`, l.product, l.qty)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				short = append(short, l.product)
+			}
+		}
+		if len(short) > 0 {
+			return errRollback
+		}
+		for _, l := range lines {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO inventory_reservations (order_uid, product_id, quantity, status) VALUES ($1, $2, $3, 'held')`,
+				orderUID, l.product, l.qty); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE orders SET status = 'reserved', updated_at = now() WHERE uid = $1 AND status = 'created'`, orderUID)
+		return err
+	})
+	if len(short) > 0 {
+		return failure.New(v1alpha1.ReasonOutOfStock, "not enough stock of %s", strings.Join(short, ", "))
+	}
+	if err != nil {
+		return fmt.Errorf("inventory: reserve: %w", err)
+	}
+	return nil
+}
+
+// errRollback makes a transaction roll back without being reported.
+var errRollback = errors.New("rollback")
+
+// Release puts back the stock of the order's held reservations. Released or
+// committed reservations are left alone, so a repeated call does nothing.
+func (s *Service) Release(ctx context.Context, orderUID string) error {
+	err := s.Store.Tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			UPDATE inventory_reservations SET status = 'released', updated_at = now()
+			WHERE order_uid = $1 AND status = 'held' RETURNING product_id, quantity`, orderUID)
+		if err != nil {
+			return err
+		}
+		back := map[string]int32{}
+		var ids []string
+		for rows.Next() {
+			var id string
+			var q int32
+			if err := rows.Scan(&id, &q); err != nil {
+				rows.Close()
+				return err
+			}
+			back[id] = q
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1`, id, back[id]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inventory: release: %w", err)
+	}
+	return nil
+}

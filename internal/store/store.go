@@ -1,0 +1,108 @@
+// Package store owns the PostgreSQL system of record: the connection pool,
+// the embedded schema migrations, the catalog and the orders table. The
+// inventory, payment and notification packages work on the same pool.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the PostgreSQL system of record.
+type Store struct {
+	Pool *pgxpool.Pool
+}
+
+// Config says how to reach PostgreSQL. DSN wins when set; otherwise the
+// parts build one (the original OrderFlow's POSTGRES_* variables).
+type Config struct {
+	DSN      string
+	Host     string
+	Port     int
+	User     string
+	Password string
+	Database string
+	SSLMode  string
+	MaxConns int32
+}
+
+// ConnString returns the connection string the config describes.
+func (c Config) ConnString() string {
+	if c.DSN != "" {
+		return c.DSN
+	}
+	u := url.URL{
+		Scheme: "postgres",
+		User:   url.UserPassword(c.User, c.Password),
+		Host:   c.Host + ":" + strconv.Itoa(c.Port),
+		Path:   "/" + c.Database,
+	}
+	q := url.Values{}
+	if c.SSLMode != "" {
+		q.Set("sslmode", c.SSLMode)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Open connects to PostgreSQL and checks the connection.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	pc, err := pgxpool.ParseConfig(cfg.ConnString())
+	if err != nil {
+		// The parse error may quote the connection string: keep it out.
+		return nil, errors.New("store: invalid PostgreSQL connection settings")
+	}
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+	}
+	return &Store{Pool: pool}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.Pool.Close() }
+
+// Migrate applies the embedded migrations that have not been applied yet.
+// A PostgreSQL advisory lock lets workers starting together migrate once.
+func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+	db := stdlib.OpenDBFromPool(s.Pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return 0, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"), goose.WithSessionLocker(locker))
+	if err != nil {
+		return 0, fmt.Errorf("store: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: migrate: %w", err)
+	}
+	return len(res), nil
+}
+
+// Tx runs fn in a transaction and commits it unless fn fails.
+func (s *Store) Tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, fn)
+}

@@ -1,0 +1,113 @@
+// Package temporalclient connects the manager and the worker to Temporal
+// and makes sure the namespace has the search attributes the order
+// workflow publishes its progress with.
+package temporalclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+)
+
+// Config says how to reach Temporal.
+type Config struct {
+	HostPort  string
+	Namespace string
+	// TLS files; all empty means plaintext.
+	TLSCertFile string
+	TLSKeyFile  string
+	TLSCAFile   string
+	TLSServer   string
+}
+
+// SearchAttributes are the custom search attributes the order workflow sets.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	"OrderUpdatedAt": enumspb.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+// Dial connects to Temporal, logging through logger.
+func Dial(ctx context.Context, cfg Config, logger logr.Logger) (client.Client, error) {
+	opts := client.Options{
+		HostPort:  cfg.HostPort,
+		Namespace: cfg.Namespace,
+		Logger:    log.NewStructuredLogger(slog.New(logr.ToSlogHandler(logger))),
+	}
+	if cfg.TLSCertFile != "" || cfg.TLSCAFile != "" {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("temporal: connect to %s: %w", cfg.HostPort, err)
+	}
+	return c, nil
+}
+
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServer}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal: TLS client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	if cfg.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal: TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("temporal: TLS CA file holds no certificate")
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// EnsureSearchAttributes registers the missing search attributes in the
+// namespace and waits until the server lists them.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	ops := c.OperatorService()
+	for {
+		resp, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+		if err != nil {
+			return fmt.Errorf("temporal: list search attributes: %w", err)
+		}
+		missing := map[string]enumspb.IndexedValueType{}
+		for name, typ := range SearchAttributes {
+			if _, ok := resp.GetCustomAttributes()[name]; !ok {
+				missing[name] = typ
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+		var exists *serviceerror.AlreadyExists
+		if err != nil && !errors.As(err, &exists) {
+			return fmt.Errorf("temporal: add search attributes: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package workflows
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/temporal"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/failure"
+	"orderflow.io/orderflow/internal/inventory"
+	"orderflow.io/orderflow/internal/money"
+	"orderflow.io/orderflow/internal/notification"
+	"orderflow.io/orderflow/internal/payment"
+	"orderflow.io/orderflow/internal/store"
+)
+
+// notificationErrorType marks a delivery failure, retried a bounded number
+// of times before it fails the order.
+const notificationErrorType = v1alpha1.ReasonNotificationFailed
+
+// Activities are the steps and compensations of the order workflow. Each is
+// idempotent: a retry after a crash finds what the first attempt did.
+type Activities struct {
+	Store     *store.Store
+	Inventory *inventory.Service
+	Payments  *payment.Service
+	Notifier  *notification.Notifier
+	// Outcomes, when set, counts finished orders by status.
+	Outcomes func(status string)
+}
+
+// CreateResult is what CreateOrder priced.
+type CreateResult struct {
+	Total    string `json:"total"`
+	Currency string `json:"currency"`
+}
+
+// PaymentInput is what ProcessPayment charges.
+type PaymentInput struct {
+	UID           string `json:"uid"`
+	Total         string `json:"total"`
+	Currency      string `json:"currency"`
+	PaymentMethod string `json:"paymentMethod"`
+}
+
+// NotifyInput is a notification to send.
+type NotifyInput struct {
+	UID       string `json:"uid"`
+	Order     string `json:"order"`
+	Kind      string `json:"kind"`
+	Recipient string `json:"recipient,omitempty"`
+	Message   string `json:"message"`
+}
+
+// FinishInput records an order's outcome.
+type FinishInput struct {
+	UID     string `json:"uid"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// CreateOrder records the order and prices it from the catalog.
+func (a *Activities) CreateOrder(ctx context.Context, in OrderInput) (CreateResult, error) {
+	o := store.NewOrder{
+		UID: in.UID, Namespace: in.Namespace, Name: in.Name,
+		CustomerID: in.CustomerID, CustomerEmail: in.CustomerEmail, Currency: in.Currency,
+	}
+	for _, it := range in.Items {
+		o.Items = append(o.Items, store.NewItem{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+	}
+	p, err := a.Store.CreateOrder(ctx, o)
+	if err != nil {
+		return CreateResult{}, asTemporal(err)
+	}
+	return CreateResult{Total: p.Total.String(), Currency: p.Currency}, nil
+}
+
+// ReserveInventory reserves stock for every item, or none.
+func (a *Activities) ReserveInventory(ctx context.Context, uid string) error {
+	return asTemporal(a.Inventory.Reserve(ctx, uid))
+}
+
+// ReleaseInventory puts back the order's held stock.
+func (a *Activities) ReleaseInventory(ctx context.Context, uid string) error {
+	return asTemporal(a.Inventory.Release(ctx, uid))
+}
+
+// ProcessPayment captures the order total once and returns the payment id.
+func (a *Activities) ProcessPayment(ctx context.Context, in PaymentInput) (string, error) {
+	amount, err := money.Parse(in.Total)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError("total: "+err.Error(), v1alpha1.ReasonWorkflowFailed, nil)
+	}
+	id, err := a.Payments.Capture(ctx, in.UID, amount, in.Currency, in.PaymentMethod)
+	return id, asTemporal(err)
+}
+
+// RefundPayment refunds the order's capture, if there is one, and returns
+// the refund id.
+func (a *Activities) RefundPayment(ctx context.Context, uid string) (string, error) {
+	id, err := a.Payments.Refund(ctx, uid)
+	return id, asTemporal(err)
+}
+
+// SendNotification records and delivers a notification to the customer.
+func (a *Activities) SendNotification(ctx context.Context, in NotifyInput) error {
+	err := a.Notifier.Send(ctx, notification.Notification{
+		OrderUID: in.UID, Order: in.Order, Kind: in.Kind, Recipient: in.Recipient, Message: in.Message,
+	})
+	if err != nil {
+		return temporal.NewApplicationErrorWithCause(err.Error(), notificationErrorType, err)
+	}
+	return nil
+}
+
+// FinishOrder records the order's outcome; completing commits its stock.
+func (a *Activities) FinishOrder(ctx context.Context, in FinishInput) error {
+	if err := a.Store.SetOrderStatus(ctx, in.UID, in.Status, in.Reason, in.Message); err != nil {
+		return err
+	}
+	if a.Outcomes != nil {
+		a.Outcomes(in.Status)
+	}
+	return nil
+}
+
+// asTemporal turns business failures into NonRetryable application errors
+// whose type is the failure reason; other errors stay retryable.
+func asTemporal(err error) error {
+	if err == nil {
+		return nil
+	}
+	if f, ok := failure.As(err); ok {
+		return temporal.NewNonRetryableApplicationError(f.Message, f.Reason, nil)
+	}
+	return err
+}

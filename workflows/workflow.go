@@ -1,0 +1,244 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/store"
+)
+
+// Activity options. Forward steps and compensations retry transient errors
+// with exponential backoff for as long as it takes; business failures come
+// back NonRetryable and end the order. Notification gives up after a while,
+// so a dead webhook fails the order instead of holding it forever.
+var (
+	stepOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    100 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Second,
+		},
+	}
+	notifyOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    100 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			MaximumAttempts:    20,
+		},
+	}
+)
+
+// OrderWorkflow processes one order; see the package comment. It returns the
+// final Progress; a failed or cancelled order is a result, not an error.
+func OrderWorkflow(ctx workflow.Context, in OrderInput) (Progress, error) {
+	r := &orderRun{in: in}
+	now := workflow.Now(ctx)
+	r.p = Progress{Namespace: in.Namespace, Name: in.Name, Phase: v1alpha1.PhasePending, StartTime: now}
+	if in.Cancel {
+		r.cancel = &CancelRequest{Reason: v1alpha1.ReasonCancelled}
+	}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return r.p, nil }); err != nil {
+		return Progress{}, err
+	}
+	signals := workflow.GetSignalChannel(ctx, CancelSignal)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var req CancelRequest
+			signals.Receive(ctx, &req)
+			if req.Reason == "" {
+				req.Reason = v1alpha1.ReasonCancelled
+			}
+			if r.cancel == nil {
+				r.cancel = &req
+			}
+		}
+	})
+	ctx = workflow.WithActivityOptions(ctx, stepOptions)
+	if err := r.publish(ctx); err != nil {
+		return r.p, err
+	}
+	return r.run(ctx)
+}
+
+type orderRun struct {
+	in     OrderInput
+	p      Progress
+	cancel *CancelRequest
+	// recorded is set once CreateOrder ran, so the order has a row to
+	// attach a notification to.
+	recorded bool
+	// compensations undo completed steps, run last first.
+	compensations []func(workflow.Context) error
+}
+
+type step struct {
+	name v1alpha1.OrderStep
+	do   func(workflow.Context) error
+}
+
+func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
+	var a *Activities
+	steps := []step{
+		{v1alpha1.StepAccepted, r.createOrder},
+		{v1alpha1.StepInventoryReserved, r.reserveInventory},
+		{v1alpha1.StepPaymentCaptured, r.processPayment},
+		{v1alpha1.StepCustomerNotified, r.notifyCompleted},
+	}
+	for _, s := range steps {
+		if r.cancel != nil {
+			return r.unwind(ctx, v1alpha1.PhaseCancelled, r.cancel.Reason, cancelMessage(r.cancel.Reason))
+		}
+		if err := s.do(ctx); err != nil {
+			reason, message := classify(err)
+			return r.unwind(ctx, v1alpha1.PhaseFailed, reason, message)
+		}
+		r.p.Phase = v1alpha1.PhaseProcessing
+		r.p.Step = s.name
+		r.p.Steps = append(r.p.Steps, StepRecord{Step: s.name, Time: workflow.Now(ctx)})
+		if err := r.publish(ctx); err != nil {
+			return r.p, err
+		}
+	}
+	// The customer was told: from here on the order is complete, and a
+	// cancel that arrived meanwhile is refused.
+	err := workflow.ExecuteActivity(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: store.StatusCompleted}).Get(ctx, nil)
+	if err != nil {
+		return r.p, err
+	}
+	r.p.Phase = v1alpha1.PhaseCompleted
+	r.p.CancelRefused = r.cancel != nil
+	r.complete(ctx)
+	return r.p, r.publish(ctx)
+}
+
+func (r *orderRun) createOrder(ctx workflow.Context) error {
+	var a *Activities
+	var res CreateResult
+	r.recorded = true
+	if err := workflow.ExecuteActivity(ctx, a.CreateOrder, r.in).Get(ctx, &res); err != nil {
+		return err
+	}
+	r.p.Total, r.p.Currency = res.Total, res.Currency
+	return nil
+}
+
+func (r *orderRun) reserveInventory(ctx workflow.Context) error {
+	var a *Activities
+	if err := workflow.ExecuteActivity(ctx, a.ReserveInventory, r.in.UID).Get(ctx, nil); err != nil {
+		return err
+	}
+	r.compensations = append(r.compensations, func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(ctx, a.ReleaseInventory, r.in.UID).Get(ctx, nil)
+	})
+	return nil
+}
+
+func (r *orderRun) processPayment(ctx workflow.Context) error {
+	var a *Activities
+	method := r.in.PaymentMethod
+	if method == "" {
+		method = DefaultPaymentMethod
+	}
+	in := PaymentInput{UID: r.in.UID, Total: r.p.Total, Currency: r.p.Currency, PaymentMethod: method}
+	if err := workflow.ExecuteActivity(ctx, a.ProcessPayment, in).Get(ctx, &r.p.PaymentID); err != nil {
+		return err
+	}
+	r.compensations = append(r.compensations, func(ctx workflow.Context) error {
+		return workflow.ExecuteActivity(ctx, a.RefundPayment, r.in.UID).Get(ctx, &r.p.RefundID)
+	})
+	return nil
+}
+
+func (r *orderRun) notifyCompleted(ctx workflow.Context) error {
+	return r.notify(ctx, "completed", fmt.Sprintf("Your order %s of %s %s is confirmed.", r.in.Name, r.p.Total, r.p.Currency))
+}
+
+func (r *orderRun) notify(ctx workflow.Context, kind, message string) error {
+	var a *Activities
+	ctx = workflow.WithActivityOptions(ctx, notifyOptions)
+	return workflow.ExecuteActivity(ctx, a.SendNotification, NotifyInput{
+		UID: r.in.UID, Order: r.in.Namespace + "/" + r.in.Name, Kind: kind, Recipient: r.in.CustomerEmail, Message: message,
+	}).Get(ctx, nil)
+}
+
+// unwind runs the registered compensations last first, records the outcome
+// and tells the customer. Compensations retry until they succeed: a refund
+// or a release must not be skipped.
+func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reason, message string) (Progress, error) {
+	var a *Activities
+	logger := workflow.GetLogger(ctx)
+	r.p.Reason, r.p.Message = reason, message
+	if phase == v1alpha1.PhaseCancelled {
+		r.p.Phase = v1alpha1.PhaseCancelling
+		if err := r.publish(ctx); err != nil {
+			return r.p, err
+		}
+	}
+	for i := len(r.compensations) - 1; i >= 0; i-- {
+		if err := r.compensations[i](ctx); err != nil {
+			return r.p, fmt.Errorf("compensation: %w", err)
+		}
+	}
+	status := store.StatusFailed
+	if phase == v1alpha1.PhaseCancelled {
+		status = store.StatusCancelled
+	}
+	if err := workflow.ExecuteActivity(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: status, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
+		return r.p, err
+	}
+	// The outcome stands whether or not the customer can be reached.
+	if !r.recorded {
+		// Cancelled before anything was recorded: nobody to tell about it.
+	} else if err := r.notify(ctx, status, fmt.Sprintf("Your order %s was %s: %s", r.in.Name, status, message)); err != nil {
+		logger.Warn("Customer not notified", "order", r.in.Name, "error", err)
+	}
+	r.p.Phase = phase
+	r.complete(ctx)
+	return r.p, r.publish(ctx)
+}
+
+func (r *orderRun) complete(ctx workflow.Context) {
+	t := workflow.Now(ctx)
+	r.p.CompletionTime = &t
+}
+
+// publish makes the current progress visible to the controller.
+func (r *orderRun) publish(ctx workflow.Context) error {
+	r.p.Seq++
+	r.p.UpdateTime = workflow.Now(ctx)
+	if err := workflow.UpsertMemo(ctx, map[string]interface{}{ProgressMemoKey: r.p}); err != nil {
+		return err
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, UpdatedAt.ValueSet(r.p.UpdateTime))
+}
+
+// classify turns a step's error into a failure reason and message.
+func classify(err error) (reason, message string) {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() && appErr.Type() != "" {
+		return appErr.Type(), appErr.Message()
+	}
+	if errors.As(err, &appErr) && appErr.Type() == notificationErrorType {
+		return v1alpha1.ReasonNotificationFailed, appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return v1alpha1.ReasonWorkflowFailed, "a step timed out: " + timeoutErr.Error()
+	}
+	return v1alpha1.ReasonWorkflowFailed, err.Error()
+}
+
+func cancelMessage(reason string) string {
+	if reason == v1alpha1.ReasonDeleted {
+		return "the Order was deleted before it completed"
+	}
+	return "cancelled at the customer's request"
+}
