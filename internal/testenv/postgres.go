@@ -1,0 +1,134 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Postgres is a started PostgreSQL server in a temporary data directory,
+// with trust authentication on 127.0.0.1.
+type Postgres struct {
+	Port    int
+	dir     string
+	binDir  string
+	asUser  string // run the server tools as this user ("" = as we are)
+	Started time.Duration
+}
+
+// PostgresBinDir finds the directory of initdb and pg_ctl.
+func PostgresBinDir() (string, error) {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		if resolved, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(resolved), nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(matches) == 0 {
+		return "", fmt.Errorf("testenv: PostgreSQL server binaries not found (pg_ctl): install the postgresql package")
+	}
+	return filepath.Dir(matches[len(matches)-1]), nil
+}
+
+// StartPostgres initialises a data directory and starts a server on a free
+// port. initdb refuses to run as root, so as root the tools run as the
+// postgres user.
+func StartPostgres(ctx context.Context) (*Postgres, error) {
+	start := time.Now()
+	bin, err := PostgresBinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "orderflow-pg-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Postgres{dir: dir, binDir: bin}
+	if os.Geteuid() == 0 {
+		p.asUser = "postgres"
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("testenv: running as root needs a postgres user to run PostgreSQL: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if p.Port, err = FreePort(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := p.run(ctx, "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("testenv: initdb: %w\n%s", err, out)
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", p.Port, dir)
+	if out, err := p.run(ctx, "pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
+		logText, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("testenv: start PostgreSQL on port %d: %w\n%s\n%s", p.Port, err, out, logText)
+	}
+	p.Started = time.Since(start)
+	return p, nil
+}
+
+func (p *Postgres) run(ctx context.Context, tool string, args ...string) ([]byte, error) {
+	path := filepath.Join(p.binDir, tool)
+	var cmd *exec.Cmd
+	if p.asUser != "" {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", p.asUser, "--", path}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, path, args...)
+	}
+	cmd.Dir = p.dir
+	return cmd.CombinedOutput()
+}
+
+// DSN returns the connection string of a database on the server.
+func (p *Postgres) DSN(database string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", p.Port, database)
+}
+
+// CreateDatabase creates an empty database and returns its DSN.
+func (p *Postgres) CreateDatabase(ctx context.Context, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, p.DSN("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{strings.ToLower(name)}.Sanitize()); err != nil {
+		return "", fmt.Errorf("testenv: create database %s: %w", name, err)
+	}
+	return p.DSN(strings.ToLower(name)), nil
+}
+
+// Stop stops the server at once and removes its data.
+func (p *Postgres) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _ = p.run(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-m", "immediate", "-w", "stop")
+	os.RemoveAll(p.dir)
+}
+
+// Restart stops the server and starts it again on the same port and data,
+// for fault tests.
+func (p *Postgres) Restart(ctx context.Context) error {
+	data := filepath.Join(p.dir, "data")
+	if out, err := p.run(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "restart"); err != nil {
+		return fmt.Errorf("testenv: restart PostgreSQL: %w\n%s", err, out)
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/store"
+)
+
+// scenario runs the workflow with mocked activities: every step takes one
+// second of (skipped) workflow time, so a signal at 0.5 s lands during
+// CreateOrder, at 1.5 s during ReserveInventory, and so on.
+type scenario struct {
+	t        *testing.T
+	env      *testsuite.TestWorkflowEnvironment
+	mu       sync.Mutex
+	calls    []string
+	finished []FinishInput
+}
+
+func newScenario(t *testing.T) *scenario {
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	s := &scenario{t: t, env: suite.NewTestWorkflowEnvironment()}
+	s.env.RegisterActivity(&Activities{})
+	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.calls = append(s.calls, info.ActivityType.Name)
+		if info.ActivityType.Name == "FinishOrder" {
+			var in FinishInput
+			_ = args.Get(&in)
+			s.finished = append(s.finished, in)
+		}
+	})
+	return s
+}
+
+var a *Activities
+
+// happy mocks every activity to succeed after one second.
+func (s *scenario) happy() *scenario {
+	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).After(time.Second).Return(CreateResult{Total: "1299.99", Currency: "USD"}, nil).Maybe()
+	s.env.OnActivity(a.ReserveInventory, mock.Anything, mock.Anything).After(time.Second).Return(nil).Maybe()
+	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.Anything).After(time.Second).Return("pay_1", nil).Maybe()
+	s.env.OnActivity(a.SendNotification, mock.Anything, mock.Anything).After(time.Second).Return(nil).Maybe()
+	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.Anything).Return(nil).Maybe()
+	s.env.OnActivity(a.ReleaseInventory, mock.Anything, mock.Anything).Return(nil).Maybe()
+	s.env.OnActivity(a.RefundPayment, mock.Anything, mock.Anything).Return("re_1", nil).Maybe()
+	return s
+}
+
+func (s *scenario) cancelAt(d time.Duration) *scenario {
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(CancelSignal, CancelRequest{Reason: v1alpha1.ReasonCancelled})
+	}, d)
+	return s
+}
+
+func (s *scenario) run(in OrderInput) Progress {
+	s.t.Helper()
+	s.env.ExecuteWorkflow(OrderWorkflow, in)
+	if !s.env.IsWorkflowCompleted() {
+		s.t.Fatal("workflow did not complete")
+	}
+	if err := s.env.GetWorkflowError(); err != nil {
+		s.t.Fatalf("workflow error: %v", err)
+	}
+	var p Progress
+	if err := s.env.GetWorkflowResult(&p); err != nil {
+		s.t.Fatal(err)
+	}
+	return p
+}
+
+func (s *scenario) wantCalls(want ...string) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.calls) != len(want) {
+		s.t.Fatalf("activities ran %v; want %v", s.calls, want)
+	}
+	for i := range want {
+		if s.calls[i] != want[i] {
+			s.t.Fatalf("activities ran %v; want %v", s.calls, want)
+		}
+	}
+}
+
+func (s *scenario) wantFinished(status, reason string) {
+	s.t.Helper()
+	if len(s.finished) != 1 || s.finished[0].Status != status || s.finished[0].Reason != reason {
+		s.t.Fatalf("FinishOrder calls %+v; want one with %s/%s", s.finished, status, reason)
+	}
+}
+
+func order() OrderInput {
+	return OrderInput{UID: "uid-1", Namespace: "shop", Name: "order-001", CustomerID: "CUST-001",
+		Items: []Item{{ProductID: "PROD-001", Quantity: 1, UnitPrice: "1299.99"}}}
+}
+
+func TestAnOrderRunsEveryStepAndCompletes(t *testing.T) {
+	s := newScenario(t).happy()
+	p := s.run(order())
+	if p.Phase != v1alpha1.PhaseCompleted || p.Step != v1alpha1.StepCustomerNotified {
+		t.Fatalf("progress %+v", p)
+	}
+	if p.Total != "1299.99" || p.Currency != "USD" || p.PaymentID != "pay_1" || p.CompletionTime == nil {
+		t.Fatalf("progress %+v", p)
+	}
+	if len(p.Steps) != 4 {
+		t.Fatalf("steps %+v", p.Steps)
+	}
+	s.wantCalls("CreateOrder", "ReserveInventory", "ProcessPayment", "SendNotification", "FinishOrder")
+	s.wantFinished(store.StatusCompleted, "")
+}
+
+func TestTheDefaultPaymentMethodIsCharged(t *testing.T) {
+	s := newScenario(t)
+	var charged PaymentInput
+	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.Anything).Return(func(_ context.Context, in PaymentInput) (string, error) {
+		charged = in
+		return "pay_1", nil
+	})
+	s.happy().run(order())
+	if charged.PaymentMethod != DefaultPaymentMethod || charged.Total != "1299.99" {
+		t.Fatalf("charged %+v", charged)
+	}
+}
+
+func business(reason string) error {
+	return temporal.NewNonRetryableApplicationError("no", reason, nil)
+}
+
+func TestBusinessFailuresEndTheOrderWithTheirReasonAndCompensate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fail   func(s *scenario)
+		reason string
+		calls  []string
+	}{
+		{"unknown product", func(s *scenario) {
+			s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{}, business(v1alpha1.ReasonUnknownProduct))
+		}, v1alpha1.ReasonUnknownProduct, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
+		{"price changed", func(s *scenario) {
+			s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{}, business(v1alpha1.ReasonPriceChanged))
+		}, v1alpha1.ReasonPriceChanged, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
+		{"out of stock", func(s *scenario) {
+			s.env.OnActivity(a.ReserveInventory, mock.Anything, mock.Anything).Return(business(v1alpha1.ReasonOutOfStock))
+		}, v1alpha1.ReasonOutOfStock, []string{"CreateOrder", "ReserveInventory", "FinishOrder", "SendNotification"}},
+		{"payment declined", func(s *scenario) {
+			s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.Anything).Return("", business(v1alpha1.ReasonPaymentDeclined))
+		}, v1alpha1.ReasonPaymentDeclined, []string{"CreateOrder", "ReserveInventory", "ProcessPayment", "ReleaseInventory", "FinishOrder", "SendNotification"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScenario(t)
+			tc.fail(s) // registered first, so it wins over happy's mock
+			s.happy()
+			p := s.run(order())
+			if p.Phase != v1alpha1.PhaseFailed || p.Reason != tc.reason || p.CompletionTime == nil {
+				t.Fatalf("progress %+v", p)
+			}
+			s.wantCalls(tc.calls...)
+			s.wantFinished(store.StatusFailed, tc.reason)
+		})
+	}
+}
+
+func TestCancellationRunsTheCompensationsOfTheStepsThatCompleted(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		at    time.Duration
+		calls []string
+	}{
+		{"before reservation", 500 * time.Millisecond, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
+		{"after reservation", 1500 * time.Millisecond, []string{"CreateOrder", "ReserveInventory", "ReleaseInventory", "FinishOrder", "SendNotification"}},
+		{"after payment", 2500 * time.Millisecond, []string{"CreateOrder", "ReserveInventory", "ProcessPayment", "RefundPayment", "ReleaseInventory", "FinishOrder", "SendNotification"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScenario(t).happy().cancelAt(tc.at)
+			p := s.run(order())
+			if p.Phase != v1alpha1.PhaseCancelled || p.Reason != v1alpha1.ReasonCancelled {
+				t.Fatalf("progress %+v", p)
+			}
+			s.wantCalls(tc.calls...)
+			s.wantFinished(store.StatusCancelled, v1alpha1.ReasonCancelled)
+		})
+	}
+}
+
+func TestAnOrderCreatedCancelledRecordsNothingAndChargesNothing(t *testing.T) {
+	s := newScenario(t).happy()
+	in := order()
+	in.Cancel = true
+	p := s.run(in)
+	if p.Phase != v1alpha1.PhaseCancelled || p.PaymentID != "" {
+		t.Fatalf("progress %+v", p)
+	}
+	s.wantCalls("FinishOrder")
+}
+
+func TestARefundIsRecordedInProgress(t *testing.T) {
+	s := newScenario(t).happy().cancelAt(2500 * time.Millisecond)
+	p := s.run(order())
+	if p.PaymentID != "pay_1" || p.RefundID != "re_1" {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestACancelAfterTheCustomerWasNotifiedIsRefused(t *testing.T) {
+	s := newScenario(t).happy().cancelAt(3500 * time.Millisecond)
+	p := s.run(order())
+	if p.Phase != v1alpha1.PhaseCompleted || !p.CancelRefused {
+		t.Fatalf("progress %+v", p)
+	}
+	s.wantCalls("CreateOrder", "ReserveInventory", "ProcessPayment", "SendNotification", "FinishOrder")
+}
+
+func TestTransientActivityErrorsAreRetriedUntilTheStepSucceeds(t *testing.T) {
+	s := newScenario(t)
+	s.env.OnActivity(a.ReserveInventory, mock.Anything, mock.Anything).Return(errors.New("database down")).Times(3)
+	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.Anything).Return("", errors.New("gateway timeout")).Once()
+	s.happy()
+	p := s.run(order())
+	if p.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("progress %+v", p)
+	}
+	s.wantCalls("CreateOrder",
+		"ReserveInventory", "ReserveInventory", "ReserveInventory", "ReserveInventory",
+		"ProcessPayment", "ProcessPayment", "SendNotification", "FinishOrder")
+}
+
+func TestAnUnreachableCustomerFailsTheOrderAndRefundsIt(t *testing.T) {
+	s := newScenario(t)
+	s.env.OnActivity(a.SendNotification, mock.Anything, mock.Anything).
+		Return(temporal.NewApplicationError("webhook down", notificationErrorType))
+	s.happy()
+	p := s.run(order())
+	if p.Phase != v1alpha1.PhaseFailed || p.Reason != v1alpha1.ReasonNotificationFailed || p.RefundID == "" {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestProgressIsPublishedInTheMemo(t *testing.T) {
+	s := newScenario(t).happy()
+	var seen []v1alpha1.OrderPhase
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(ProgressQuery)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var p Progress
+		_ = v.Get(&p)
+		seen = append(seen, p.Phase)
+	}, 1500*time.Millisecond)
+	p := s.run(order())
+	if len(seen) != 1 || seen[0] != v1alpha1.PhaseProcessing {
+		t.Fatalf("phase at 1.5s: %v", seen)
+	}
+	// Pending, then one publish per step, then Completed.
+	if p.Seq != 6 {
+		t.Fatalf("seq %d; want 6", p.Seq)
+	}
+}
