@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -54,10 +55,19 @@ type TemporalWorkflows struct {
 	Namespace string
 	// UIAddress is the base URL of the Temporal UI, e.g. http://localhost:8233.
 	UIAddress string
+	// Calls, when set, counts calls to Temporal by kind.
+	Calls *prometheus.CounterVec
+}
+
+func (t *TemporalWorkflows) count(call string) {
+	if t.Calls != nil {
+		t.Calls.WithLabelValues(call).Inc()
+	}
 }
 
 func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, error) {
 	id := workflows.WorkflowID(in.UID)
+	t.count("StartWorkflowExecution")
 	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                workflows.TaskQueue,
@@ -76,6 +86,7 @@ func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) 
 }
 
 func (t *TemporalWorkflows) Cancel(ctx context.Context, workflowID, reason string) error {
+	t.count("SignalWorkflowExecution")
 	err := t.Client.SignalWorkflow(ctx, workflowID, "", workflows.CancelSignal, workflows.CancelRequest{Reason: reason})
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -91,6 +102,7 @@ func (t *TemporalWorkflows) Cancel(ctx context.Context, workflowID, reason strin
 }
 
 func (t *TemporalWorkflows) Describe(ctx context.Context, workflowID string) (Snapshot, error) {
+	t.count("DescribeWorkflowExecution")
 	resp, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {

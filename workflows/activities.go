@@ -136,3 +136,16 @@ func asTemporal(err error) error {
 	}
 	return err
 }
+
+// NewActivities wires the activities to the domain services on db.
+func NewActivities(db *store.Store, gateway payment.Gateway, notifier *notification.Notifier) *Activities {
+	if notifier.Store == nil {
+		notifier.Store = db
+	}
+	return &Activities{
+		Store:     db,
+		Inventory: &inventory.Service{Store: db},
+		Payments:  &payment.Service{Store: db, Gateway: gateway},
+		Notifier:  notifier,
+	}
+}

@@ -1,0 +1,64 @@
+package controllers
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/client"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+)
+
+// Options configure the Order controller.
+type Options struct {
+	// TemporalNamespace holds the order workflows.
+	TemporalNamespace string
+	// TemporalUI is the base URL of the Temporal UI for status links.
+	TemporalUI string
+	// ProgressInterval is how often the watcher lists changed workflows;
+	// ProgressOverlap how far back each listing reaches past the newest
+	// change seen.
+	ProgressInterval time.Duration
+	ProgressOverlap  time.Duration
+	// Resync requeues running orders as a safety net.
+	Resync                  time.Duration
+	MaxConcurrentReconciles int
+}
+
+// DefaultOptions are the manager's defaults.
+func DefaultOptions() Options {
+	return Options{
+		TemporalNamespace:       "default",
+		ProgressInterval:        50 * time.Millisecond,
+		ProgressOverlap:         time.Second,
+		Resync:                  5 * time.Minute,
+		MaxConcurrentReconciles: 8,
+	}
+}
+
+// Setup registers the Order controller and its progress watcher with mgr.
+// The watcher runs on the leader only, like the controller.
+func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, error) {
+	events := make(chan event.GenericEvent, 1024)
+	cache := NewProgressCache()
+	metrics := NewMetrics(mgr.GetCache())
+	wf := &TemporalWorkflows{Client: tc, Namespace: opts.TemporalNamespace, UIAddress: opts.TemporalUI, Calls: metrics.TemporalCalls}
+	watcher := &ProgressWatcher{
+		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Events: events,
+		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap,
+		Polls: func() { metrics.TemporalCalls.WithLabelValues("ListWorkflowExecutions").Inc() },
+	}
+	if err := mgr.Add(watcher); err != nil {
+		return nil, err
+	}
+	r := &OrderReconciler{
+		Client:                  mgr.GetClient(),
+		Recorder:                mgr.GetEventRecorder("orderflow-manager"),
+		Workflows:               wf,
+		Progress:                cache,
+		ProgressEvents:          events,
+		Resync:                  opts.Resync,
+		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		Metrics:                 metrics,
+	}
+	return r, r.SetupWithManager(mgr)
+}

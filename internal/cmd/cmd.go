@@ -1,0 +1,165 @@
+// Package cmd holds the orderflow subcommands: their flags (with
+// environment fallbacks), configuration and process lifecycle. The work
+// itself lives in controllers, workflows and internal/*.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
+	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// command is one subcommand.
+type command struct {
+	name  string
+	short string
+	run   func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+var commands = []command{
+	{"manager", "run the Order controller (leader election, probes, metrics)", runManager},
+	{"worker", "run the Temporal worker: the order workflow and its activities", runWorker},
+	{"api", "serve the REST API and the web page", runAPI},
+	{"migrate", "apply the PostgreSQL migrations (and optionally load the demo catalog)", runMigrate},
+}
+
+// Main runs the subcommand named in args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := c.run(ctx, args[1:], stdout)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "orderflow %s: %v\n", c.name, err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "orderflow: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "orderflow: a Kubernetes operator that processes e-commerce orders with Temporal.")
+	fmt.Fprintln(w, "\nUsage: orderflow <command> [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+	}
+	fmt.Fprintln(w, "\nRun 'orderflow <command> --help' for the flags of a command.")
+}
+
+// flags is a FlagSet whose flags fall back to environment variables.
+type flags struct {
+	*flag.FlagSet
+}
+
+func newFlags(name string, stdout io.Writer) *flags {
+	fs := flag.NewFlagSet("orderflow "+name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	f := &flags{FlagSet: fs}
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: orderflow %s [flags]\n\nFlags (environment variable in brackets):\n", name)
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+func (f *flags) string(p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		def = v
+	}
+	f.StringVar(p, name, def, usage+envSuffix(env))
+}
+
+func (f *flags) int(p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		}
+	}
+	f.IntVar(p, name, def, usage+envSuffix(env))
+}
+
+func (f *flags) float(p *float64, name, env string, def float64, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		if n, err := strconv.ParseFloat(v, 64); err == nil {
+			def = n
+		}
+	}
+	f.Float64Var(p, name, def, usage+envSuffix(env))
+}
+
+func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, usage+envSuffix(env))
+}
+
+func (f *flags) bool(p *bool, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			def = b
+		}
+	}
+	f.BoolVar(p, name, def, usage+envSuffix(env))
+}
+
+func envSuffix(env string) string {
+	if env == "" {
+		return ""
+	}
+	return " [" + env + "]"
+}
+
+// parse parses args and refuses stray arguments.
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v", f.Args())
+	}
+	return nil
+}
+
+// logging holds the log flags shared by every command.
+type logging struct {
+	opts crzap.Options
+}
+
+func (l *logging) register(f *flags) {
+	l.opts = crzap.Options{Development: false, TimeEncoder: zapcore.ISO8601TimeEncoder}
+	l.opts.BindFlags(f.FlagSet)
+}
+
+func (l *logging) logger() logr.Logger {
+	return crzap.New(crzap.UseFlagOptions(&l.opts))
+}

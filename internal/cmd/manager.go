@@ -1,0 +1,111 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/controllers"
+	"orderflow.io/orderflow/internal/temporalclient"
+)
+
+// Scheme holds the types the manager and the API work with.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func runManager(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newFlags("manager", stdout)
+	var (
+		tcfg           temporalclient.Config
+		log            logging
+		opts           = controllers.DefaultOptions()
+		metricsAddr    string
+		probeAddr      string
+		leaderElect    bool
+		leaderNS       string
+		watchNamespace string
+		qps, burst     int
+	)
+	registerTemporal(f, &tcfg)
+	log.register(f)
+	f.string(&opts.TemporalUI, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links in status")
+	f.string(&metricsAddr, "metrics-bind-address", "METRICS_BIND_ADDRESS", ":9090", "address of /metrics; 0 disables it")
+	f.string(&probeAddr, "health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":9091", "address of /healthz and /readyz")
+	f.bool(&leaderElect, "leader-elect", "LEADER_ELECT", false, "elect a leader, so only one manager acts at a time")
+	f.string(&leaderNS, "leader-election-namespace", "LEADER_ELECTION_NAMESPACE", "", "namespace of the leader-election lease (default: the pod's)")
+	f.string(&watchNamespace, "watch-namespace", "WATCH_NAMESPACE", "", "only watch Orders in this namespace (default: all)")
+	f.int(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", "MAX_CONCURRENT_RECONCILES", opts.MaxConcurrentReconciles, "Orders reconciled at once")
+	f.int(&qps, "kube-api-qps", "KUBE_API_QPS", 100, "Kubernetes API requests per second")
+	f.int(&burst, "kube-api-burst", "KUBE_API_BURST", 200, "Kubernetes API request burst")
+	f.duration(&opts.ProgressInterval, "progress-interval", "PROGRESS_INTERVAL", opts.ProgressInterval, "how often to list workflows whose progress changed")
+	f.duration(&opts.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", opts.ProgressOverlap, "how far back each progress listing reaches past the newest change seen")
+	f.duration(&opts.Resync, "resync", "RESYNC", opts.Resync, "safety-net requeue of running Orders")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	opts.TemporalNamespace = tcfg.Namespace
+	logger := log.logger()
+	ctrl.SetLogger(logger)
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	mopts := ctrl.Options{
+		Scheme:                        Scheme(),
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "orderflow-manager.orderflow.io",
+		LeaderElectionNamespace:       leaderNS,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         CacheOptions(watchNamespace),
+	}
+	mgr, err := ctrl.NewManager(cfg, mopts)
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	tc, err := temporalclient.Dial(ctx, tcfg, logger.WithName("temporal"))
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if _, err := controllers.Setup(mgr, tc, opts); err != nil {
+		return fmt.Errorf("set up the Order controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	logger.Info("Starting manager", "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "watchNamespace", watchNamespace)
+	return mgr.Start(ctx)
+}
+
+// CacheOptions scope the cache to one namespace when asked, and strip
+// managed fields from cached objects: they are large and never read.
+func CacheOptions(namespace string) cache.Options {
+	o := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if namespace != "" {
+		o.DefaultNamespaces = map[string]cache.Config{namespace: {}}
+	}
+	return o
+}

@@ -1,0 +1,37 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"orderflow.io/orderflow/internal/store"
+)
+
+func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newFlags("migrate", stdout)
+	var pg store.Config
+	var demo bool
+	registerPostgres(f, &pg)
+	f.bool(&demo, "demo-catalog", "", false, "also load the demo catalog (PROD-001..003); for the local stack, not production")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	s, err := store.Open(ctx, pg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	n, err := s.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrations: %d applied\n", n)
+	if demo {
+		if err := s.UpsertProducts(ctx, store.DemoCatalog); err != nil {
+			return fmt.Errorf("load demo catalog: %w", err)
+		}
+		fmt.Fprintf(stdout, "demo catalog: %d products loaded\n", len(store.DemoCatalog))
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/worker"
+
+	"orderflow.io/orderflow/internal/notification"
+	"orderflow.io/orderflow/internal/payment"
+	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/temporalclient"
+	"orderflow.io/orderflow/workflows"
+)
+
+func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newFlags("worker", stdout)
+	var (
+		tcfg          temporalclient.Config
+		pg            store.Config
+		log           logging
+		bind          string
+		failureRate   float64
+		webhook       string
+		activities    int
+		workflowTasks int
+		maxConns      int
+		migrate       bool
+	)
+	registerTemporal(f, &tcfg)
+	registerPostgres(f, &pg)
+	log.register(f)
+	f.string(&bind, "bind-address", "WORKER_BIND_ADDRESS", ":9092", "address of /healthz, /readyz and /metrics")
+	f.float(&failureRate, "sandbox-failure-rate", "SANDBOX_FAILURE_RATE", 0, "probability (0-1) that the sandbox gateway fails transiently, for fault tests")
+	f.string(&webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
+	f.int(&activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
+	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
+	f.int(&maxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", 20, "PostgreSQL connections in the pool")
+	f.bool(&migrate, "migrate", "WORKER_MIGRATE", true, "apply the PostgreSQL migrations at start")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if failureRate < 0 || failureRate > 1 {
+		return fmt.Errorf("--sandbox-failure-rate %v: want a probability between 0 and 1", failureRate)
+	}
+	logger := log.logger().WithName("worker")
+
+	pg.MaxConns = int32(maxConns)
+	db, err := store.Open(ctx, pg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if migrate {
+		n, err := db.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		logger.Info("Migrations applied", "count", n)
+	}
+
+	tc, err := temporalclient.Dial(ctx, tcfg, logger.WithName("temporal"))
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if err := temporalclient.EnsureSearchAttributes(ctx, tc, tcfg.Namespace); err != nil {
+		return err
+	}
+
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orderflow_worker_orders_finished_total",
+		Help: "Orders the worker finished, by outcome (completed, failed, cancelled).",
+	}, []string{"outcome"})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	acts := workflows.NewActivities(db, &payment.Sandbox{FailureRate: failureRate}, &notification.Notifier{
+		Log: logger.WithName("notify"), WebhookURL: webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
+	})
+	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }
+	w := workflows.NewWorker(tc, acts, worker.Options{
+		MaxConcurrentActivityExecutionSize:     activities,
+		MaxConcurrentWorkflowTaskExecutionSize: workflowTasks,
+	})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	logger.Info("Worker started", "taskQueue", workflows.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		cctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Pool.Ping(cctx); err != nil {
+			http.Error(w, "postgres: unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return serve(ctx, bind, mux)
+}
+
+// serve serves handler on addr until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, addr string, handler http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+)
+
+// NewWorker returns a worker of TaskQueue running the order workflow and
+// the given activities.
+func NewWorker(c client.Client, acts *Activities, opts worker.Options) worker.Worker {
+	w := worker.New(c, TaskQueue, opts)
+	w.RegisterWorkflow(OrderWorkflow)
+	w.RegisterActivity(acts)
+	return w
+}
