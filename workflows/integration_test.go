@@ -1,0 +1,320 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/notification"
+	"orderflow.io/orderflow/internal/payment"
+	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/testenv"
+	"orderflow.io/orderflow/workflows"
+)
+
+var updateHistories = flag.Bool("update-histories", false, "rewrite the recorded histories under testdata/ from runs on the real server")
+
+var stack *testenv.Stack
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Options{Temporal: true, Postgres: true}, &stack)
+}
+
+// flakyGateway is the sandbox gateway with a failure rate tests can change
+// while the worker runs, and counters of what reached it.
+type flakyGateway struct {
+	rate    atomic.Uint64 // math.Float64bits
+	charges atomic.Int64
+}
+
+func (g *flakyGateway) sandbox() *payment.Sandbox {
+	return &payment.Sandbox{FailureRate: math.Float64frombits(g.rate.Load())}
+}
+
+func (g *flakyGateway) Charge(ctx context.Context, r payment.ChargeRequest) (string, error) {
+	g.charges.Add(1)
+	return g.sandbox().Charge(ctx, r)
+}
+
+func (g *flakyGateway) Refund(ctx context.Context, r payment.RefundRequest) (string, error) {
+	return g.sandbox().Refund(ctx, r)
+}
+
+type env struct {
+	tc      client.Client
+	db      *store.Store
+	gateway *flakyGateway
+}
+
+var (
+	setupOnce sync.Once
+	shared    *env
+	setupErr  error
+)
+
+// realWorker starts, once per package, a worker on the real Temporal server
+// with activities on a real PostgreSQL database holding the demo catalog.
+func realWorker(t *testing.T) *env {
+	t.Helper()
+	testenv.Integration(t)
+	setupOnce.Do(func() {
+		ctx := context.Background()
+		dsn, err := stack.Postgres.CreateDatabase(ctx, "workflows")
+		if err != nil {
+			setupErr = err
+			return
+		}
+		db, err := store.Open(ctx, store.Config{DSN: dsn, MaxConns: 40})
+		if err != nil {
+			setupErr = err
+			return
+		}
+		if _, err = db.Migrate(ctx); err == nil {
+			err = db.UpsertProducts(ctx, append(store.DemoCatalog, store.Product{ID: "BULK", Name: "Bulk", Price: 100, Currency: "USD", Stock: 1_000_000}))
+		}
+		if err != nil {
+			setupErr = err
+			return
+		}
+		tc, err := stack.Temporal.Dial()
+		if err != nil {
+			setupErr = err
+			return
+		}
+		gw := &flakyGateway{}
+		acts := workflows.NewActivities(db, gw, &notification.Notifier{Log: logr.Discard()})
+		w := workflows.NewWorker(tc, acts, worker.Options{})
+		if err := w.Start(); err != nil {
+			setupErr = err
+			return
+		}
+		shared = &env{tc: tc, db: db, gateway: gw}
+	})
+	if setupErr != nil {
+		t.Fatal(setupErr)
+	}
+	return shared
+}
+
+var orderSeq atomic.Int64
+
+func newOrder(product string, qty int32, method string) workflows.OrderInput {
+	n := orderSeq.Add(1)
+	return workflows.OrderInput{
+		UID: fmt.Sprintf("it-%d-%d", time.Now().UnixNano(), n), Namespace: "it", Name: fmt.Sprintf("order-%d", n),
+		CustomerID: "CUST-001", CustomerEmail: "a@example.com", PaymentMethod: method,
+		Items: []workflows.Item{{ProductID: product, Quantity: qty}},
+	}
+}
+
+func (e *env) run(t *testing.T, in workflows.OrderInput) workflows.Progress {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p workflows.Progress
+	if err := run.Get(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestOrdersRunEndToEndThroughARealWorker(t *testing.T) {
+	e := realWorker(t)
+	var took, seen []time.Duration
+	for i := 0; i < 100; i++ {
+		in := newOrder("BULK", 2, "")
+		start := time.Now()
+		p := e.run(t, in)
+		seen = append(seen, time.Since(start))
+		desc, err := e.tc.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(in.UID), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := desc.GetWorkflowExecutionInfo()
+		took = append(took, info.GetCloseTime().AsTime().Sub(info.GetStartTime().AsTime()))
+		if p.Phase != v1alpha1.PhaseCompleted || p.Total != "2.00" || p.PaymentID == "" {
+			t.Fatalf("order %d: %+v", i, p)
+		}
+		if i == 0 {
+			e.saveHistory(t, in, "completed")
+		}
+	}
+	slices.Sort(took)
+	slices.Sort(seen)
+	t.Logf("one order end to end on the real stack (100 orders, one at a time): workflow start to close median %s, p90 %s, max %s; "+
+		"as the starting client saw it (start call to result) median %s",
+		took[50].Round(time.Millisecond), took[90].Round(time.Millisecond), took[99].Round(time.Millisecond), seen[50].Round(time.Millisecond))
+}
+
+func TestBusinessFailuresOnTheRealStackEndWithTheirReasonAndMoveNoStock(t *testing.T) {
+	e := realWorker(t)
+	before := e.count(t, `SELECT stock FROM products WHERE id = 'PROD-002'`)
+	for _, tc := range []struct {
+		in     workflows.OrderInput
+		reason string
+		name   string
+	}{
+		{newOrder("PROD-003", 1, ""), v1alpha1.ReasonOutOfStock, "out-of-stock"},
+		{newOrder("PROD-002", 1, "pm_card_chargeDeclined"), v1alpha1.ReasonPaymentDeclined, "declined"},
+		{newOrder("NOPE", 1, ""), v1alpha1.ReasonUnknownProduct, ""},
+	} {
+		p := e.run(t, tc.in)
+		if p.Phase != v1alpha1.PhaseFailed || p.Reason != tc.reason {
+			t.Fatalf("%+v; want Failed/%s", p, tc.reason)
+		}
+		if st, _ := e.db.OrderStatus(context.Background(), tc.in.UID); st != store.StatusFailed {
+			t.Fatalf("recorded status %q", st)
+		}
+		if tc.name != "" {
+			e.saveHistory(t, tc.in, tc.name)
+		}
+	}
+	if after := e.count(t, `SELECT stock FROM products WHERE id = 'PROD-002'`); after != before {
+		t.Fatalf("PROD-002 stock %d -> %d after a declined order", before, after)
+	}
+}
+
+func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
+	e := realWorker(t)
+	ctx := context.Background()
+	in := newOrder("BULK", 5, "")
+	// Cancel as soon as the payment is captured.
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, in.UID) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no payment captured within a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = e.tc.SignalWorkflow(ctx, run.GetID(), "", workflows.CancelSignal, workflows.CancelRequest{Reason: v1alpha1.ReasonCancelled})
+	var p workflows.Progress
+	if err := run.Get(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	switch p.Phase {
+	case v1alpha1.PhaseCancelled:
+		if p.RefundID == "" || e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, in.UID) != 1 {
+			t.Fatalf("cancelled after payment without one refund: %+v", p)
+		}
+		if e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'released'`, in.UID) != 1 {
+			t.Fatal("reservation not released")
+		}
+	case v1alpha1.PhaseCompleted:
+		// The cancel raced the notification and lost: it must say so.
+		if !p.CancelRefused {
+			t.Fatalf("completed without reporting the refused cancel: %+v", p)
+		}
+	default:
+		t.Fatalf("%+v", p)
+	}
+}
+
+func TestWithAFlakyGatewayEveryOrderCompletesAndIsChargedOnce(t *testing.T) {
+	e := realWorker(t)
+	e.gateway.rate.Store(math.Float64bits(0.3))
+	defer e.gateway.rate.Store(0)
+	chargesBefore := e.gateway.charges.Load()
+	const n = 100
+	var wg sync.WaitGroup
+	uids := make([]string, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		in := newOrder("BULK", 1, "")
+		uids[i] = in.UID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+			if err != nil {
+				errs <- err
+				return
+			}
+			var p workflows.Progress
+			if err := run.Get(ctx, &p); err != nil {
+				errs <- err
+				return
+			}
+			if p.Phase != v1alpha1.PhaseCompleted {
+				errs <- fmt.Errorf("order %s ended %s (%s)", in.UID, p.Phase, p.Message)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	captures := e.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, uids)
+	distinct := e.count(t, `SELECT count(DISTINCT order_uid) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, uids)
+	attempts := e.gateway.charges.Load() - chargesBefore
+	t.Logf("%d orders, %d charge attempts reached the gateway, %d captures recorded", n, attempts, captures)
+	if captures != n || distinct != n {
+		t.Fatalf("%d captures for %d distinct orders; want exactly one each for %d", captures, distinct, n)
+	}
+	if attempts <= n {
+		t.Fatalf("only %d charge attempts for %d orders: the gateway injected no fault", attempts, n)
+	}
+}
+
+// saveHistory writes the history of a finished run under testdata/ when
+// -update-histories is set; TestReplay replays them.
+func (e *env) saveHistory(t *testing.T, in workflows.OrderInput, name string) {
+	t.Helper()
+	if !*updateHistories {
+		return
+	}
+	ctx := context.Background()
+	iter := e.tc.GetWorkflowHistory(ctx, workflows.WorkflowID(in.UID), "", false, 0)
+	var events []json.RawMessage
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := protoJSON(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, b)
+	}
+	out, err := json.MarshalIndent(map[string]any{"events": events}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("testdata", "history-"+name+".json"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
