@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,15 +17,29 @@ type Metrics struct {
 	transitions *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	byPhase     *prometheus.Desc
+	mu          sync.Mutex
 	reader      client.Reader
 	// temporalCalls counts the calls the manager makes to Temporal, by kind.
 	TemporalCalls *prometheus.CounterVec
 }
 
+var (
+	metricsOnce sync.Once
+	theMetrics  *Metrics
+)
+
 // NewMetrics registers the order metrics with controller-runtime's
-// registry. reader lists Orders (from the cache) when the orders-by-phase
-// gauge is scraped.
+// registry, once per process. reader lists Orders (from the cache) when
+// the orders-by-phase gauge is scraped.
 func NewMetrics(reader client.Reader) *Metrics {
+	metricsOnce.Do(func() { theMetrics = newMetrics() })
+	theMetrics.mu.Lock()
+	theMetrics.reader = reader
+	theMetrics.mu.Unlock()
+	return theMetrics
+}
+
+func newMetrics() *Metrics {
 	m := &Metrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orderflow_order_transitions_total",
@@ -36,7 +51,6 @@ func NewMetrics(reader client.Reader) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"phase"}),
 		byPhase: prometheus.NewDesc("orderflow_orders", "Orders by phase.", []string{"phase"}, nil),
-		reader:  reader,
 		TemporalCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orderflow_manager_temporal_calls_total",
 			Help: "Calls the manager made to Temporal, by kind.",
@@ -61,8 +75,11 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.byPhase }
 
 // Collect implements prometheus.Collector: it counts the cached Orders.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	reader := m.reader
+	m.mu.Unlock()
 	var list v1alpha1.OrderList
-	if err := m.reader.List(context.Background(), &list); err != nil {
+	if err := reader.List(context.Background(), &list); err != nil {
 		return
 	}
 	counts := map[v1alpha1.OrderPhase]int{}

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -196,7 +195,7 @@ func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Ord
 // and records an Event for each transition.
 func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *Snapshot) error {
 	want := desiredStatus(order, wf, snap, metav1.NewTime(r.now()))
-	if equality.Semantic.DeepEqual(order.Status, want) {
+	if equalStatus(order.Status, want) {
 		return nil
 	}
 	orig := order.DeepCopy()

@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -118,4 +119,9 @@ func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *Snapsho
 		set(v1alpha1.ConditionCancelRefused, metav1.ConditionTrue, v1alpha1.ReasonOrderCompleted,
 			"cancel was requested after the order completed; completed orders cannot be cancelled", now)
 	}
+}
+
+// equalStatus reports whether two statuses say the same thing.
+func equalStatus(a, b v1alpha1.OrderStatus) bool {
+	return equality.Semantic.DeepEqual(a, b)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -156,6 +155,4 @@ type quietLogger struct{}
 func (quietLogger) Debug(string, ...interface{}) {}
 func (quietLogger) Info(string, ...interface{})  {}
 func (quietLogger) Warn(string, ...interface{})  {}
-func (quietLogger) Error(msg string, kv ...interface{}) {
-	fmt.Fprintln(os.Stderr, append([]interface{}{"temporal sdk:", msg}, kv...)...)
-}
+func (quietLogger) Error(string, ...interface{}) {}

@@ -1,0 +1,298 @@
+package controllers_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/controllers"
+)
+
+func isTrue(o *v1alpha1.Order, typ string) bool {
+	return meta.IsStatusConditionTrue(o.Status.Conditions, typ)
+}
+
+func TestAnOrderGoesFromPendingToCompletedWithEveryStepVisible(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	ctx := context.Background()
+	o := newOrder(ns, "order-001").build()
+
+	// Record every phase and step the status shows, through a watch.
+	var list v1alpha1.OrderList
+	w, err := crclient.NewWithWatch(stackConfig(), crclient.Options{Scheme: c.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := w.Watch(ctx, &list, crclient.InNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Stop()
+	var mu sync.Mutex
+	var seen []string
+	go func() {
+		for ev := range watch.ResultChan() {
+			if got, ok := ev.Object.(*v1alpha1.Order); ok {
+				mu.Lock()
+				seen = append(seen, string(got.Status.Phase)+"/"+string(got.Status.Step))
+				mu.Unlock()
+			}
+		}
+	}()
+
+	if err := c.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	done := waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
+	if !isTrue(done, "Ready") || isTrue(done, "Reconciling") || isTrue(done, "Stalled") {
+		t.Fatalf("conditions %+v", done.Status.Conditions)
+	}
+	for _, step := range v1alpha1.Steps {
+		if !isTrue(done, string(step)) {
+			t.Fatalf("step condition %s not True: %+v", step, done.Status.Conditions)
+		}
+	}
+	st := done.Status
+	if st.Total != "1299.99" || st.Currency != "USD" || st.PaymentID == "" || st.Step != v1alpha1.StepCustomerNotified ||
+		st.Workflow == nil || st.Workflow.ID != "order-"+string(done.UID) || st.Workflow.RunID == "" ||
+		!strings.Contains(st.Workflow.URL, st.Workflow.ID) || st.StartTime == nil || st.CompletionTime == nil ||
+		st.ObservedGeneration != done.Generation {
+		t.Fatalf("status %+v", st)
+	}
+	waitFor(t, c, o, "without finalizer", func(o *v1alpha1.Order) bool { return len(o.Finalizers) == 0 })
+
+	time.Sleep(200 * time.Millisecond) // let the watch deliver the last events
+	mu.Lock()
+	defer mu.Unlock()
+	// Changes closer together than one progress poll may show as one
+	// status write (the step conditions above still record each step), but
+	// the status never goes backwards.
+	for _, want := range []string{"Pending/", "Completed/CustomerNotified"} {
+		if !slices.Contains(seen, want) {
+			t.Errorf("status never showed %s; saw %v", want, seen)
+		}
+	}
+	order := []string{"", "Pending/", "Processing/Accepted", "Processing/InventoryReserved", "Processing/PaymentCaptured", "Processing/CustomerNotified", "Completed/CustomerNotified"}
+	last := 0
+	for _, s := range seen {
+		i := slices.Index(order, s)
+		if i == 0 || s == "/" {
+			continue
+		}
+		if i < last {
+			t.Fatalf("status went backwards: %v", seen)
+		}
+		last = i
+	}
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, string(done.UID)); n != 1 {
+		t.Fatalf("%d captures", n)
+	}
+}
+
+func TestFailedOrdersEndWithTheirReasonAndStalled(t *testing.T) {
+	c := kube(t)
+	running(t)
+	ns := namespace(t, c)
+	ctx := context.Background()
+	cases := map[string]*v1alpha1.Order{
+		v1alpha1.ReasonOutOfStock:      newOrder(ns, "out-of-stock").items(item("PROD-003", 1, "")).build(),
+		v1alpha1.ReasonPaymentDeclined: newOrder(ns, "declined").items(item("PROD-002", 1, "")).pay("pm_card_chargeDeclined").build(),
+		v1alpha1.ReasonPriceChanged:    newOrder(ns, "price-changed").items(item("PROD-001", 1, "999.00")).build(),
+		v1alpha1.ReasonUnknownProduct:  newOrder(ns, "unknown").items(item("NO-SUCH", 1, "")).build(),
+	}
+	for _, o := range cases {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for reason, o := range cases {
+		got := waitFor(t, c, o, "Failed", phase(v1alpha1.PhaseFailed))
+		if got.Status.Reason != reason || got.Status.Message == "" || !isTrue(got, "Stalled") || isTrue(got, "Ready") {
+			t.Errorf("%s: status %+v", o.Name, got.Status)
+		}
+	}
+}
+
+func TestAnOrderCreatedCancelledEndsCancelledWithNoPayment(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	o := newOrder(ns, "born-cancelled").cancelled().build()
+	if err := c.Create(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, c, o, "Cancelled", phase(v1alpha1.PhaseCancelled))
+	if got.Status.PaymentID != "" || !isTrue(got, "Stalled") {
+		t.Fatalf("status %+v", got.Status)
+	}
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, string(got.UID)); n != 0 {
+		t.Fatalf("%d payments for an order cancelled at birth", n)
+	}
+}
+
+func patchCancel(t *testing.T, c crclient.Client, o *v1alpha1.Order) {
+	t.Helper()
+	patch := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":true}}`))
+	if err := c.Patch(context.Background(), o, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	o := newOrder(ns, "cancel-me").items(item("BULK", 7, "")).pay(slowMethod).build()
+	if err := c.Create(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	// The payment takes 1.5 s: cancel while it is in flight.
+	waitFor(t, c, o, "InventoryReserved", func(o *v1alpha1.Order) bool { return o.Status.Step == v1alpha1.StepInventoryReserved })
+	patchCancel(t, c, o)
+	got := waitFor(t, c, o, "Cancelled", phase(v1alpha1.PhaseCancelled))
+	uid := string(got.UID)
+	if got.Status.PaymentID == "" || got.Status.RefundID == "" || got.Status.Reason != v1alpha1.ReasonCancelled {
+		t.Fatalf("status %+v", got.Status)
+	}
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, uid); n != 1 {
+		t.Fatalf("%d refunds", n)
+	}
+	if n := s.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'released'`, uid); n != 1 {
+		t.Fatalf("%d released reservations", n)
+	}
+}
+
+func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	o := newOrder(ns, "too-late").items(item("BULK", 1, "")).build()
+	if err := c.Create(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
+	patchCancel(t, c, o)
+	got := waitFor(t, c, o, "CancelRefused", func(o *v1alpha1.Order) bool { return isTrue(o, v1alpha1.ConditionCancelRefused) })
+	if got.Status.Phase != v1alpha1.PhaseCompleted || got.Status.ObservedGeneration != got.Generation {
+		t.Fatalf("status %+v", got.Status)
+	}
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, string(got.UID)); n != 0 {
+		t.Fatal("a completed order was refunded")
+	}
+	waitForEvent(t, c, got, v1alpha1.ReasonCancelRefusedEvt)
+}
+
+func waitForEvent(t *testing.T, c crclient.Client, o *v1alpha1.Order, reason string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var evs eventsv1.EventList
+		if err := c.List(context.Background(), &evs, crclient.InNamespace(o.Namespace)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.UID == o.UID && e.Reason == reason {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no %s event for %s", reason, o.Name)
+}
+
+func TestDeletingARunningOrderCancelsItBeforeItDisappears(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	ctx := context.Background()
+	o := newOrder(ns, "delete-me").items(item("BULK", 3, "")).pay(slowMethod).build()
+	if err := c.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, c, o, "InventoryReserved", func(o *v1alpha1.Order) bool {
+		return o.Status.Step == v1alpha1.StepInventoryReserved && len(o.Finalizers) == 1
+	})
+	if got.Finalizers[0] != controllers.Finalizer {
+		t.Fatalf("finalizers %v", got.Finalizers)
+	}
+	if err := c.Delete(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	gone(t, c, o)
+	uid := string(got.UID)
+	if st := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, uid); st != 1 {
+		t.Fatal("the deleted order is not recorded as cancelled")
+	}
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, uid); n != 1 {
+		t.Fatalf("%d refunds for a deleted order that was charged", n)
+	}
+	if n := s.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, uid); n != 0 {
+		t.Fatal("the deleted order still holds stock")
+	}
+}
+
+func TestDeletingAFinishedOrderIsImmediateAndKeepsItsRecords(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	o := newOrder(ns, "finished").items(item("BULK", 1, "")).build()
+	if err := c.Create(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, c, o, "Completed without finalizer", func(o *v1alpha1.Order) bool {
+		return o.Status.Phase == v1alpha1.PhaseCompleted && len(o.Finalizers) == 0
+	})
+	if err := c.Delete(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	gone(t, c, o)
+	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, string(got.UID)); n != 1 {
+		t.Fatal("the order's record is gone")
+	}
+}
+
+func TestRestartingTheManagerMidFlightFinishesEveryOrderExactlyOnce(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	ctx := context.Background()
+	var orders []*v1alpha1.Order
+	for i := 0; i < 20; i++ {
+		o := newOrder(ns, "restart-"+string(rune('a'+i))).items(item("BULK", 1, "")).pay(slowMethod).build()
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, o)
+	}
+	waitFor(t, c, orders[0], "Processing", phase(v1alpha1.PhaseProcessing))
+	if err := s.restartManager(); err != nil {
+		t.Fatal(err)
+	}
+	var uids []string
+	for _, o := range orders {
+		got := waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
+		uids = append(uids, string(got.UID))
+	}
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, uids); n != len(orders) {
+		t.Fatalf("%d captures for %d orders", n, len(orders))
+	}
+	for _, uid := range uids {
+		resp, err := s.tc.ListWorkflow(ctx, listRuns(uid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetExecutions()) != 1 {
+			t.Fatalf("order %s has %d workflow runs", uid, len(resp.GetExecutions()))
+		}
+	}
+}

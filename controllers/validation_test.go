@@ -1,0 +1,141 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+)
+
+func TestTheAPIServerRefusesInvalidOrdersNamingTheField(t *testing.T) {
+	c := kube(t)
+	ns := namespace(t, c)
+	many := make([]v1alpha1.OrderItem, 101)
+	for i := range many {
+		many[i] = item(fmt.Sprintf("P-%d", i), 1, "")
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*v1alpha1.OrderSpec)
+		field string
+	}{
+		{"no customer", func(s *v1alpha1.OrderSpec) { s.CustomerID = "" }, "spec.customerID"},
+		{"customer too long", func(s *v1alpha1.OrderSpec) { s.CustomerID = strings.Repeat("c", 65) }, "spec.customerID"},
+		{"customer starts with a dash", func(s *v1alpha1.OrderSpec) { s.CustomerID = "-C1" }, "spec.customerID"},
+		{"customer with a space", func(s *v1alpha1.OrderSpec) { s.CustomerID = "C 1" }, "spec.customerID"},
+		{"customer with a slash", func(s *v1alpha1.OrderSpec) { s.CustomerID = "C/1" }, "spec.customerID"},
+		{"email without @", func(s *v1alpha1.OrderSpec) { s.CustomerEmail = "nobody" }, "spec.customerEmail"},
+		{"no items", func(s *v1alpha1.OrderSpec) { s.Items = nil }, "spec.items"},
+		{"empty items", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{} }, "spec.items"},
+		{"101 items", func(s *v1alpha1.OrderSpec) { s.Items = many }, "spec.items"},
+		{"duplicate product", func(s *v1alpha1.OrderSpec) {
+			s.Items = []v1alpha1.OrderItem{item("PROD-001", 1, ""), item("PROD-001", 2, "")}
+		}, "spec.items[1]"},
+		{"item without product", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("", 1, "")} }, "spec.items[0].productID"},
+		{"product with a space", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD 1", 1, "")} }, "spec.items[0].productID"},
+		{"quantity zero", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 0, "")} }, "spec.items[0].quantity"},
+		{"quantity negative", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", -1, "")} }, "spec.items[0].quantity"},
+		{"quantity over 10000", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 10001, "")} }, "spec.items[0].quantity"},
+		{"price with three decimals", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 1, "1.999")} }, "spec.items[0].unitPrice"},
+		{"negative price", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 1, "-1.00")} }, "spec.items[0].unitPrice"},
+		{"price with exponent", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 1, "1e3")} }, "spec.items[0].unitPrice"},
+		{"price with comma", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 1, "1,299.99")} }, "spec.items[0].unitPrice"},
+		{"price with leading zero", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 1, "01.00")} }, "spec.items[0].unitPrice"},
+		{"price ending in a point", func(s *v1alpha1.OrderSpec) { s.Items = []v1alpha1.OrderItem{item("PROD-001", 1, "12.")} }, "spec.items[0].unitPrice"},
+		{"lower-case currency", func(s *v1alpha1.OrderSpec) { s.Currency = "usd" }, "spec.currency"},
+		{"four-letter currency", func(s *v1alpha1.OrderSpec) { s.Currency = "USDT" }, "spec.currency"},
+		{"payment method with a dash", func(s *v1alpha1.OrderSpec) { s.PaymentMethod = "pm-card" }, "spec.paymentMethod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOrder(ns, "invalid").build()
+			tc.edit(&o.Spec)
+			err := c.Create(context.Background(), o)
+			if err == nil {
+				_ = c.Delete(context.Background(), o)
+				t.Fatal("accepted")
+			}
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error does not name %s: %v", tc.field, err)
+			}
+		})
+	}
+}
+
+func TestEditsToAnythingButCancelAreRefusedAndCancelIsOneWay(t *testing.T) {
+	c := kube(t)
+	ns := namespace(t, c)
+	ctx := context.Background()
+	o := newOrder(ns, "immutable").pay("pm_card_visa").build()
+	if err := c.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*v1alpha1.OrderSpec)
+		field string
+	}{
+		{"customer", func(s *v1alpha1.OrderSpec) { s.CustomerID = "OTHER" }, "spec.customerID"},
+		{"email", func(s *v1alpha1.OrderSpec) { s.CustomerEmail = "b@example.com" }, "spec.customerEmail"},
+		{"email removed", func(s *v1alpha1.OrderSpec) { s.CustomerEmail = "" }, "spec.customerEmail"},
+		{"quantity", func(s *v1alpha1.OrderSpec) { s.Items[0].Quantity = 2 }, "spec.items"},
+		{"item added", func(s *v1alpha1.OrderSpec) { s.Items = append(s.Items, item("PROD-002", 1, "")) }, "spec.items"},
+		{"currency added", func(s *v1alpha1.OrderSpec) { s.Currency = "EUR" }, "spec.currency"},
+		{"payment method", func(s *v1alpha1.OrderSpec) { s.PaymentMethod = "pm_card_chargeDeclined" }, "spec.paymentMethod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edited := &v1alpha1.Order{}
+			if err := c.Get(ctx, crclient.ObjectKeyFromObject(o), edited); err != nil {
+				t.Fatal(err)
+			}
+			orig := edited.DeepCopy()
+			tc.edit(&edited.Spec)
+			err := c.Patch(ctx, edited, crclient.MergeFrom(orig))
+			if err == nil || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("edit of %s: %v", tc.field, err)
+			}
+		})
+	}
+
+	cur := &v1alpha1.Order{}
+	if err := c.Get(ctx, crclient.ObjectKeyFromObject(o), cur); err != nil {
+		t.Fatal(err)
+	}
+	orig := cur.DeepCopy()
+	cur.Spec.Cancel = true
+	if err := c.Patch(ctx, cur, crclient.MergeFrom(orig)); err != nil {
+		t.Fatalf("setting cancel was refused: %v", err)
+	}
+	uncancel := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":false}}`))
+	if err := c.Patch(ctx, cur, uncancel); err == nil || !strings.Contains(err.Error(), "spec.cancel") {
+		t.Fatalf("un-cancelling: %v", err)
+	}
+}
+
+func TestValidEdgeCasesAreAccepted(t *testing.T) {
+	c := kube(t)
+	ns := namespace(t, c)
+	hundred := make([]v1alpha1.OrderItem, 100)
+	for i := range hundred {
+		hundred[i] = item(fmt.Sprintf("P-%03d", i), 1, "0.01")
+	}
+	for name, o := range map[string]*v1alpha1.Order{
+		"100 items":      newOrder(ns, "hundred").items(hundred...).build(),
+		"quantity 10000": newOrder(ns, "max-qty").items(item("PROD-002", 10000, "49.90")).build(),
+		"64-char customer": func() *v1alpha1.Order {
+			o := newOrder(ns, "long").build()
+			o.Spec.CustomerID = strings.Repeat("c", 64)
+			return o
+		}(),
+		"price zero": newOrder(ns, "zero").items(item("PROD-002", 1, "0")).build(),
+		"big price":  newOrder(ns, "big").items(item("PROD-002", 1, "999999999999.99")).build(),
+	} {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Errorf("%s refused: %v", name, err)
+		}
+	}
+}
