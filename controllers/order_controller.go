@@ -105,10 +105,8 @@ func (r *OrderReconciler) ensureFinalizer(ctx context.Context, order *v1alpha1.O
 	return r.Patch(ctx, order, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 }
 
-// finishTerminal drops the finalizer of an order that reached its end, and
-// forgets its progress.
+// finishTerminal drops the finalizer of an order that reached its end.
 func (r *OrderReconciler) finishTerminal(ctx context.Context, order *v1alpha1.Order) error {
-	r.Progress.Forget(keyOf(order.UID))
 	if order.Spec.Cancel && order.Status.Phase == v1alpha1.PhaseCompleted {
 		// A cancel that came after completion: say so once, in status too.
 		if err := r.writeStatus(ctx, order, nil, nil); err != nil {
@@ -278,7 +276,6 @@ func (r *OrderReconciler) reconcileDelete(ctx context.Context, order *v1alpha1.O
 			return ctrl.Result{}, err
 		}
 	}
-	r.Progress.Forget(id)
 	orig := order.DeepCopy()
 	controllerutil.RemoveFinalizer(order, Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, order, client.MergeFrom(orig)))
@@ -305,13 +302,13 @@ func orderInput(o *v1alpha1.Order) workflows.OrderInput {
 }
 
 // specOrLifecycleChanged lets through the Order updates the reconciler acts
-// on: spec changes (generation), deletion and finalizer changes. Status
-// writes, including its own, do not trigger a reconcile.
+// on: spec changes (generation) and deletion. Its own writes (status,
+// finalizer) do not trigger a reconcile: one that ran on a cache not yet
+// holding the status it just wrote would write it again.
 var specOrLifecycleChanged = predicate.Or(
 	predicate.GenerationChangedPredicate{},
 	predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		return !e.ObjectNew.GetDeletionTimestamp().Equal(e.ObjectOld.GetDeletionTimestamp()) ||
-			len(e.ObjectNew.GetFinalizers()) != len(e.ObjectOld.GetFinalizers())
+		return !e.ObjectNew.GetDeletionTimestamp().Equal(e.ObjectOld.GetDeletionTimestamp())
 	}},
 )
 

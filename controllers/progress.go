@@ -16,9 +16,10 @@ import (
 	"orderflow.io/orderflow/workflows"
 )
 
-// ProgressCache holds the latest Snapshot of each running order's workflow,
-// keyed by workflow id. The watcher fills it; the reconciler reads it and
-// forgets an order once its terminal status is written.
+// ProgressCache holds the latest Snapshot of each order workflow that runs
+// or changed recently, keyed by workflow id. The watcher fills it and
+// evicts closed workflows once its query no longer returns them; the
+// reconciler reads it.
 type ProgressCache struct {
 	mu   sync.Mutex
 	byID map[string]Snapshot
@@ -50,11 +51,15 @@ func (c *ProgressCache) Put(workflowID string, s Snapshot) bool {
 	return !ok || old.Progress.Seq != s.Progress.Seq || old.Closed != s.Closed || old.RunID != s.RunID
 }
 
-// Forget drops a workflow from the cache.
-func (c *ProgressCache) Forget(workflowID string) {
+// EvictClosedBefore drops the closed workflows that last changed before t.
+func (c *ProgressCache) EvictClosedBefore(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.byID, workflowID)
+	for id, s := range c.byID {
+		if s.Closed && s.Changed.Before(t) {
+			delete(c.byID, id)
+		}
+	}
 }
 
 // Len returns how many workflows are cached.
@@ -108,13 +113,17 @@ func (w *ProgressWatcher) Start(ctx context.Context) error {
 		failures = 0
 		if lowest := newest.Add(-w.Overlap); lowest.After(watermark) {
 			watermark = lowest
+			// The query no longer returns these, so they cannot come back.
+			w.Cache.EvictClosedBefore(watermark)
 		}
 	}
 }
 
 // poll runs one visibility query and returns the newest change it saw.
 func (w *ProgressWatcher) poll(ctx context.Context, since time.Time) (time.Time, error) {
-	ts := since.UTC().Format(time.RFC3339Nano)
+	// Fixed width: the bound must compare right however the visibility
+	// store compares datetimes.
+	ts := since.UTC().Format("2006-01-02T15:04:05.000000000Z")
 	query := fmt.Sprintf("OrderUpdatedAt >= '%s' OR CloseTime >= '%s'", ts, ts)
 	newest := since
 	var token []byte
@@ -133,11 +142,11 @@ func (w *ProgressWatcher) poll(ctx context.Context, since time.Time) (time.Time,
 			if err != nil || snap.Progress.Name == "" {
 				continue
 			}
-			if t := snap.Progress.UpdateTime; t.After(newest) {
-				newest = t
+			if ex.GetCloseTime() != nil && ex.GetCloseTime().AsTime().After(snap.Changed) {
+				snap.Changed = ex.GetCloseTime().AsTime()
 			}
-			if t := ex.GetCloseTime().AsTime(); ex.GetCloseTime() != nil && t.After(newest) {
-				newest = t
+			if snap.Changed.After(newest) {
+				newest = snap.Changed
 			}
 			if !w.Cache.Put(ex.GetExecution().GetWorkflowId(), snap) {
 				continue

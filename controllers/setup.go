@@ -29,7 +29,7 @@ func DefaultOptions() Options {
 	return Options{
 		TemporalNamespace:       "default",
 		ProgressInterval:        50 * time.Millisecond,
-		ProgressOverlap:         time.Second,
+		ProgressOverlap:         500 * time.Millisecond,
 		Resync:                  5 * time.Minute,
 		MaxConcurrentReconciles: 8,
 	}

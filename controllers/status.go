@@ -19,6 +19,9 @@ func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *Snapshot, 
 	st.ObservedGeneration = o.Generation
 	if wf != nil {
 		st.Workflow = wf
+		if st.StartTime == nil {
+			st.StartTime = &now
+		}
 	}
 	if st.Phase == "" {
 		st.Phase = v1alpha1.PhasePending
@@ -42,7 +45,7 @@ func applyProgress(st *v1alpha1.OrderStatus, snap *Snapshot) {
 	st.Total, st.Currency = p.Total, p.Currency
 	st.Reason, st.Message = p.Reason, p.Message
 	st.PaymentID, st.RefundID = p.PaymentID, p.RefundID
-	if !p.StartTime.IsZero() {
+	if !p.StartTime.IsZero() && st.StartTime == nil {
 		t := metav1.NewTime(p.StartTime)
 		st.StartTime = &t
 	}

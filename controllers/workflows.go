@@ -28,6 +28,8 @@ type Snapshot struct {
 	Progress    workflows.Progress
 	// Fetched is when the snapshot was read from Temporal.
 	Fetched time.Time
+	// Changed is when the workflow last changed: its last progress or its close.
+	Changed time.Time
 }
 
 // ErrNotFound is returned when an order has no workflow.
@@ -136,6 +138,7 @@ func snapshotOf(runID string, status enumspb.WorkflowExecutionStatus, memo *comm
 	if err := converter.GetDefaultDataConverter().FromPayload(memo, &s.Progress); err != nil {
 		return s, fmt.Errorf("decode progress memo: %w", err)
 	}
+	s.Changed = s.Progress.UpdateTime
 	return s, nil
 }
 

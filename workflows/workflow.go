@@ -62,9 +62,6 @@ func OrderWorkflow(ctx workflow.Context, in OrderInput) (Progress, error) {
 		}
 	})
 	ctx = workflow.WithActivityOptions(ctx, stepOptions)
-	if err := r.publish(ctx); err != nil {
-		return r.p, err
-	}
 	return r.run(ctx)
 }
 
@@ -103,6 +100,9 @@ func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 		r.p.Phase = v1alpha1.PhaseProcessing
 		r.p.Step = s.name
 		r.p.Steps = append(r.p.Steps, StepRecord{Step: s.name, Time: workflow.Now(ctx)})
+		if s.name == v1alpha1.StepCustomerNotified {
+			break // Completed follows at once: one publish says both
+		}
 		if err := r.publish(ctx); err != nil {
 			return r.p, err
 		}

@@ -270,8 +270,8 @@ func TestProgressIsPublishedInTheMemo(t *testing.T) {
 	if len(seen) != 1 || seen[0] != v1alpha1.PhaseProcessing {
 		t.Fatalf("phase at 1.5s: %v", seen)
 	}
-	// Pending, then one publish per step, then Completed.
-	if p.Seq != 6 {
-		t.Fatalf("seq %d; want 6", p.Seq)
+	// One publish per step; the last step and completion are one.
+	if p.Seq != 4 {
+		t.Fatalf("seq %d; want 4", p.Seq)
 	}
 }
