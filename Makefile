@@ -88,12 +88,20 @@ uninstall: ## Remove the CRD from the current cluster.
 ##@ Local stack
 
 .PHONY: dev
-dev: ## Bring up the whole system locally (not yet).
-	@echo "make dev: not yet implemented"; exit 1
+dev: tools build ## Bring up the whole system locally (etcd, kube-apiserver, Temporal, PostgreSQL, manager, worker) under .dev/.
+	hack/dev.sh up
 
 .PHONY: dev-down
-dev-down: ## Stop the local stack (not yet).
-	@echo "make dev-down: not yet implemented"; exit 1
+dev-down: ## Stop the local stack; data under .dev/ stays.
+	hack/dev.sh down
+
+.PHONY: dev-clean
+dev-clean: ## Stop the local stack and remove .dev/.
+	hack/dev.sh clean
+
+.PHONY: dev-status
+dev-status: ## Say which parts of the local stack run.
+	hack/dev.sh status
 
 .PHONY: e2e
 e2e: ## Run the end-to-end suite against the local stack (not yet).

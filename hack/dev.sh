@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# The local stack: etcd + kube-apiserver, the Temporal dev server (with UI),
+# PostgreSQL, and the orderflow manager and worker, as local processes with
+# their state and logs under $DEV_DIR (default .dev/).
+#
+#   hack/dev.sh up      start whatever is not running, wait until ready
+#   hack/dev.sh down    stop what `up` started (by pid), keep the data
+#   hack/dev.sh clean   down, then remove $DEV_DIR
+#   hack/dev.sh status  say what runs
+#
+# Ports default to DESIGN.md §4 and can be moved (the e2e suite does):
+# DEV_PG_PORT 5432, DEV_TEMPORAL_PORT 7233, DEV_TEMPORAL_UI_PORT 8233,
+# DEV_API_PORT 8080, DEV_ETCD_PORT 2379, DEV_KUBE_PORT 6443,
+# DEV_MANAGER_PORT 9090 (metrics; probes on +1), DEV_WORKER_PORT 9092.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$root/bin
+dev=${DEV_DIR:-$root/.dev}
+case $dev in /*) ;; *) dev=$root/$dev ;; esac
+pg_port=${DEV_PG_PORT:-5432}
+temporal_port=${DEV_TEMPORAL_PORT:-7233}
+temporal_ui_port=${DEV_TEMPORAL_UI_PORT:-8233}
+api_port=${DEV_API_PORT:-8080}
+etcd_port=${DEV_ETCD_PORT:-2379}
+kube_port=${DEV_KUBE_PORT:-6443}
+manager_port=${DEV_MANAGER_PORT:-9090}
+worker_port=${DEV_WORKER_PORT:-9092}
+kubeconfig=$dev/kubeconfig
+
+say() { printf '%s\n' "dev: $*"; }
+die() { printf '%s\n' "dev: error: $*" >&2; exit 1; }
+
+pidfile() { echo "$dev/run/$1.pid"; }
+
+# running NAME: the process recorded for NAME is alive.
+running() {
+  local f pid
+  f=$(pidfile "$1")
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# port_free PORT NAME: fail with who holds PORT if it is taken.
+port_free() {
+  local port=$1 name=$2 holder
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    holder=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\("[^"]*"\),pid=\([0-9]*\).*/\1 (pid \2)/p' | head -1)
+    die "port $port, needed by $name, is taken${holder:+ by $holder}. Stop it, or move $name with the DEV_*_PORT variables."
+  fi
+}
+
+# start NAME PORT CMD...: start CMD in the background with its log under
+# $dev/logs, unless NAME already runs.
+start() {
+  local name=$1 port=$2
+  shift 2
+  if running "$name"; then
+    say "$name is already running (pid $(cat "$(pidfile "$name")"))"
+    return 0
+  fi
+  rm -f "$(pidfile "$name")"
+  port_free "$port" "$name"
+  setsid "$@" >>"$dev/logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$(pidfile "$name")"
+  started+=("$name")
+  say "started $name (pid $!, log $dev/logs/$name.log)"
+}
+
+# wait_for NAME SECONDS CMD...: poll CMD until it succeeds.
+wait_for() {
+  local name=$1 timeout=$2 deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if [ -f "$(pidfile "$name")" ] && ! running "$name"; then
+      tail -n 20 "$dev/logs/$name.log" >&2 || true
+      die "$name exited; its log is $dev/logs/$name.log"
+    fi
+    [ $SECONDS -lt $deadline ] || die "$name not ready after ${timeout}s; its log is $dev/logs/$name.log"
+    sleep 0.2
+  done
+}
+
+pg_bin() {
+  if command -v pg_ctl >/dev/null 2>&1; then dirname "$(readlink -f "$(command -v pg_ctl)")"; return; fi
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$d" ] || die "PostgreSQL server binaries not found: apt-get install postgresql"
+  echo "$d"
+}
+
+# as_pg CMD...: PostgreSQL's tools refuse root; run them as postgres then.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+certs() {
+  local d=$dev/pki
+  [ -f "$d/admin.crt" ] && return 0
+  mkdir -p "$d"
+  say "creating the control plane's certificates"
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -subj "/CN=orderflow-dev-ca" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 3650 -extfile apiserver.ext 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr -subj "/O=system:masters/CN=orderflow-dev-admin" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >admin.ext
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out admin.crt -days 3650 -extfile admin.ext 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  )
+}
+
+write_kubeconfig() {
+  local d=$dev/pki
+  cat >"$kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: orderflow-dev
+  cluster:
+    server: https://127.0.0.1:$kube_port
+    certificate-authority-data: $(base64 -w0 <"$d/ca.crt")
+users:
+- name: orderflow-dev-admin
+  user:
+    client-certificate-data: $(base64 -w0 <"$d/admin.crt")
+    client-key-data: $(base64 -w0 <"$d/admin.key")
+contexts:
+- name: orderflow-dev
+  context:
+    cluster: orderflow-dev
+    user: orderflow-dev-admin
+    namespace: default
+current-context: orderflow-dev
+EOF
+  chmod 600 "$kubeconfig"
+}
+
+kubectl_dev() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+up() {
+  local t0=$SECONDS
+  started=()
+  mkdir -p "$dev/logs" "$dev/run"
+  [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && [ -x "$bin/kubectl" ] && [ -x "$bin/temporal" ] ||
+    "$root/hack/tools/install.sh" kube-apiserver etcd kubectl temporal
+  [ -x "$bin/orderflow" ] || die "bin/orderflow is missing: run make build (make dev does)"
+
+  # PostgreSQL, with its data under $dev/postgres owned by the server's user.
+  local pgb pgdata=$dev/postgres/data
+  pgb=$(pg_bin)
+  if [ ! -f "$pgdata/PG_VERSION" ]; then
+    say "initialising PostgreSQL in $pgdata"
+    rm -rf "$dev/postgres"
+    mkdir -p "$dev/postgres"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dev/postgres"
+    as_pg "$pgb/initdb" -D "$pgdata" -U postgres -A trust -E UTF8 >"$dev/logs/initdb.log" 2>&1 ||
+      die "initdb failed; see $dev/logs/initdb.log"
+  fi
+  if as_pg "$pgb/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    say "postgres is already running"
+  else
+    rm -f "$pgdata/postmaster.pid" # left by a killed server
+    port_free "$pg_port" postgres
+    touch "$dev/logs/postgres.log"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dev/logs/postgres.log"
+    as_pg "$pgb/pg_ctl" -D "$pgdata" -l "$dev/logs/postgres.log" -w -t 60 \
+      -o "-p $pg_port -k $dev/postgres -c listen_addresses=127.0.0.1" start >/dev/null ||
+      die "PostgreSQL did not start; see $dev/logs/postgres.log"
+    started+=(postgres)
+    say "started postgres on 127.0.0.1:$pg_port (log $dev/logs/postgres.log)"
+  fi
+  as_pg "$pgb/psql" -h "$dev/postgres" -p "$pg_port" -U postgres -d postgres -tAq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SELECT 'CREATE ROLE orderflow LOGIN PASSWORD ''orderflow'''
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orderflow') \gexec
+SELECT 'CREATE DATABASE orderflow OWNER orderflow'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'orderflow') \gexec
+SQL
+
+  # etcd and kube-apiserver.
+  certs
+  write_kubeconfig
+  mkdir -p "$dev/etcd"
+  start etcd "$etcd_port" "$bin/etcd" --data-dir "$dev/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
+    --initial-cluster "default=http://127.0.0.1:$((etcd_port + 1))" --unsafe-no-fsync
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
+  start kube-apiserver "$kube_port" "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --secure-port "$kube_port" --tls-cert-file "$dev/pki/apiserver.crt" --tls-private-key-file "$dev/pki/apiserver.key" \
+    --client-ca-file "$dev/pki/ca.crt" --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$dev/pki/sa.pub" --service-account-signing-key-file "$dev/pki/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/24 --disable-admission-plugins ServiceAccount --allow-privileged=true \
+    --endpoint-reconciler-type none
+  wait_for kube-apiserver 90 kubectl_dev get --raw /readyz
+
+  # Temporal dev server, its state in a file so orders survive a restart.
+  mkdir -p "$dev/temporal"
+  start temporal "$temporal_port" "$bin/temporal" server start-dev --ip 127.0.0.1 \
+    --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
+    --namespace default --search-attribute OrderUpdatedAt=Datetime --log-level warn \
+    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+    --dynamic-config-value matching.numTaskqueueWritePartitions=1
+  wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
+
+  # Schema, demo catalog, CRD.
+  export POSTGRES_HOST=127.0.0.1 POSTGRES_PORT=$pg_port POSTGRES_USER=orderflow POSTGRES_PASSWORD=orderflow \
+    POSTGRES_DB=orderflow POSTGRES_SSLMODE=disable TEMPORAL_HOST_PORT=127.0.0.1:$temporal_port
+  "$bin/orderflow" migrate --demo-catalog >"$dev/logs/migrate.log" 2>&1 || die "migrations failed; see $dev/logs/migrate.log"
+  kubectl_dev apply --server-side -f "$root/config/crd/bases" >/dev/null
+  kubectl_dev wait --for condition=Established crd/orders.orderflow.io --timeout 60s >/dev/null
+
+  # OrderFlow itself.
+  start worker "$worker_port" "$bin/orderflow" worker --bind-address "127.0.0.1:$worker_port"
+  wait_for worker 60 curl -fsS "http://127.0.0.1:$worker_port/readyz"
+  start manager "$manager_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" manager \
+    --metrics-bind-address "127.0.0.1:$manager_port" --health-probe-bind-address "127.0.0.1:$((manager_port + 1))" \
+    --temporal-ui "http://localhost:$temporal_ui_port"
+  wait_for manager 60 curl -fsS "http://127.0.0.1:$((manager_port + 1))/readyz"
+
+  if [ ${#started[@]} -eq 0 ]; then
+    say "everything was already running"
+  else
+    say "started ${started[*]} in $((SECONDS - t0))s"
+  fi
+  cat <<EOF
+
+OrderFlow is running:
+  Kubernetes API  https://127.0.0.1:$kube_port   (kubeconfig $kubeconfig)
+  Temporal        127.0.0.1:$temporal_port, UI http://localhost:$temporal_ui_port
+  PostgreSQL      127.0.0.1:$pg_port (user, password and database: orderflow)
+  manager         metrics http://127.0.0.1:$manager_port/metrics
+  worker          metrics http://127.0.0.1:$worker_port/metrics
+  logs            $dev/logs/
+
+Try:
+  export KUBECONFIG=$kubeconfig
+  bin/kubectl apply -f config/samples/
+  bin/kubectl get orders -w
+
+Stop it with: make dev-down   (data stays; make dev-clean removes it)
+EOF
+}
+
+stop_pid() {
+  local name=$1 f pid
+  f=$(pidfile "$name")
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      say "killed $name (pid $pid) after 10s"
+    else
+      say "stopped $name (pid $pid)"
+    fi
+  fi
+  rm -f "$f"
+}
+
+down() {
+  [ -d "$dev" ] || { say "nothing to stop"; return 0; }
+  for name in manager worker temporal kube-apiserver etcd; do
+    stop_pid "$name"
+  done
+  if [ -f "$dev/postgres/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" status >/dev/null 2>&1; then
+    as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" -m fast -w stop >/dev/null && say "stopped postgres"
+  fi
+}
+
+status() {
+  for name in etcd kube-apiserver temporal worker manager; do
+    if running "$name"; then say "$name runs (pid $(cat "$(pidfile "$name")"))"; else say "$name is stopped"; fi
+  done
+  if [ -f "$dev/postgres/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" status >/dev/null 2>&1; then
+    say "postgres runs"
+  else
+    say "postgres is stopped"
+  fi
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  clean) down; rm -rf "$dev"; say "removed $dev" ;;
+  status) status ;;
+  *) echo "usage: hack/dev.sh up|down|clean|status" >&2; exit 2 ;;
+esac
