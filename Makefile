@@ -50,8 +50,9 @@ verify: $(CONTROLLER_GEN) ## Regenerate CRD, RBAC, deepcopy and go.sum; fail if 
 	echo "verify: generated files are up to date"
 
 .PHONY: test
-test: tools verify lint ## Run every test: generation check, lint, unit and integration suites (one package at a time).
+test: tools verify lint ## Run every test: generation check, lint, unit, integration and end-to-end suites (one package at a time).
 	go test $(GO_TEST_FLAGS) -p 1 -count=1 -timeout 40m ./...
+	$(MAKE) --no-print-directory e2e
 
 .PHONY: test-unit
 test-unit: ## Run only the unit tests (-short: no external processes).
@@ -104,8 +105,8 @@ dev-status: ## Say which parts of the local stack run.
 	hack/dev.sh status
 
 .PHONY: e2e
-e2e: ## Run the end-to-end suite against the local stack (not yet).
-	@echo "make e2e: not yet implemented"; exit 1
+e2e: tools build ## Run the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl.
+	go test -tags e2e -count=1 -timeout 20m ./test/e2e
 
 .PHONY: bench
 bench: ## Run the benchmarks against the local stack (not yet).

@@ -29,6 +29,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		log           logging
 		bind          string
 		failureRate   float64
+		latency       time.Duration
 		webhook       string
 		activities    int
 		workflowTasks int
@@ -40,6 +41,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	log.register(f)
 	f.string(&bind, "bind-address", "WORKER_BIND_ADDRESS", ":9092", "address of /healthz, /readyz and /metrics")
 	f.float(&failureRate, "sandbox-failure-rate", "SANDBOX_FAILURE_RATE", 0, "probability (0-1) that the sandbox gateway fails transiently, for fault tests")
+	f.duration(&latency, "sandbox-latency", "SANDBOX_LATENCY", 0, "how long each sandbox charge takes, for tests that act while a payment is in flight")
 	f.string(&webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
 	f.int(&activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
 	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
@@ -83,7 +85,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	acts := workflows.NewActivities(db, &payment.Sandbox{FailureRate: failureRate}, &notification.Notifier{
+	acts := workflows.NewActivities(db, &payment.Sandbox{FailureRate: failureRate, Latency: latency}, &notification.Notifier{
 		Log: logger.WithName("notify"), WebhookURL: webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
 	})
 	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"orderflow.io/orderflow/internal/money"
 )
@@ -52,9 +53,11 @@ var ErrTransient = errors.New("payment gateway unavailable")
 // pm_card_chargeDeclined and pm_card_chargeDeclinedInsufficientFunds
 // decline. Ids are derived from the idempotency key, so a repeated request
 // returns the same id. With FailureRate above zero it fails transiently
-// with that probability, for fault tests.
+// with that probability, and with Latency each charge takes that long: for
+// fault tests and for acting on an order while its payment is in flight.
 type Sandbox struct {
 	FailureRate float64
+	Latency     time.Duration
 }
 
 var sandboxDeclines = map[string]string{
@@ -62,7 +65,14 @@ var sandboxDeclines = map[string]string{
 	"pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
 }
 
-func (s *Sandbox) Charge(_ context.Context, req ChargeRequest) (string, error) {
+func (s *Sandbox) Charge(ctx context.Context, req ChargeRequest) (string, error) {
+	if s.Latency > 0 {
+		select {
+		case <-time.After(s.Latency):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 	if err := s.maybeFail(); err != nil {
 		return "", err
 	}
