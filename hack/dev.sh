@@ -224,6 +224,9 @@ SQL
     --metrics-bind-address "127.0.0.1:$manager_port" --health-probe-bind-address "127.0.0.1:$((manager_port + 1))" \
     --temporal-ui "http://localhost:$temporal_ui_port"
   wait_for manager 60 curl -fsS "http://127.0.0.1:$((manager_port + 1))/readyz"
+  start api "$api_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" api --auth none --port "$api_port" \
+    --bind 127.0.0.1 --namespace default --temporal-ui "http://localhost:$temporal_ui_port"
+  wait_for api 60 curl -fsS "http://127.0.0.1:$api_port/readyz"
 
   if [ ${#started[@]} -eq 0 ]; then
     say "everything was already running"
@@ -238,6 +241,7 @@ OrderFlow is running:
   PostgreSQL      127.0.0.1:$pg_port (user, password and database: orderflow)
   manager         metrics http://127.0.0.1:$manager_port/metrics
   worker          metrics http://127.0.0.1:$worker_port/metrics
+  REST API + page http://localhost:$api_port/   (no authentication: local use)
   logs            $dev/logs/
 
 Try:
@@ -269,7 +273,7 @@ stop_pid() {
 
 down() {
   [ -d "$dev" ] || { say "nothing to stop"; return 0; }
-  for name in manager worker temporal kube-apiserver etcd; do
+  for name in api manager worker temporal kube-apiserver etcd; do
     stop_pid "$name"
   done
   if [ -f "$dev/postgres/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" status >/dev/null 2>&1; then
@@ -278,7 +282,7 @@ down() {
 }
 
 status() {
-  for name in etcd kube-apiserver temporal worker manager; do
+  for name in etcd kube-apiserver temporal worker manager api; do
     if running "$name"; then say "$name runs (pid $(cat "$(pidfile "$name")"))"; else say "$name is stopped"; fi
   done
   if [ -f "$dev/postgres/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" status >/dev/null 2>&1; then

@@ -3,15 +3,115 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/rest"
+	"orderflow.io/orderflow/internal/store"
 )
 
-func runAPI(_ context.Context, args []string, stdout io.Writer) error {
+func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("api", stdout)
-	var port int
+	var (
+		pg         store.Config
+		log        logging
+		port       int
+		bind       string
+		namespace  string
+		auth       string
+		temporalUI string
+		maxBody    int
+	)
+	registerPostgres(f, &pg)
+	log.register(f)
 	f.int(&port, "port", "API_PORT", 8080, "port of the REST API and web page")
+	f.string(&bind, "bind", "API_BIND", "", "address to listen on (default: all)")
+	f.string(&namespace, "namespace", "POD_NAMESPACE", "default", "namespace of the Orders the API creates and serves")
+	f.string(&auth, "auth", "API_AUTH", "kubernetes", "kubernetes: act with the caller's bearer token and RBAC; none: serve anyone (local use only)")
+	f.string(&temporalUI, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
+	f.int(&maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", rest.DefaultMaxBody, "largest request body accepted")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	return errors.New("not yet implemented")
+	if auth != "kubernetes" && auth != "none" {
+		return fmt.Errorf("--auth %q: want kubernetes or none", auth)
+	}
+	logger := log.logger().WithName("api")
+	ctrl.SetLogger(logger)
+
+	db, err := store.Open(ctx, pg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	scheme := Scheme()
+	orders, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		DefaultTransform: cache.TransformStripManagedFields()})
+	if err != nil {
+		return err
+	}
+	events := rest.NewBroadcaster(temporalUI)
+	inf, err := orders.GetInformer(ctx, &v1alpha1.Order{})
+	if err != nil {
+		return err
+	}
+	if _, err := inf.AddEventHandler(events.Handler()); err != nil {
+		return err
+	}
+	go func() {
+		if err := orders.Start(ctx); err != nil {
+			logger.Error(err, "Order cache stopped")
+		}
+	}()
+	syncCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	synced := orders.WaitForCacheSync(syncCtx)
+	cancel()
+	if !synced {
+		return errors.New("the Order cache did not sync within a minute: is the CRD installed?")
+	}
+
+	own, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	var authz rest.Authorizer = rest.NoAuth{Client: own}
+	if auth == "kubernetes" {
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		authz = &rest.KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: scheme}}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &rest.Server{
+		Namespace: namespace, Orders: orders, Auth: authz, Products: db.ListProducts, Events: events,
+		TemporalUI: temporalUI, Log: logger, MaxBody: int64(maxBody), Registry: reg,
+		Ready: func(ctx context.Context) error {
+			if err := db.Pool.Ping(ctx); err != nil {
+				return errors.New("postgres: unreachable")
+			}
+			return nil
+		},
+	}
+	addr := net.JoinHostPort(bind, strconv.Itoa(port))
+	logger.Info("Serving the REST API and web page", "address", addr, "namespace", namespace, "auth", auth)
+	return serve(ctx, addr, srv.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 }

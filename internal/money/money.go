@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -91,4 +93,35 @@ func (a Amount) Add(b Amount) (Amount, error) {
 		return 0, fmt.Errorf("amount %s plus %s overflows", a, b)
 	}
 	return s, nil
+}
+
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// ParseNumber reads an amount written as a JSON number or as a decimal
+// string, exactly: 1299.99, 1299.990 and 1.29999e3 are all 1299.99, while
+// 0.001 is refused. No float is involved, so 0.1 + 0.2 style surprises
+// cannot happen.
+func ParseNumber(text string) (Amount, error) {
+	if len(text) > 64 {
+		return 0, fmt.Errorf("%w: %d characters is too long", ErrInvalid, len(text))
+	}
+	if !jsonNumber.MatchString(text) {
+		return 0, fmt.Errorf("%w %q: want a decimal like 12.34", ErrInvalid, text)
+	}
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return 0, fmt.Errorf("%w %q: want a decimal like 12.34", ErrInvalid, text)
+	}
+	if r.Sign() < 0 {
+		return 0, fmt.Errorf("%w %q: negative", ErrInvalid, text)
+	}
+	cents := new(big.Rat).Mul(r, big.NewRat(100, 1))
+	if !cents.IsInt() {
+		return 0, fmt.Errorf("%w %q: more than two decimals", ErrInvalid, text)
+	}
+	n := cents.Num()
+	if !n.IsInt64() || Amount(n.Int64()) > MaxAmount {
+		return 0, fmt.Errorf("%w %q: too large", ErrInvalid, text)
+	}
+	return Amount(n.Int64()), nil
 }

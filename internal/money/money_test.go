@@ -67,3 +67,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseNumberIsExactForJSONNumbers(t *testing.T) {
+	for in, want := range map[string]Amount{
+		"1299.99": 129999, "1299.990": 129999, "1.29999e3": 129999, "0.1": 10, "49.9": 4990, "0": 0, "12": 1200, "1E2": 10000,
+	} {
+		got, err := ParseNumber(in)
+		if err != nil || got != want {
+			t.Errorf("ParseNumber(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "0.001", "1e-3", "1e20", "abc", "1.", ".5", "+1", "1 ", "1/2", "0x10", "01", "NaN"} {
+		if got, err := ParseNumber(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseNumber(%q) = %d, %v; want ErrInvalid", in, got, err)
+		}
+	}
+}

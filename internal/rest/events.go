@@ -1,0 +1,114 @@
+package rest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	toolscache "k8s.io/client-go/tools/cache"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+)
+
+// Broadcaster fans Order changes from the informer out to the page's
+// server-sent event streams.
+type Broadcaster struct {
+	mu   sync.Mutex
+	subs map[chan []byte]struct{}
+	// TemporalUI is the base URL of the Temporal UI, for links.
+	TemporalUI string
+}
+
+// NewBroadcaster returns a Broadcaster with no subscribers.
+func NewBroadcaster(temporalUI string) *Broadcaster {
+	return &Broadcaster{subs: map[chan []byte]struct{}{}, TemporalUI: temporalUI}
+}
+
+// Handler is the informer event handler that feeds the broadcaster.
+func (b *Broadcaster) Handler() toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { b.publish("order", obj) },
+		UpdateFunc: func(_, obj any) { b.publish("order", obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			b.publish("deleted", obj)
+		},
+	}
+}
+
+func (b *Broadcaster) publish(kind string, obj any) {
+	o, ok := obj.(*v1alpha1.Order)
+	if !ok {
+		return
+	}
+	data, err := json.Marshal(viewOf(o, b.TemporalUI))
+	if err != nil {
+		return
+	}
+	msg := []byte(fmt.Sprintf("event: %s\ndata: %s\n\n", kind, data))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- msg:
+		default: // a slow reader misses events and reloads the list when it reconnects
+		}
+	}
+}
+
+func (b *Broadcaster) subscribe() chan []byte {
+	ch := make(chan []byte, 256)
+	b.mu.Lock()
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch
+}
+
+func (b *Broadcaster) unsubscribe(ch chan []byte) {
+	b.mu.Lock()
+	delete(b.subs, ch)
+	b.mu.Unlock()
+}
+
+// streamOrders serves GET /api/orders/events: each change of an Order in
+// the namespace as a server-sent event whose data is the order's JSON.
+func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request) {
+	if _, aerr := s.Auth.Allow(r, "watch", s.Namespace); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "Internal", Message: "streaming is not supported"})
+		return
+	}
+	ch := s.Events.subscribe()
+	defer s.Events.unsubscribe(ch)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("retry: 2000\n\n"))
+	flusher.Flush()
+	keepalive := time.NewTicker(20 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case msg := <-ch:
+			if _, err := w.Write(msg); err != nil {
+				return
+			}
+			flusher.Flush()
+		case <-keepalive.C:
+			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}

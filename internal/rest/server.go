@@ -1,0 +1,303 @@
+// Package rest serves the REST API and the web page on top of Order
+// resources. It keeps no copy of its own: it creates and patches Orders in
+// the API server and reads them from an informer cache, so kubectl, GitOps
+// and the page all see one truth. The catalog comes from PostgreSQL.
+package rest
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/store"
+)
+
+//go:embed web/index.html
+var indexHTML []byte
+
+// DefaultMaxBody bounds request bodies.
+const DefaultMaxBody = 1 << 20
+
+// Server is the REST API and web page.
+type Server struct {
+	// Namespace holds the Orders the API creates and serves.
+	Namespace string
+	// Orders reads Orders, from an informer cache.
+	Orders client.Reader
+	// Auth authenticates and authorizes each request.
+	Auth Authorizer
+	// Products lists the catalog.
+	Products func(context.Context) ([]store.Product, error)
+	// Ready reports whether the server can serve (cache synced, database up).
+	Ready func(context.Context) error
+	// Events streams Order changes to the page.
+	Events *Broadcaster
+	// TemporalUI is the base URL of the Temporal UI, for links.
+	TemporalUI string
+	Log        logr.Logger
+	MaxBody    int64
+	// Registry, when set, receives the request metrics.
+	Registry prometheus.Registerer
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// Handler returns the routes of the API, the page and the probes.
+func (s *Server) Handler(metrics http.Handler) http.Handler {
+	if s.MaxBody == 0 {
+		s.MaxBody = DefaultMaxBody
+	}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orderflow_api_requests_total", Help: "API requests by route, method and status code.",
+	}, []string{"route", "method", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "orderflow_api_request_duration_seconds", Help: "API request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"route"})
+	if s.Registry != nil {
+		s.Registry.MustRegister(s.requests, s.latency)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/orders", s.createOrder)
+	mux.HandleFunc("GET /api/orders", s.listOrders)
+	mux.HandleFunc("GET /api/orders/events", s.streamOrders)
+	mux.HandleFunc("GET /api/orders/{id}", s.getOrder)
+	mux.HandleFunc("POST /api/orders/{id}/cancel", s.cancelOrder)
+	mux.HandleFunc("GET /api/products", s.listProducts)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+		_, _ = w.Write(indexHTML)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Ready != nil {
+			if err := s.Ready(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	return s.observe(mux)
+}
+
+// statusWriter remembers the status code for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// observe logs each request (never its headers: they may carry a token)
+// and counts it by route.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		s.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
+		s.latency.WithLabelValues(route).Observe(d.Seconds())
+		s.Log.V(1).Info("Request", "method", r.Method, "route", route, "path", r.URL.Path, "code", sw.code,
+			"duration", d.Round(time.Microsecond).String(), "remote", r.RemoteAddr)
+	})
+}
+
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
+	c, aerr := s.Auth.Allow(r, "create", s.Namespace)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	spec, aerr := decodeCreate(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	o := &v1alpha1.Order{Spec: spec}
+	o.Namespace, o.GenerateName = s.Namespace, "order-"
+	if err := c.Create(r.Context(), o); err != nil {
+		writeError(w, fromKube(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, viewOf(o, s.TemporalUI))
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
+	if _, aerr := s.Auth.Allow(r, "get", s.Namespace); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	o := &v1alpha1.Order{}
+	if err := s.Orders.Get(r.Context(), types.NamespacedName{Namespace: s.Namespace, Name: r.PathValue("id")}, o); err != nil {
+		writeError(w, fromKube(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(o, s.TemporalUI))
+}
+
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
+	if _, aerr := s.Auth.Allow(r, "list", s.Namespace); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	var list v1alpha1.OrderList
+	if err := s.Orders.List(r.Context(), &list, client.InNamespace(s.Namespace)); err != nil {
+		writeError(w, fromKube(err))
+		return
+	}
+	sort.Slice(list.Items, func(i, j int) bool {
+		a, b := list.Items[i].CreationTimestamp, list.Items[j].CreationTimestamp
+		if a.Equal(&b) {
+			return list.Items[i].Name < list.Items[j].Name
+		}
+		return b.Before(&a)
+	})
+	views := make([]orderView, 0, len(list.Items))
+	for i := range list.Items {
+		views = append(views, viewOf(&list.Items[i], s.TemporalUI))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orders": views})
+}
+
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	c, aerr := s.Auth.Allow(r, "patch", s.Namespace)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	o := &v1alpha1.Order{}
+	if err := s.Orders.Get(r.Context(), types.NamespacedName{Namespace: s.Namespace, Name: r.PathValue("id")}, o); err != nil {
+		writeError(w, fromKube(err))
+		return
+	}
+	if o.Status.Phase.Terminal() {
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "OrderFinished",
+			Message: "order " + o.Name + " is already " + string(o.Status.Phase) + " and cannot be cancelled"})
+		return
+	}
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
+	if err := c.Patch(r.Context(), o, patch); err != nil {
+		writeError(w, fromKube(err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, viewOf(o, s.TemporalUI))
+}
+
+func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
+	if _, aerr := s.Auth.Allow(r, "", s.Namespace); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	products, err := s.Products(r.Context())
+	if err != nil {
+		s.Log.Error(err, "Listing products failed")
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "CatalogUnavailable", Message: "the catalog cannot be read right now"})
+		return
+	}
+	views := make([]productView, 0, len(products))
+	for _, p := range products {
+		views = append(views, productView{ProductID: p.ID, Name: p.Name, Price: p.Price.String(), Currency: p.Currency, Stock: p.Stock})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"products": views})
+}
+
+type productView struct {
+	ProductID string `json:"productID"`
+	Name      string `json:"name"`
+	Price     string `json:"price"`
+	Currency  string `json:"currency"`
+	Stock     int64  `json:"stock"`
+}
+
+// apiError is the JSON error every failure answers with.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func badRequest(code, field, message string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Field: field, Message: message}
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fromKube turns an API server error into an API error: validation errors
+// (OpenAPI and CEL) keep their field, as a 422.
+func fromKube(err error) *apiError {
+	var status apierrors.APIStatus
+	switch {
+	case apierrors.IsNotFound(err):
+		return &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such order"}
+	case apierrors.IsInvalid(err):
+		e := &apiError{Status: http.StatusUnprocessableEntity, Code: "Invalid", Message: err.Error()}
+		if errors.As(err, &status) && status.Status().Details != nil && len(status.Status().Details.Causes) > 0 {
+			cause := status.Status().Details.Causes[0]
+			e.Field, e.Message = trimSpec(cause.Field), cause.Message
+		}
+		return e
+	case apierrors.IsForbidden(err):
+		return &apiError{Status: http.StatusForbidden, Code: "Forbidden", Message: "not allowed: " + err.Error()}
+	case apierrors.IsUnauthorized(err):
+		return &apiError{Status: http.StatusUnauthorized, Code: "Unauthorized", Message: "the credentials were refused"}
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		return &apiError{Status: http.StatusConflict, Code: "Conflict", Message: err.Error()}
+	case apierrors.IsTooManyRequests(err):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "TooManyRequests", Message: "try again later"}
+	}
+	return &apiError{Status: http.StatusBadGateway, Code: "KubernetesUnavailable", Message: "the Kubernetes API could not be reached"}
+}
+
+// trimSpec names a field as the REST body does: spec.items[0].quantity is
+// items[0].quantity.
+func trimSpec(field string) string {
+	if len(field) > 5 && field[:5] == "spec." {
+		return field[5:]
+	}
+	return field
+}

@@ -1,0 +1,77 @@
+package rest
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+)
+
+// orderView is an Order as the REST API shows it.
+type orderView struct {
+	ID              string     `json:"id"`
+	CustomerID      string     `json:"customerID"`
+	CustomerEmail   string     `json:"customerEmail,omitempty"`
+	Items           []itemView `json:"items"`
+	Currency        string     `json:"currency,omitempty"`
+	CancelRequested bool       `json:"cancelRequested"`
+	Phase           string     `json:"phase"`
+	Step            string     `json:"step,omitempty"`
+	Total           string     `json:"total,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
+	Message         string     `json:"message,omitempty"`
+	PaymentID       string     `json:"paymentID,omitempty"`
+	RefundID        string     `json:"refundID,omitempty"`
+	WorkflowID      string     `json:"workflowID,omitempty"`
+	WorkflowURL     string     `json:"workflowURL,omitempty"`
+	CreatedAt       *time.Time `json:"createdAt,omitempty"`
+	StartTime       *time.Time `json:"startTime,omitempty"`
+	CompletionTime  *time.Time `json:"completionTime,omitempty"`
+	Terminal        bool       `json:"terminal"`
+}
+
+type itemView struct {
+	ProductID string `json:"productID"`
+	Quantity  int32  `json:"quantity"`
+	UnitPrice string `json:"unitPrice,omitempty"`
+}
+
+func viewOf(o *v1alpha1.Order, temporalUI string) orderView {
+	v := orderView{
+		ID: o.Name, CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
+		Currency: o.Spec.Currency, CancelRequested: o.Spec.Cancel,
+		Phase: string(o.Status.Phase), Step: string(o.Status.Step), Total: o.Status.Total,
+		Reason: o.Status.Reason, Message: o.Status.Message,
+		PaymentID: o.Status.PaymentID, RefundID: o.Status.RefundID,
+		Terminal: o.Status.Phase.Terminal(),
+	}
+	if v.Phase == "" {
+		v.Phase = string(v1alpha1.PhasePending)
+	}
+	if o.Status.Currency != "" {
+		v.Currency = o.Status.Currency
+	}
+	for _, it := range o.Spec.Items {
+		v.Items = append(v.Items, itemView{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+	}
+	if wf := o.Status.Workflow; wf != nil {
+		v.WorkflowID, v.WorkflowURL = wf.ID, wf.URL
+	} else if o.UID != "" && temporalUI != "" {
+		v.WorkflowURL = fmt.Sprintf("%s/namespaces/default/workflows?query=%s", temporalUI,
+			url.QueryEscape(fmt.Sprintf("WorkflowId='order-%s'", o.UID)))
+	}
+	if !o.CreationTimestamp.IsZero() {
+		t := o.CreationTimestamp.Time
+		v.CreatedAt = &t
+	}
+	if o.Status.StartTime != nil {
+		t := o.Status.StartTime.Time
+		v.StartTime = &t
+	}
+	if o.Status.CompletionTime != nil {
+		t := o.Status.CompletionTime.Time
+		v.CompletionTime = &t
+	}
+	return v
+}
