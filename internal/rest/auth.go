@@ -14,6 +14,13 @@ import (
 	"orderflow.io/orderflow/api/v1alpha1"
 )
 
+// The API's own rights: it reads Orders (cache), creates and patches them
+// for callers under --auth=none, and reviews callers' tokens and access
+// under --auth=kubernetes.
+// +kubebuilder:rbac:groups=orderflow.io,resources=orders,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // Authorizer decides whether a request may act on Orders. Allow
 // authenticates the request, checks that the caller may perform verb on
 // Orders in namespace (an empty verb only authenticates), and returns the

@@ -132,6 +132,9 @@ func quantity(raw json.RawMessage, field string) (int32, *apiError) {
 	if isNull(raw) {
 		return 0, badRequest("MissingField", field, field+" is required")
 	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || !(t[0] == '-' || (t[0] >= '0' && t[0] <= '9')) {
+		return 0, badRequest("InvalidQuantity", field, field+" must be a whole number, not "+jsonKind(t))
+	}
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -177,4 +180,21 @@ func typeName(kind string) string {
 		return "object"
 	}
 	return kind
+}
+
+// jsonKind names the kind of a JSON value for error messages.
+func jsonKind(raw []byte) string {
+	switch {
+	case len(raw) == 0:
+		return "nothing"
+	case raw[0] == '"':
+		return "a string"
+	case raw[0] == '{':
+		return "an object"
+	case raw[0] == '[':
+		return "a list"
+	case raw[0] == 't' || raw[0] == 'f':
+		return "a boolean"
+	}
+	return "that"
 }

@@ -1,0 +1,253 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/store"
+)
+
+// The original OrderFlow's documented request, byte for byte.
+const seedBody = `{"customerID":"CUST-001","totalAmount":1299.99,
+       "items":[{"productID":"PROD-001","quantity":1,"unitPrice":1299.99}]}`
+
+func scheme(t testing.TB) *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type harness struct {
+	c      client.Client
+	h      http.Handler
+	broken bool
+}
+
+func newHarness(t testing.TB, objs ...client.Object) *harness {
+	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(objs...).WithStatusSubresource(&v1alpha1.Order{}).Build()
+	hs := &harness{c: c}
+	s := &Server{
+		Namespace: "shop", Orders: c, Auth: NoAuth{Client: c}, Events: NewBroadcaster(""), Log: logr.Discard(), MaxBody: 4096,
+		Products: func(context.Context) ([]store.Product, error) {
+			if hs.broken {
+				return nil, errors.New("database down")
+			}
+			return store.DemoCatalog, nil
+		},
+	}
+	hs.h = s.Handler(nil)
+	return hs
+}
+
+func (h *harness) do(method, path, body string) (int, map[string]any) {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, req)
+	var out map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+func errorOf(t *testing.T, body map[string]any) (code, field string) {
+	t.Helper()
+	e, ok := body["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %v", body)
+	}
+	if e["message"] == "" {
+		t.Fatalf("error without message: %v", e)
+	}
+	f, _ := e["field"].(string)
+	return e["code"].(string), f
+}
+
+func order(name string, phase v1alpha1.OrderPhase) *v1alpha1.Order {
+	o := &v1alpha1.Order{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop"},
+		Spec: v1alpha1.OrderSpec{CustomerID: "C1", Items: []v1alpha1.OrderItem{{ProductID: "PROD-001", Quantity: 1}}}}
+	o.Status.Phase = phase
+	return o
+}
+
+func TestTheOriginalCreateCallCreatesAnOrderResource(t *testing.T) {
+	h := newHarness(t)
+	code, body := h.do("POST", "/api/orders", seedBody)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %v", code, body)
+	}
+	id, _ := body["id"].(string)
+	if !strings.HasPrefix(id, "order-") || body["phase"] != "Pending" {
+		t.Fatalf("body %v", body)
+	}
+	var o v1alpha1.Order
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: id}, &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Spec.CustomerID != "CUST-001" || len(o.Spec.Items) != 1 || o.Spec.Items[0].UnitPrice != "1299.99" || o.Spec.Items[0].Quantity != 1 {
+		t.Fatalf("spec %+v", o.Spec)
+	}
+}
+
+func TestGetAnswersTheOrderOr404(t *testing.T) {
+	h := newHarness(t, order("o1", v1alpha1.PhaseProcessing))
+	code, body := h.do("GET", "/api/orders/o1", "")
+	if code != 200 || body["id"] != "o1" || body["phase"] != "Processing" {
+		t.Fatalf("%d %v", code, body)
+	}
+	code, body = h.do("GET", "/api/orders/nope", "")
+	if c, _ := errorOf(t, body); code != 404 || c != "NotFound" {
+		t.Fatalf("%d %v", code, body)
+	}
+	code, body = h.do("GET", "/api/orders", "")
+	if list, _ := body["orders"].([]any); code != 200 || len(list) != 1 {
+		t.Fatalf("%d %v", code, body)
+	}
+}
+
+func TestCancelIsAcceptedWhileRunningAndRefusedOnceFinished(t *testing.T) {
+	h := newHarness(t, order("running", v1alpha1.PhaseProcessing), order("done", v1alpha1.PhaseCompleted))
+	if code, body := h.do("POST", "/api/orders/running/cancel", ""); code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	var o v1alpha1.Order
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: "running"}, &o); err != nil || !o.Spec.Cancel {
+		t.Fatalf("spec.cancel not set: %+v %v", o.Spec, err)
+	}
+	code, body := h.do("POST", "/api/orders/done/cancel", "")
+	if c, _ := errorOf(t, body); code != http.StatusConflict || c != "OrderFinished" {
+		t.Fatalf("%d %v", code, body)
+	}
+	code, body = h.do("POST", "/api/orders/nope/cancel", "")
+	if code != 404 {
+		t.Fatalf("%d %v", code, body)
+	}
+}
+
+func TestProductsShowPriceAndStock(t *testing.T) {
+	h := newHarness(t)
+	code, body := h.do("GET", "/api/products", "")
+	list, _ := body["products"].([]any)
+	if code != 200 || len(list) != 3 {
+		t.Fatalf("%d %v", code, body)
+	}
+	first := list[0].(map[string]any)
+	if first["productID"] != "PROD-001" || first["price"] != "1299.99" || first["stock"] != float64(1000) {
+		t.Fatalf("%v", first)
+	}
+	h.broken = true
+	code, body = h.do("GET", "/api/products", "")
+	if c, _ := errorOf(t, body); code != 503 || c != "CatalogUnavailable" || strings.Contains(body["error"].(map[string]any)["message"].(string), "database down") {
+		t.Fatalf("%d %v", code, body)
+	}
+}
+
+func TestBadRequestsAreRefusedWithAnErrorNamingTheField(t *testing.T) {
+	item := func(extra string) string {
+		return `{"customerID":"C1","items":[{"productID":"PROD-001","quantity":1` + extra + `}]}`
+	}
+	for _, tc := range []struct {
+		name, body, code, field string
+		status                  int
+	}{
+		{"malformed", `{"customerID":`, "InvalidJSON", "", 400},
+		{"not an object", `[1,2]`, "InvalidType", "", 400},
+		{"empty", ``, "InvalidJSON", "", 400},
+		{"trailing data", seedBody + `{}`, "InvalidJSON", "", 400},
+		{"unknown field", `{"customerID":"C1","items":[],"coupon":"X"}`, "UnknownField", "coupon", 400},
+		{"unknown item field", item(`,"color":"red"`), "UnknownField", "color", 400},
+		{"customer as number", `{"customerID":7,"items":[]}`, "InvalidType", "customerID", 400},
+		{"items as object", `{"customerID":"C1","items":{}}`, "InvalidType", "items", 400},
+		{"no customer", `{"items":[{"productID":"P","quantity":1}]}`, "MissingField", "customerID", 400},
+		{"no items", `{"customerID":"C1","items":[]}`, "MissingField", "items", 400},
+		{"no product", `{"customerID":"C1","items":[{"quantity":1}]}`, "MissingField", "items[0].productID", 400},
+		{"no quantity", `{"customerID":"C1","items":[{"productID":"P"}]}`, "MissingField", "items[0].quantity", 400},
+		{"quantity as string", `{"customerID":"C1","items":[{"productID":"P","quantity":"1"}]}`, "InvalidQuantity", "items[0].quantity", 400},
+		{"fractional quantity", `{"customerID":"C1","items":[{"productID":"P","quantity":1.5}]}`, "InvalidQuantity", "items[0].quantity", 400},
+		{"zero quantity", `{"customerID":"C1","items":[{"productID":"P","quantity":0}]}`, "InvalidQuantity", "items[0].quantity", 400},
+		{"negative price", item(`,"unitPrice":-1`), "InvalidAmount", "items[0].unitPrice", 400},
+		{"over-precise price", item(`,"unitPrice":1.999`), "InvalidAmount", "items[0].unitPrice", 400},
+		{"price as bool", item(`,"unitPrice":true`), "InvalidAmount", "items[0].unitPrice", 400},
+		{"price as bad string", item(`,"unitPrice":"12,50"`), "InvalidAmount", "items[0].unitPrice", 400},
+		{"total mismatch", `{"customerID":"C1","totalAmount":10,"items":[{"productID":"P","quantity":2,"unitPrice":4.99}]}`, "TotalMismatch", "totalAmount", 400},
+		{"total without prices", `{"customerID":"C1","totalAmount":10,"items":[{"productID":"P","quantity":2}]}`, "InvalidAmount", "totalAmount", 400},
+		{"negative total", `{"customerID":"C1","totalAmount":-1,"items":[{"productID":"P","quantity":1,"unitPrice":1}]}`, "InvalidAmount", "totalAmount", 400},
+		{"huge body", `{"customerID":"` + strings.Repeat("x", 5000) + `","items":[]}`, "BodyTooLarge", "", 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := newHarness(t).do("POST", "/api/orders", tc.body)
+			c, f := errorOf(t, body)
+			if code != tc.status || c != tc.code || f != tc.field {
+				t.Fatalf("got %d %s field %q; want %d %s field %q (%v)", code, c, f, tc.status, tc.code, tc.field, body)
+			}
+		})
+	}
+}
+
+func TestAmountsAreConvertedExactly(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`1299.99`, "1299.99"}, {`"1299.99"`, "1299.99"}, {`1299.990`, "1299.99"}, {`1.29999e3`, "1299.99"},
+		{`0.1`, "0.10"}, {`49.9`, "49.90"}, {`"0"`, "0.00"}, {`100`, "100.00"},
+	} {
+		body := `{"customerID":"C1","items":[{"productID":"P","quantity":3,"unitPrice":` + tc.in + `}]}`
+		spec, aerr := decodeCreate(strings.NewReader(body))
+		if aerr != nil || spec.Items[0].UnitPrice != tc.want {
+			t.Errorf("unitPrice %s -> %q, %v; want %s", tc.in, spec.Items[0].UnitPrice, aerr, tc.want)
+		}
+	}
+	// 0.1 + 0.2 as floats is 0.30000000000000004; as decimals it is 0.30.
+	body := `{"customerID":"C1","totalAmount":0.3,"items":[{"productID":"A","quantity":1,"unitPrice":0.1},{"productID":"B","quantity":1,"unitPrice":0.2}]}`
+	if _, aerr := decodeCreate(strings.NewReader(body)); aerr != nil {
+		t.Fatalf("0.1 + 0.2 != 0.3: %v", aerr)
+	}
+}
+
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	code, body := newHarness(t).do("GET", "/api/nothing", "")
+	if c, _ := errorOf(t, body); code != 404 || c != "NotFound" {
+		t.Fatalf("%d %v", code, body)
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	rec := httptest.NewRecorder()
+	newHarness(t).h.ServeHTTP(rec, req)
+	if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte("<title>OrderFlow</title>")) {
+		t.Fatalf("page: %d", rec.Code)
+	}
+}
+
+func FuzzDecodeCreate(f *testing.F) {
+	for _, s := range []string{seedBody, `{}`, `{"customerID":"C","items":[{"productID":"P","quantity":1,"unitPrice":"0.10"}]}`,
+		`{"customerID":"C","totalAmount":"1e2","items":[{"productID":"P","quantity":100,"unitPrice":1}]}`, `[`, `null`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		spec, aerr := decodeCreate(strings.NewReader(body))
+		if aerr != nil {
+			if aerr.Status < 400 || aerr.Status > 499 || aerr.Code == "" || aerr.Message == "" {
+				t.Fatalf("bad error %+v", aerr)
+			}
+			return
+		}
+		if spec.CustomerID == "" || len(spec.Items) == 0 {
+			t.Fatalf("accepted an incomplete order: %+v", spec)
+		}
+		for _, it := range spec.Items {
+			if it.ProductID == "" || it.Quantity < 1 || it.Quantity > 10000 {
+				t.Fatalf("accepted item %+v", it)
+			}
+		}
+	})
+}
