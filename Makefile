@@ -60,8 +60,9 @@ test-unit: ## Run only the unit tests (-short: no external processes).
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the money parser for FUZZTIME (default 60s).
+fuzz: ## Fuzz the money parser and the REST request decoder, FUZZTIME each (default 60s).
 	go test ./internal/money -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),60s)
+	go test ./internal/rest -run '^$$' -fuzz FuzzDecodeCreate -fuzztime $(or $(FUZZTIME),60s)
 
 ##@ Build
 
@@ -106,8 +107,12 @@ dev-status: ## Say which parts of the local stack run.
 	hack/dev.sh status
 
 .PHONY: e2e
-e2e: tools build ## Run the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl.
+e2e: tools build ## Run the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl, curl and Chromium.
 	go test -tags e2e -count=1 -timeout 20m ./test/e2e
+
+.PHONY: screenshots
+screenshots: tools build ## Refresh docs/web.png and docs/web-phone.png from the e2e browser test.
+	E2E_SCREENSHOTS=docs go test -tags e2e -count=1 -run TestThePage ./test/e2e
 
 .PHONY: bench
 bench: ## Run the benchmarks against the local stack (not yet).

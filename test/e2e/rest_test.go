@@ -1,0 +1,66 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const apiURL = "http://localhost:18080"
+
+// curl runs a curl command line as the original OrderFlow's docs write it,
+// against the suite's API port, and returns the body and status code.
+func curl(t *testing.T, line string) (map[string]any, string) {
+	t.Helper()
+	line = strings.ReplaceAll(line, "http://localhost:8080", apiURL)
+	out, err := exec.Command("bash", "-c", line+` -s -w '\n%{http_code}'`).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	text := strings.TrimSpace(string(out))
+	i := strings.LastIndex(text, "\n")
+	var body map[string]any
+	if err := json.Unmarshal([]byte(text[:i]), &body); err != nil {
+		t.Fatalf("%s answered non-JSON: %s", line, text)
+	}
+	return body, text[i+1:]
+}
+
+func TestTheOriginalCurlCallsWorkAsDocumented(t *testing.T) {
+	body, code := curl(t, `curl -X POST http://localhost:8080/api/orders -H "Content-Type: application/json" \
+  -d '{"customerID":"CUST-001","totalAmount":1299.99,
+       "items":[{"productID":"PROD-001","quantity":1,"unitPrice":1299.99}]}'`)
+	id, _ := body["id"].(string)
+	if code != "201" || id == "" {
+		t.Fatalf("create answered %s %v", code, body)
+	}
+	t.Logf("POST /api/orders -> %s %v", code, body)
+
+	body, code = curl(t, `curl http://localhost:8080/api/orders/`+id)
+	if code != "200" || body["id"] != id || body["phase"] == nil {
+		t.Fatalf("get answered %s %v", code, body)
+	}
+
+	// The charge takes a second on this stack: the order is still running.
+	body, code = curl(t, `curl -X POST http://localhost:8080/api/orders/`+id+`/cancel`)
+	if code != "202" {
+		t.Fatalf("cancel answered %s %v", code, body)
+	}
+	waitJSONPath(t, "order/"+id, "{.status.phase}", "Cancelled")
+	body, code = curl(t, `curl -X POST http://localhost:8080/api/orders/`+id+`/cancel`)
+	if code != "409" {
+		t.Fatalf("a second cancel answered %s %v; want 409", code, body)
+	}
+
+	// The order is a resource: kubectl sees what the API created.
+	if out := kubectl(t, "get", "order", id, "-o", "jsonpath={.spec.customerID}"); out != "CUST-001" {
+		t.Fatalf("kubectl sees customer %q", out)
+	}
+	body, code = curl(t, `curl http://localhost:8080/api/orders/no-such-order`)
+	if code != "404" || body["error"] == nil {
+		t.Fatalf("missing order answered %s %v", code, body)
+	}
+}
