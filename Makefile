@@ -23,6 +23,9 @@ help: ## Show the targets and what they do.
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC from the controller-gen markers.
 	$(CONTROLLER_GEN) rbac:roleName=orderflow-manager crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac/manager
 	$(CONTROLLER_GEN) rbac:roleName=orderflow-api paths="./internal/rest/..." output:rbac:artifacts:config=config/rbac/api
+	cp config/crd/bases/orderflow.io_orders.yaml charts/orderflow/files/crds/
+	cp config/rbac/manager/role.yaml charts/orderflow/files/rbac/manager-role.yaml
+	cp config/rbac/api/role.yaml charts/orderflow/files/rbac/api-role.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the deepcopy code of the API types.
@@ -40,7 +43,7 @@ vet: ## Run go vet.
 lint: vet ## Lint: go vet plus gofmt (golangci-lint is not installable offline here).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-GENERATED := config/crd/bases config/rbac api/v1alpha1/zz_generated.deepcopy.go go.mod go.sum
+GENERATED := config/crd/bases config/rbac charts/orderflow/files api/v1alpha1/zz_generated.deepcopy.go go.mod go.sum
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Regenerate CRD, RBAC, deepcopy and go.sum; fail if that changed anything.
@@ -87,6 +90,15 @@ install: manifests ## Install the CRD into the current cluster.
 .PHONY: uninstall
 uninstall: ## Remove the CRD from the current cluster.
 	kubectl delete --ignore-not-found -f config/crd/bases
+
+.PHONY: deploy
+deploy: ## Install or upgrade the Helm chart into the current cluster (IMG sets the image).
+	$(BIN)/helm upgrade --install orderflow charts/orderflow --namespace $(or $(NAMESPACE),orderflow) --create-namespace \
+		--set image.repository=$(word 1,$(subst :, ,$(IMG))) --set image.tag=$(word 2,$(subst :, ,$(IMG))) $(HELM_ARGS)
+
+.PHONY: undeploy
+undeploy: ## Uninstall the Helm release (the CRD and the Orders stay).
+	$(BIN)/helm uninstall orderflow --namespace $(or $(NAMESPACE),orderflow)
 
 ##@ Local stack
 
