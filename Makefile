@@ -127,8 +127,12 @@ screenshots: tools build ## Refresh docs/web.png and docs/web-phone.png from the
 	E2E_SCREENSHOTS=docs go test -tags e2e -count=1 -run TestThePage ./test/e2e
 
 .PHONY: bench
-bench: ## Run the benchmarks against the local stack (not yet).
-	@echo "make bench: not yet implemented"; exit 1
+bench: build ## Benchmark against `make dev`: burst, steady and direct-Temporal (BENCH_ARGS, e.g. -n 500 -mode burst).
+	go run ./test/bench -mode all $(BENCH_ARGS)
+
+.PHONY: bench-scale
+bench-scale: build ## Benchmark manager memory with 10 000 Orders and its restart catch-up, against `make dev`.
+	go run ./test/bench -mode scale -n 10000 -out bench-scale.json $(BENCH_ARGS)
 
 ##@ Tools
 

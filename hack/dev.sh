@@ -206,6 +206,7 @@ SQL
   start temporal "$temporal_port" "$bin/temporal" server start-dev --ip 127.0.0.1 \
     --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
     --namespace default --search-attribute OrderUpdatedAt=Datetime --log-level warn \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
     --dynamic-config-value matching.numTaskqueueWritePartitions=1
   wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"

@@ -33,6 +33,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		webhook       string
 		activities    int
 		workflowTasks int
+		pollers       int
 		maxConns      int
 		migrate       bool
 	)
@@ -45,6 +46,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	f.string(&webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
 	f.int(&activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
 	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
+	f.int(&pollers, "pollers", "WORKER_POLLERS", 16, "task pollers per kind (workflow, activity): each poll waits ~45 ms for its task on the dev server, so throughput needs several")
 	f.int(&maxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", 20, "PostgreSQL connections in the pool")
 	f.bool(&migrate, "migrate", "WORKER_MIGRATE", true, "apply the PostgreSQL migrations at start")
 	if err := f.parse(args); err != nil {
@@ -92,6 +94,8 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	w := workflows.NewWorker(tc, acts, worker.Options{
 		MaxConcurrentActivityExecutionSize:     activities,
 		MaxConcurrentWorkflowTaskExecutionSize: workflowTasks,
+		MaxConcurrentActivityTaskPollers:       pollers,
+		MaxConcurrentWorkflowTaskPollers:       pollers,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

@@ -1,0 +1,579 @@
+// Command bench measures OrderFlow on the local stack (`make dev`) and, in
+// the same run on the same Temporal and PostgreSQL, the same workflow
+// started straight on Temporal with no Kubernetes in the path.
+//
+//	go run ./test/bench -mode all            # burst, steady, direct
+//	go run ./test/bench -mode scale -n 10000 # manager memory and restart catch-up
+//
+// It prints a Markdown table and writes the numbers as JSON.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/workflows"
+)
+
+const createdAnnotation = "bench.orderflow.io/created-unix-nano"
+
+type config struct {
+	mode        string
+	n           int
+	rate        int
+	duration    time.Duration
+	concurrency int
+	kubeconfig  string
+	temporal    string
+	managerURL  string
+	workerURL   string
+	devDir      string
+	out         string
+}
+
+// result is one scenario's numbers.
+type result struct {
+	Scenario         string  `json:"scenario"`
+	Orders           int     `json:"orders"`
+	Completed        int     `json:"completed"`
+	Seconds          float64 `json:"seconds"`
+	Throughput       float64 `json:"ordersPerSecond"`
+	LatencyP50       float64 `json:"latencyP50Ms"`
+	LatencyP95       float64 `json:"latencyP95Ms"`
+	LatencyP99       float64 `json:"latencyP99Ms"`
+	StatusLagP50     float64 `json:"statusLagP50Ms,omitempty"`
+	StatusLagP99     float64 `json:"statusLagP99Ms,omitempty"`
+	StatusWrites     float64 `json:"statusWritesPerOrder,omitempty"`
+	OtherWrites      float64 `json:"otherOrderWritesPerOrder,omitempty"`
+	TemporalCalls    float64 `json:"managerTemporalCallsPerOrder,omitempty"`
+	ManagerCPU       float64 `json:"managerCPUSeconds,omitempty"`
+	WorkerCPU        float64 `json:"workerCPUSeconds"`
+	ManagerPeakRSSMB float64 `json:"managerPeakRSSMB,omitempty"`
+	WorkerPeakRSSMB  float64 `json:"workerPeakRSSMB"`
+	Note             string  `json:"note,omitempty"`
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.mode, "mode", "all", "all (burst, steady, direct), burst, steady, direct or scale")
+	flag.IntVar(&c.n, "n", 1000, "orders in burst, direct and scale")
+	flag.IntVar(&c.rate, "rate", 20, "orders per second in steady")
+	flag.DurationVar(&c.duration, "duration", 60*time.Second, "length of steady")
+	flag.IntVar(&c.concurrency, "concurrency", 32, "parallel create calls")
+	flag.StringVar(&c.kubeconfig, "kubeconfig", ".dev/kubeconfig", "kubeconfig of the local stack")
+	flag.StringVar(&c.temporal, "temporal", "127.0.0.1:7233", "Temporal frontend")
+	flag.StringVar(&c.managerURL, "manager-metrics", "http://127.0.0.1:9090/metrics", "manager metrics")
+	flag.StringVar(&c.workerURL, "worker-metrics", "http://127.0.0.1:9092/metrics", "worker metrics")
+	flag.StringVar(&c.devDir, "dev-dir", ".dev", "the local stack's directory (pid files)")
+	flag.StringVar(&c.out, "out", "bench.json", "JSON output file")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	config
+	kube crclient.WithWatch
+	cs   kubernetes.Interface
+	tc   client.Client
+}
+
+func run(c config) error {
+	rc, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s (is `make dev` running?): %w", c.kubeconfig, err)
+	}
+	rc.QPS, rc.Burst = 500, 1000
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	kube, err := crclient.NewWithWatch(rc, crclient.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	tc, err := client.Dial(client.Options{HostPort: c.temporal})
+	if err != nil {
+		return fmt.Errorf("temporal %s: %w", c.temporal, err)
+	}
+	defer tc.Close()
+	b := &bench{config: c, kube: kube, cs: cs, tc: tc}
+
+	var results []result
+	modes := []string{c.mode}
+	if c.mode == "all" {
+		modes = []string{"burst", "steady", "direct"}
+	}
+	for _, m := range modes {
+		var r result
+		switch m {
+		case "burst":
+			r, err = b.operator("burst", c.n, 0)
+		case "steady":
+			r, err = b.operator("steady", c.rate*int(c.duration.Seconds()), c.rate)
+		case "direct":
+			r, err = b.direct(c.n)
+		case "scale":
+			r, err = b.scale(c.n)
+		default:
+			return fmt.Errorf("unknown mode %q", m)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "bench: %s done: %.1f orders/s\n", m, r.Throughput)
+	}
+	report(os.Stdout, results)
+	out, _ := json.MarshalIndent(results, "", "  ")
+	return os.WriteFile(c.out, out, 0o644)
+}
+
+// namespace makes a fresh namespace for one scenario.
+func (b *bench) namespace(ctx context.Context, name string) (string, error) {
+	ns := fmt.Sprintf("bench-%s-%d", name, time.Now().Unix())
+	return ns, b.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+}
+
+func newOrder(ns string, i int) *v1alpha1.Order {
+	o := &v1alpha1.Order{}
+	o.Namespace, o.Name = ns, fmt.Sprintf("o-%05d", i)
+	o.Spec = v1alpha1.OrderSpec{CustomerID: "BENCH", Items: []v1alpha1.OrderItem{{ProductID: "PROD-002", Quantity: 1}}}
+	return o
+}
+
+type seen struct {
+	created   time.Time
+	completed time.Time
+	stepSeen  map[v1alpha1.OrderStep]time.Time
+	uid       string
+	lastState string
+	writes    int
+}
+
+// operator creates n Orders (all at once, or at rate per second) and follows
+// them through a watch until every one is terminal.
+func (b *bench) operator(name string, n, rate int) (result, error) {
+	ctx := context.Background()
+	ns, err := b.namespace(ctx, name)
+	if err != nil {
+		return result{}, err
+	}
+	before, err := b.snapshot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	var mu sync.Mutex
+	orders := map[string]*seen{}
+	w, err := b.kube.Watch(ctx, &v1alpha1.OrderList{}, crclient.InNamespace(ns))
+	if err != nil {
+		return result{}, err
+	}
+	defer w.Stop()
+	done := make(chan struct{})
+	var terminal atomic.Int64
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			now := time.Now()
+			o, ok := ev.Object.(*v1alpha1.Order)
+			if !ok {
+				continue
+			}
+			mu.Lock()
+			s := orders[o.Name]
+			if s == nil {
+				s = &seen{stepSeen: map[v1alpha1.OrderStep]time.Time{}}
+				orders[o.Name] = s
+			}
+			s.uid = string(o.UID)
+			if ns, err := strconv.ParseInt(o.Annotations[createdAnnotation], 10, 64); err == nil {
+				s.created = time.Unix(0, ns)
+			}
+			state, _ := json.Marshal(o.Status)
+			if s.lastState != "" && s.lastState != string(state) {
+				s.writes++
+			}
+			s.lastState = string(state)
+			for _, c := range o.Status.Conditions {
+				step := v1alpha1.OrderStep(c.Type)
+				if c.Status == metav1.ConditionTrue && slices.Contains(v1alpha1.Steps, step) {
+					if _, ok := s.stepSeen[step]; !ok {
+						s.stepSeen[step] = now
+					}
+				}
+			}
+			if o.Status.Phase.Terminal() && s.completed.IsZero() {
+				s.completed = now
+				terminal.Add(1)
+			}
+			mu.Unlock()
+			if terminal.Load() >= int64(n) {
+				return
+			}
+		}
+	}()
+
+	start := time.Now()
+	sem := make(chan struct{}, b.concurrency)
+	var wg sync.WaitGroup
+	var createErr atomic.Value
+	var tick *time.Ticker
+	if rate > 0 {
+		tick = time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+	}
+	for i := 0; i < n; i++ {
+		if tick != nil {
+			<-tick.C
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			o := newOrder(ns, i)
+			o.Annotations = map[string]string{createdAnnotation: strconv.FormatInt(time.Now().UnixNano(), 10)}
+			if err := b.kube.Create(ctx, o); err != nil {
+				createErr.Store(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if err, _ := createErr.Load().(error); err != nil {
+		return result{}, fmt.Errorf("create: %w", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Minute):
+		return result{}, fmt.Errorf("only %d of %d orders finished within 10 minutes", terminal.Load(), n)
+	}
+	elapsed := time.Since(start)
+	after, err := b.snapshot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var latencies, lags []float64
+	completed, writes := 0, 0
+	for _, s := range orders {
+		latencies = append(latencies, ms(s.completed.Sub(s.created)))
+		writes += s.writes
+		p, err := b.progress(ctx, s.uid)
+		if err != nil {
+			return result{}, err
+		}
+		if p.Phase == v1alpha1.PhaseCompleted {
+			completed++
+		}
+		for _, step := range p.Steps {
+			if at, ok := s.stepSeen[step.Step]; ok {
+				lags = append(lags, ms(at.Sub(step.Time)))
+			}
+		}
+	}
+	r := result{Scenario: name, Orders: n, Completed: completed, Seconds: elapsed.Seconds(), Throughput: float64(n) / elapsed.Seconds()}
+	r.LatencyP50, r.LatencyP95, r.LatencyP99 = pct(latencies, .5), pct(latencies, .95), pct(latencies, .99)
+	r.StatusLagP50, r.StatusLagP99 = pct(lags, .5), pct(lags, .99)
+	statusWrites := after.statusWrites - before.statusWrites
+	r.StatusWrites = statusWrites / float64(n)
+	r.OtherWrites = (after.orderWrites - before.orderWrites) / float64(n)
+	r.TemporalCalls = (after.temporalCalls - before.temporalCalls) / float64(n)
+	r.ManagerCPU, r.WorkerCPU = after.managerCPU-before.managerCPU, after.workerCPU-before.workerCPU
+	r.ManagerPeakRSSMB, r.WorkerPeakRSSMB = b.peakRSS("manager"), b.peakRSS("worker")
+	if rate > 0 {
+		r.Note = fmt.Sprintf("%d/s for %s", rate, b.duration)
+	}
+	return r, nil
+}
+
+// direct starts the same workflow n times straight on Temporal, as the
+// original OrderFlow's API did, and waits for every result.
+func (b *bench) direct(n int) (result, error) {
+	ctx := context.Background()
+	before, err := b.snapshot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	run := time.Now().UnixNano()
+	latencies := make([]float64, n)
+	var completed atomic.Int64
+	sem := make(chan struct{}, b.concurrency*4)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			in := workflows.OrderInput{UID: fmt.Sprintf("direct-%d-%d", run, i), Namespace: "direct", Name: fmt.Sprintf("d-%05d", i),
+				CustomerID: "BENCH", Items: []workflows.Item{{ProductID: "PROD-002", Quantity: 1}}}
+			t0 := time.Now()
+			wr, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+			if err != nil {
+				firstErr.Store(err)
+				return
+			}
+			var p workflows.Progress
+			if err := wr.Get(ctx, &p); err != nil {
+				firstErr.Store(err)
+				return
+			}
+			latencies[i] = ms(time.Since(t0))
+			if p.Phase == v1alpha1.PhaseCompleted {
+				completed.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return result{}, err
+	}
+	elapsed := time.Since(start)
+	after, err := b.snapshot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	r := result{Scenario: "direct", Orders: n, Completed: int(completed.Load()), Seconds: elapsed.Seconds(), Throughput: float64(n) / elapsed.Seconds(),
+		WorkerCPU: after.workerCPU - before.workerCPU, WorkerPeakRSSMB: b.peakRSS("worker"), Note: "no Kubernetes: start + result on Temporal"}
+	r.LatencyP50, r.LatencyP95, r.LatencyP99 = pct(latencies, .5), pct(latencies, .95), pct(latencies, .99)
+	return r, nil
+}
+
+// scale creates n Orders, waits until they finish, reports the manager's
+// memory with all of them cached, then restarts the manager and times how
+// long it takes to go through every Order again with nothing to do.
+func (b *bench) scale(n int) (result, error) {
+	r, err := b.operator("scale", n, 0)
+	if err != nil {
+		return r, err
+	}
+	r.Scenario = "scale"
+	rss := b.rss("manager", "VmRSS")
+	pidFile := filepath.Join(b.devDir, "run", "manager.pid")
+	pid, err := os.ReadFile(pidFile)
+	if err != nil {
+		return r, err
+	}
+	if err := exec.Command("kill", strings.TrimSpace(string(pid))).Run(); err != nil {
+		return r, err
+	}
+	time.Sleep(2 * time.Second)
+	start := time.Now()
+	up := exec.Command("hack/dev.sh", "up")
+	up.Env = os.Environ()
+	if out, err := up.CombinedOutput(); err != nil {
+		return r, fmt.Errorf("restarting the manager: %v\n%s", err, out)
+	}
+	var total int
+	for time.Since(start) < 10*time.Minute {
+		m, err := scrape(b.managerURL)
+		if err == nil {
+			total = int(m.sum("controller_runtime_reconcile_total", `controller="order"`))
+			if total >= n && m.sum("workqueue_depth", `name="order"`) == 0 {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	catchUp := time.Since(start)
+	after, _ := b.snapshot(context.Background())
+	r.Note = fmt.Sprintf("manager RSS with %d Orders cached: %.1f MB; restart to all reconciled: %s (%d reconciles, %.0f Temporal calls in total since restart)",
+		n, rss, catchUp.Round(10*time.Millisecond), total, after.temporalCalls)
+	r.ManagerPeakRSSMB = rss
+	return r, nil
+}
+
+// progress reads an order's workflow progress from its memo.
+func (b *bench) progress(ctx context.Context, uid string) (workflows.Progress, error) {
+	var p workflows.Progress
+	d, err := b.tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(uid), "")
+	if err != nil {
+		return p, err
+	}
+	err = converter.GetDefaultDataConverter().FromPayload(d.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.ProgressMemoKey], &p)
+	return p, err
+}
+
+type counters struct {
+	statusWrites, orderWrites, temporalCalls, managerCPU, workerCPU float64
+}
+
+// snapshot reads the counters a scenario reports the difference of.
+func (b *bench) snapshot(ctx context.Context) (counters, error) {
+	var c counters
+	raw, err := b.cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return c, fmt.Errorf("API server metrics: %w", err)
+	}
+	api := parse(strings.NewReader(string(raw)))
+	for _, verb := range []string{"PATCH", "UPDATE", "APPLY"} {
+		c.statusWrites += api.sum("apiserver_request_total", `resource="orders"`, `subresource="status"`, `verb="`+verb+`"`)
+		c.orderWrites += api.sum("apiserver_request_total", `resource="orders"`, `subresource=""`, `verb="`+verb+`"`)
+	}
+	m, err := scrape(b.managerURL)
+	if err != nil {
+		return c, err
+	}
+	c.temporalCalls = m.sum("orderflow_manager_temporal_calls_total")
+	c.managerCPU = m.sum("process_cpu_seconds_total")
+	w, err := scrape(b.workerURL)
+	if err != nil {
+		return c, err
+	}
+	c.workerCPU = w.sum("process_cpu_seconds_total")
+	return c, nil
+}
+
+func (b *bench) peakRSS(name string) float64 { return b.rss(name, "VmHWM") }
+
+// rss reads a memory figure of a local-stack process from /proc.
+func (b *bench) rss(name, field string) float64 {
+	pid, err := os.ReadFile(filepath.Join(b.devDir, "run", name+".pid"))
+	if err != nil {
+		return math.NaN()
+	}
+	f, err := os.Open(filepath.Join("/proc", strings.TrimSpace(string(pid)), "status"))
+	if err != nil {
+		return math.NaN()
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return math.NaN()
+}
+
+// metrics is a parsed Prometheus text exposition: series -> value.
+type metrics map[string]float64
+
+func scrape(url string) (metrics, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	return parse(resp.Body), nil
+}
+
+func parse(r io.Reader) metrics {
+	m := metrics{}
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			m[line[:i]] = v
+		}
+	}
+	return m
+}
+
+// sum adds the series of a metric whose labels contain every matcher.
+func (m metrics) sum(name string, matchers ...string) float64 {
+	total := 0.0
+	for series, v := range m {
+		if series != name && !strings.HasPrefix(series, name+"{") {
+			continue
+		}
+		ok := true
+		for _, want := range matchers {
+			if strings.HasSuffix(want, `=""`) && !strings.Contains(series, strings.TrimSuffix(want, `""`)) {
+				continue // an empty label may also be left out
+			}
+			ok = ok && strings.Contains(series, want)
+		}
+		if ok {
+			total += v
+		}
+	}
+	return total
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func pct(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[int(math.Round(q*float64(len(s)-1)))]
+}
+
+func report(w io.Writer, rs []result) {
+	fmt.Fprintln(w, "| scenario | orders | completed | orders/s | latency p50 / p95 / p99 (ms) | status lag p50 / p99 (ms) | status writes / order | other Order writes / order | manager Temporal calls / order | manager CPU s | worker CPU s | manager peak RSS MB | worker peak RSS MB |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	var op, direct float64
+	for _, r := range rs {
+		lag := "—"
+		if !math.IsNaN(r.StatusLagP50) && r.StatusLagP50 != 0 {
+			lag = fmt.Sprintf("%.0f / %.0f", r.StatusLagP50, r.StatusLagP99)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %.1f | %.0f / %.0f / %.0f | %s | %.2f | %.2f | %.2f | %.1f | %.1f | %.0f | %.0f |\n",
+			r.Scenario, r.Orders, r.Completed, r.Throughput, r.LatencyP50, r.LatencyP95, r.LatencyP99, lag,
+			r.StatusWrites, r.OtherWrites, r.TemporalCalls, r.ManagerCPU, r.WorkerCPU, r.ManagerPeakRSSMB, r.WorkerPeakRSSMB)
+		if r.Scenario == "burst" {
+			op = r.Throughput
+		}
+		if r.Scenario == "direct" {
+			direct = r.Throughput
+		}
+	}
+	for _, r := range rs {
+		if r.Note != "" {
+			fmt.Fprintf(w, "\n- %s: %s", r.Scenario, r.Note)
+		}
+	}
+	if op > 0 && direct > 0 {
+		fmt.Fprintf(w, "\n- operator (burst) / direct throughput: %.2f", op/direct)
+	}
+	fmt.Fprintln(w)
+}
