@@ -16,6 +16,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,6 +57,13 @@ type OrderReconciler struct {
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// written holds the last status this process wrote, by Order UID, while
+	// the Order runs. The controller is the only writer of status, so that
+	// is the truth even when the informer cache has not caught up yet: a
+	// reconcile reading a stale Order must not start the workflow again or
+	// write an older status over a newer one.
+	written sync.Map
 }
 
 // +kubebuilder:rbac:groups=orderflow.io,resources=orders,verbs=get;list;watch;update;patch
@@ -69,6 +77,9 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	order := &v1alpha1.Order{}
 	if err := r.Get(ctx, req.NamespacedName, order); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if st, ok := r.written.Load(order.UID); ok {
+		order.Status = *st.(*v1alpha1.OrderStatus).DeepCopy()
 	}
 	if !order.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, order)
@@ -107,6 +118,7 @@ func (r *OrderReconciler) ensureFinalizer(ctx context.Context, order *v1alpha1.O
 
 // finishTerminal drops the finalizer of an order that reached its end.
 func (r *OrderReconciler) finishTerminal(ctx context.Context, order *v1alpha1.Order) error {
+	defer r.written.Delete(order.UID)
 	if order.Spec.Cancel && order.Status.Phase == v1alpha1.PhaseCompleted {
 		// A cancel that came after completion: say so once, in status too.
 		if err := r.writeStatus(ctx, order, nil, nil); err != nil {
@@ -201,6 +213,7 @@ func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order
 	if err := r.Status().Patch(ctx, order, client.MergeFrom(orig)); err != nil {
 		return client.IgnoreNotFound(err)
 	}
+	r.written.Store(order.UID, want.DeepCopy())
 	r.recordTransitions(order, &orig.Status, &want)
 	if r.Metrics != nil {
 		r.Metrics.observe(order, &orig.Status, &want)
@@ -276,6 +289,7 @@ func (r *OrderReconciler) reconcileDelete(ctx context.Context, order *v1alpha1.O
 			return ctrl.Result{}, err
 		}
 	}
+	r.written.Delete(order.UID)
 	orig := order.DeepCopy()
 	controllerutil.RemoveFinalizer(order, Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, order, client.MergeFrom(orig)))

@@ -11,7 +11,8 @@
 # Ports default to DESIGN.md §4 and can be moved (the e2e suite does):
 # DEV_PG_PORT 5432, DEV_TEMPORAL_PORT 7233, DEV_TEMPORAL_UI_PORT 8233,
 # DEV_API_PORT 8080, DEV_ETCD_PORT 2379, DEV_KUBE_PORT 6443,
-# DEV_MANAGER_PORT 9090 (metrics; probes on +1), DEV_WORKER_PORT 9092.
+# DEV_MANAGER_PORT 9090 (metrics; probes on +1, pprof on +3), DEV_WORKER_PORT 9092
+# (probes, metrics and /debug/pprof).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -219,10 +220,11 @@ SQL
   kubectl_dev wait --for condition=Established crd/orders.orderflow.io --timeout 60s >/dev/null
 
   # OrderFlow itself.
-  start worker "$worker_port" "$bin/orderflow" worker --bind-address "127.0.0.1:$worker_port"
+  start worker "$worker_port" "$bin/orderflow" worker --bind-address "127.0.0.1:$worker_port" --pprof
   wait_for worker 60 curl -fsS "http://127.0.0.1:$worker_port/readyz"
   start manager "$manager_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" manager \
     --metrics-bind-address "127.0.0.1:$manager_port" --health-probe-bind-address "127.0.0.1:$((manager_port + 1))" \
+    --pprof-bind-address "127.0.0.1:$((manager_port + 3))" \
     --temporal-ui "http://localhost:$temporal_ui_port"
   wait_for manager 60 curl -fsS "http://127.0.0.1:$((manager_port + 1))/readyz"
   start api "$api_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" api --auth none --port "$api_port" \

@@ -41,6 +41,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		leaderNS       string
 		watchNamespace string
 		qps, burst     int
+		pprofAddr      string
 	)
 	registerTemporal(f, &tcfg)
 	log.register(f)
@@ -55,6 +56,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f.int(&burst, "kube-api-burst", "KUBE_API_BURST", 200, "Kubernetes API request burst")
 	f.duration(&opts.ProgressInterval, "progress-interval", "PROGRESS_INTERVAL", opts.ProgressInterval, "how often to list workflows whose progress changed")
 	f.duration(&opts.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", opts.ProgressOverlap, "how far back each progress listing reaches past the newest change seen")
+	f.string(&pprofAddr, "pprof-bind-address", "PPROF_BIND_ADDRESS", "", "address of the Go profiler (/debug/pprof); empty disables it")
 	f.duration(&opts.Resync, "resync", "RESYNC", opts.Resync, "safety-net requeue of running Orders")
 	if err := f.parse(args); err != nil {
 		return err
@@ -77,6 +79,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		LeaderElectionNamespace:       leaderNS,
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         CacheOptions(watchNamespace),
+		PprofBindAddress:              pprofAddr,
 	}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {

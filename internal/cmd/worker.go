@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -36,6 +37,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		pollers       int
 		maxConns      int
 		migrate       bool
+		profile       bool
 	)
 	registerTemporal(f, &tcfg)
 	registerPostgres(f, &pg)
@@ -48,6 +50,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
 	f.int(&pollers, "pollers", "WORKER_POLLERS", 16, "task pollers per kind (workflow, activity): each poll waits ~45 ms for its task on the dev server, so throughput needs several")
 	f.int(&maxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", 20, "PostgreSQL connections in the pool")
+	f.bool(&profile, "pprof", "WORKER_PPROF", false, "serve the Go profiler under /debug/pprof on the bind address")
 	f.bool(&migrate, "migrate", "WORKER_MIGRATE", true, "apply the PostgreSQL migrations at start")
 	if err := f.parse(args); err != nil {
 		return err
@@ -115,6 +118,12 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if profile {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return serve(ctx, bind, mux)
 }
 

@@ -38,10 +38,14 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/store"
 	"orderflow.io/orderflow/workflows"
 )
 
-const createdAnnotation = "bench.orderflow.io/created-unix-nano"
+const (
+	createdAnnotation = "bench.orderflow.io/created-unix-nano"
+	benchProduct      = "BENCH-1"
+)
 
 type config struct {
 	mode        string
@@ -55,6 +59,7 @@ type config struct {
 	workerURL   string
 	devDir      string
 	out         string
+	postgres    string
 }
 
 // result is one scenario's numbers.
@@ -92,6 +97,7 @@ func main() {
 	flag.StringVar(&c.workerURL, "worker-metrics", "http://127.0.0.1:9092/metrics", "worker metrics")
 	flag.StringVar(&c.devDir, "dev-dir", ".dev", "the local stack's directory (pid files)")
 	flag.StringVar(&c.out, "out", "bench.json", "JSON output file")
+	flag.StringVar(&c.postgres, "postgres", "postgres://orderflow:orderflow@127.0.0.1:5432/orderflow?sslmode=disable", "the local stack's PostgreSQL, to stock the benchmark's product")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -129,6 +135,16 @@ func run(c config) error {
 	}
 	defer tc.Close()
 	b := &bench{config: c, kube: kube, cs: cs, tc: tc}
+	// Every order buys one BENCH-1: stock it so that no order fails for want of it.
+	db, err := store.Open(context.Background(), store.Config{DSN: c.postgres})
+	if err != nil {
+		return err
+	}
+	err = db.UpsertProducts(context.Background(), []store.Product{{ID: benchProduct, Name: "Benchmark item", Price: 100, Currency: "USD", Stock: 1_000_000_000}})
+	db.Close()
+	if err != nil {
+		return fmt.Errorf("stocking %s: %w", benchProduct, err)
+	}
 
 	var results []result
 	modes := []string{c.mode}
@@ -169,7 +185,7 @@ func (b *bench) namespace(ctx context.Context, name string) (string, error) {
 func newOrder(ns string, i int) *v1alpha1.Order {
 	o := &v1alpha1.Order{}
 	o.Namespace, o.Name = ns, fmt.Sprintf("o-%05d", i)
-	o.Spec = v1alpha1.OrderSpec{CustomerID: "BENCH", Items: []v1alpha1.OrderItem{{ProductID: "PROD-002", Quantity: 1}}}
+	o.Spec = v1alpha1.OrderSpec{CustomerID: "BENCH", Items: []v1alpha1.OrderItem{{ProductID: benchProduct, Quantity: 1}}}
 	return o
 }
 
@@ -196,52 +212,57 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 	}
 	var mu sync.Mutex
 	orders := map[string]*seen{}
-	w, err := b.kube.Watch(ctx, &v1alpha1.OrderList{}, crclient.InNamespace(ns))
-	if err != nil {
-		return result{}, err
-	}
-	defer w.Stop()
 	done := make(chan struct{})
 	var terminal atomic.Int64
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			now := time.Now()
-			o, ok := ev.Object.(*v1alpha1.Order)
-			if !ok {
-				continue
-			}
-			mu.Lock()
-			s := orders[o.Name]
-			if s == nil {
-				s = &seen{stepSeen: map[v1alpha1.OrderStep]time.Time{}}
-				orders[o.Name] = s
-			}
-			s.uid = string(o.UID)
-			if ns, err := strconv.ParseInt(o.Annotations[createdAnnotation], 10, 64); err == nil {
-				s.created = time.Unix(0, ns)
-			}
-			state, _ := json.Marshal(o.Status)
-			if s.lastState != "" && s.lastState != string(state) {
-				s.writes++
-			}
-			s.lastState = string(state)
-			for _, c := range o.Status.Conditions {
-				step := v1alpha1.OrderStep(c.Type)
-				if c.Status == metav1.ConditionTrue && slices.Contains(v1alpha1.Steps, step) {
-					if _, ok := s.stepSeen[step]; !ok {
-						s.stepSeen[step] = now
-					}
+	observe := func(o *v1alpha1.Order, now time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		s := orders[o.Name]
+		if s == nil {
+			s = &seen{stepSeen: map[v1alpha1.OrderStep]time.Time{}}
+			orders[o.Name] = s
+		}
+		s.uid = string(o.UID)
+		if ns, err := strconv.ParseInt(o.Annotations[createdAnnotation], 10, 64); err == nil {
+			s.created = time.Unix(0, ns)
+		}
+		state, _ := json.Marshal(o.Status)
+		if s.lastState != "" && s.lastState != string(state) {
+			s.writes++
+		}
+		s.lastState = string(state)
+		for _, c := range o.Status.Conditions {
+			step := v1alpha1.OrderStep(c.Type)
+			if c.Status == metav1.ConditionTrue && slices.Contains(v1alpha1.Steps, step) {
+				if _, ok := s.stepSeen[step]; !ok {
+					s.stepSeen[step] = now
 				}
 			}
-			if o.Status.Phase.Terminal() && s.completed.IsZero() {
-				s.completed = now
-				terminal.Add(1)
+		}
+		if o.Status.Phase.Terminal() && s.completed.IsZero() {
+			s.completed = now
+			terminal.Add(1)
+		}
+	}
+	go func() {
+		defer close(done)
+		// A watch the API server ends is opened again; it starts with the
+		// current state of every Order.
+		for terminal.Load() < int64(n) {
+			w, err := b.kube.Watch(ctx, &v1alpha1.OrderList{}, crclient.InNamespace(ns))
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
 			}
-			mu.Unlock()
-			if terminal.Load() >= int64(n) {
-				return
+			for ev := range w.ResultChan() {
+				if o, ok := ev.Object.(*v1alpha1.Order); ok {
+					observe(o, time.Now())
+				}
+				if terminal.Load() >= int64(n) {
+					break
+				}
 			}
+			w.Stop()
 		}
 	}()
 
@@ -342,7 +363,7 @@ func (b *bench) direct(n int) (result, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			in := workflows.OrderInput{UID: fmt.Sprintf("direct-%d-%d", run, i), Namespace: "direct", Name: fmt.Sprintf("d-%05d", i),
-				CustomerID: "BENCH", Items: []workflows.Item{{ProductID: "PROD-002", Quantity: 1}}}
+				CustomerID: "BENCH", Items: []workflows.Item{{ProductID: benchProduct, Quantity: 1}}}
 			t0 := time.Now()
 			wr, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
 			if err != nil {
