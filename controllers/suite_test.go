@@ -110,19 +110,8 @@ func running(t *testing.T) *system {
 }
 
 func startSystem() (*system, error) {
-	ctx := context.Background()
-	dsn, err := stack.Postgres.CreateDatabase(ctx, "controllers")
+	db, err := stack.Postgres.NewStore(context.Background(), "controllers", 40, testenv.Catalog()...)
 	if err != nil {
-		return nil, err
-	}
-	db, err := store.Open(ctx, store.Config{DSN: dsn, MaxConns: 40})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		return nil, err
-	}
-	if err := db.UpsertProducts(ctx, append(store.DemoCatalog, store.Product{ID: "BULK", Name: "Bulk", Price: 100, Currency: "USD", Stock: 1_000_000})); err != nil {
 		return nil, err
 	}
 	tc, err := stack.Temporal.Dial()

@@ -72,20 +72,7 @@ func realWorker(t *testing.T) *env {
 	t.Helper()
 	testenv.Integration(t)
 	setupOnce.Do(func() {
-		ctx := context.Background()
-		dsn, err := stack.Postgres.CreateDatabase(ctx, "workflows")
-		if err != nil {
-			setupErr = err
-			return
-		}
-		db, err := store.Open(ctx, store.Config{DSN: dsn, MaxConns: 40})
-		if err != nil {
-			setupErr = err
-			return
-		}
-		if _, err = db.Migrate(ctx); err == nil {
-			err = db.UpsertProducts(ctx, append(store.DemoCatalog, store.Product{ID: "BULK", Name: "Bulk", Price: 100, Currency: "USD", Stock: 1_000_000}))
-		}
+		db, err := stack.Postgres.NewStore(context.Background(), "workflows", 40, testenv.Catalog()...)
 		if err != nil {
 			setupErr = err
 			return

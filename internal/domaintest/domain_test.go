@@ -23,25 +23,8 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, testenv.Options{Postgres: true}, &stack)
 }
 
-var dbSeq atomic.Int64
-
 func newStore(t *testing.T) *store.Store {
-	t.Helper()
-	testenv.Integration(t)
-	ctx := context.Background()
-	dsn, err := stack.Postgres.CreateDatabase(ctx, fmt.Sprintf("domain_%d", dbSeq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(ctx, store.Config{DSN: dsn, MaxConns: 60})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return stack.Postgres.TestStore(t, 60)
 }
 
 func createOrder(t *testing.T, s *store.Store, uid, product string, qty int32) {

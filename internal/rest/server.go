@@ -162,12 +162,20 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	if o, ok := s.order(w, r); ok {
+		writeJSON(w, http.StatusOK, viewOf(o, s.TemporalUI))
+	}
+}
+
+// order reads the Order named by the path's id from the cache; when there
+// is none it answers the error itself.
+func (s *Server) order(w http.ResponseWriter, r *http.Request) (*v1alpha1.Order, bool) {
 	o := &v1alpha1.Order{}
 	if err := s.Orders.Get(r.Context(), types.NamespacedName{Namespace: s.Namespace, Name: r.PathValue("id")}, o); err != nil {
 		writeError(w, fromKube(err))
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, viewOf(o, s.TemporalUI))
+	return o, true
 }
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
@@ -200,9 +208,8 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	o := &v1alpha1.Order{}
-	if err := s.Orders.Get(r.Context(), types.NamespacedName{Namespace: s.Namespace, Name: r.PathValue("id")}, o); err != nil {
-		writeError(w, fromKube(err))
+	o, ok := s.order(w, r)
+	if !ok {
 		return
 	}
 	if o.Status.Phase.Terminal() {

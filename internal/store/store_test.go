@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"orderflow.io/orderflow/internal/failure"
@@ -17,29 +15,8 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, testenv.Options{Postgres: true}, &stack)
 }
 
-var dbSeq atomic.Int64
-
-// newStore returns a store on a fresh, migrated database with the demo catalog.
 func newStore(t *testing.T) *store.Store {
-	t.Helper()
-	testenv.Integration(t)
-	ctx := context.Background()
-	dsn, err := stack.Postgres.CreateDatabase(ctx, fmt.Sprintf("store_%d", dbSeq.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(ctx, store.Config{DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.UpsertProducts(ctx, store.DemoCatalog); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return stack.Postgres.TestStore(t, 0, store.DemoCatalog...)
 }
 
 func TestMigrationsApplyToAnEmptyDatabaseAndAreIdempotent(t *testing.T) {

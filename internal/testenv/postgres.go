@@ -9,9 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"orderflow.io/orderflow/internal/store"
 )
 
 // Postgres is a started PostgreSQL server in a temporary data directory,
@@ -131,4 +135,48 @@ func (p *Postgres) Restart(ctx context.Context) error {
 		return fmt.Errorf("testenv: restart PostgreSQL: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// NewStore creates a database, opens a store on it, applies the
+// migrations and loads the given products.
+func (p *Postgres) NewStore(ctx context.Context, name string, maxConns int32, products ...store.Product) (*store.Store, error) {
+	dsn, err := p.CreateDatabase(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s, err := store.Open(ctx, store.Config{DSN: dsn, MaxConns: maxConns})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.UpsertProducts(ctx, products); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Catalog is the demo catalog plus BULK, a product with stock enough for
+// any number of test orders.
+func Catalog() []store.Product {
+	return append(append([]store.Product(nil), store.DemoCatalog...),
+		store.Product{ID: "BULK", Name: "Bulk", Price: 100, Currency: "USD", Stock: 1_000_000})
+}
+
+var dbSeq atomic.Int64
+
+// TestStore is NewStore on a database of its own for one test, closed
+// when the test ends; the test fails if it cannot be made.
+func (p *Postgres) TestStore(t testing.TB, maxConns int32, products ...store.Product) *store.Store {
+	t.Helper()
+	Integration(t)
+	s, err := p.NewStore(context.Background(), fmt.Sprintf("test_%d", dbSeq.Add(1)), maxConns, products...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
