@@ -50,6 +50,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "FAIL: the local stack did not come up: %v\n", err)
 	} else {
 		code = m.Run()
+		if err := secretsInLogs(filepath.Join(root, ".e2e", "logs")); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+			code = 1
+		}
 	}
 	down := devScript("clean")
 	down.Stdout, down.Stderr = os.Stdout, os.Stderr
@@ -57,6 +61,29 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "tearing the stack down: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// secretsInLogs fails if any component's log holds a payment method token
+// the suite used, the database password, a private key or a bearer token.
+func secretsInLogs(dir string) error {
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(logs) == 0 {
+		return fmt.Errorf("no component logs under %s (%v)", dir, err)
+	}
+	forbidden := []string{"pm_card_visa", "pm_card_chargeDeclined", "orderflow:orderflow@", "password=orderflow",
+		"POSTGRES_PASSWORD=", "PRIVATE KEY", "Bearer "}
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		for _, s := range forbidden {
+			if strings.Contains(string(b), s) {
+				return fmt.Errorf("%s contains %q", f, s)
+			}
+		}
+	}
+	return nil
 }
 
 func devScript(verb string) *exec.Cmd {
