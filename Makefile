@@ -122,6 +122,10 @@ dev-status: ## Say which parts of the local stack run.
 e2e: tools build ## Run the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl, curl and Chromium.
 	go test -tags e2e -count=1 -timeout 20m ./test/e2e
 
+.PHONY: test-faults
+test-faults: tools build ## Run the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows.
+	go test -tags faults -count=1 -v -timeout 30m ./test/faults
+
 .PHONY: screenshots
 screenshots: tools build ## Refresh docs/web.png and docs/web-phone.png from the e2e browser test.
 	E2E_SCREENSHOTS=docs go test -tags e2e -count=1 -run TestThePage ./test/e2e

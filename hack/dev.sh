@@ -7,6 +7,8 @@
 #   hack/dev.sh down    stop what `up` started (by pid), keep the data
 #   hack/dev.sh clean   down, then remove $DEV_DIR
 #   hack/dev.sh status  say what runs
+#   hack/dev.sh restart NAME   stop one component (postgres, etcd, kube-apiserver,
+#                       temporal, worker, manager, api) and start it again
 #
 # Ports default to DESIGN.md §4 and can be moved (the e2e suite does):
 # DEV_PG_PORT 5432, DEV_TEMPORAL_PORT 7233, DEV_TEMPORAL_UI_PORT 8233,
@@ -295,10 +297,23 @@ status() {
   fi
 }
 
+restart() {
+  local name=${1:-}
+  case $name in
+    postgres)
+      as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" -m fast -w restart >/dev/null && say "restarted postgres" ;;
+    etcd|kube-apiserver|temporal|worker|manager|api)
+      stop_pid "$name"
+      up >/dev/null && say "restarted $name" ;;
+    *) die "restart what? postgres, etcd, kube-apiserver, temporal, worker, manager or api" ;;
+  esac
+}
+
 case ${1:-} in
   up) up ;;
+  restart) restart "${2:-}" ;;
   down) down ;;
   clean) down; rm -rf "$dev"; say "removed $dev" ;;
   status) status ;;
-  *) echo "usage: hack/dev.sh up|down|clean|status" >&2; exit 2 ;;
+  *) echo "usage: hack/dev.sh up|down|clean|status|restart NAME" >&2; exit 2 ;;
 esac

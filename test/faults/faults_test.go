@@ -1,0 +1,443 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/cmd"
+	"orderflow.io/orderflow/internal/testenv"
+	"orderflow.io/orderflow/workflows"
+)
+
+// The suite runs its own stack under .faults/ on ports of its own.
+var stackEnv = map[string]string{
+	"DEV_DIR": ".faults", "DEV_PG_PORT": "25432", "DEV_TEMPORAL_PORT": "27233", "DEV_TEMPORAL_UI_PORT": "28233",
+	"DEV_API_PORT": "28080", "DEV_ETCD_PORT": "22379", "DEV_KUBE_PORT": "26443", "DEV_MANAGER_PORT": "29090",
+	"DEV_WORKER_PORT": "29092",
+	// Charges take a moment, so faults land while payments are in flight.
+	"SANDBOX_LATENCY": "300ms",
+}
+
+const (
+	product      = "FAULT-1"
+	initialStock = 1_000_000
+	pgDSN        = "postgres://orderflow:orderflow@127.0.0.1:25432/orderflow?sslmode=disable"
+)
+
+var (
+	root    string
+	summary []string
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if root, err = testenv.Root(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	_ = dev(nil, "clean")
+	code := 1
+	if err := dev(nil, "up"); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: the local stack did not come up: %v\n", err)
+	} else {
+		code = m.Run()
+	}
+	fmt.Println("\n| scenario | orders | faults injected | audit | time to drain |\n| --- | ---: | --- | --- | ---: |")
+	for _, row := range summary {
+		fmt.Println(row)
+	}
+	if err := dev(nil, "clean"); err != nil {
+		fmt.Fprintf(os.Stderr, "tearing the stack down: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// dev runs hack/dev.sh with the suite's environment plus extra variables.
+func dev(extra map[string]string, args ...string) error {
+	c := exec.Command(filepath.Join(root, "hack", "dev.sh"), args...)
+	c.Dir = root
+	c.Env = os.Environ()
+	for k, v := range stackEnv {
+		c.Env = append(c.Env, k+"="+v)
+	}
+	for k, v := range extra {
+		c.Env = append(c.Env, k+"="+v)
+	}
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("hack/dev.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func pid(name string) string {
+	b, _ := os.ReadFile(filepath.Join(root, ".faults", "run", name+".pid"))
+	return strings.TrimSpace(string(b))
+}
+
+// kill9 kills a component with SIGKILL.
+func kill9(t *testing.T, name string) {
+	t.Helper()
+	if err := exec.Command("kill", "-9", pid(name)).Run(); err != nil {
+		t.Fatalf("kill -9 %s: %v", name, err)
+	}
+}
+
+type env struct {
+	kube crclient.Client
+	tc   client.Client
+	db   *pgxpool.Pool
+}
+
+func connect(t *testing.T) *env {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(root, ".faults", "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.QPS, rc.Burst = 200, 400
+	kube, err := crclient.New(rc, crclient.Options{Scheme: cmd.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := client.Dial(client.Options{HostPort: "127.0.0.1:27233"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	db, err := pgxpool.New(context.Background(), pgDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if _, err := db.Exec(context.Background(), `
+		INSERT INTO products (id, name, price_cents, currency, stock) VALUES ($1, 'Fault item', 100, 'USD', $2)
+		ON CONFLICT (id) DO NOTHING`, product, initialStock); err != nil {
+		t.Fatal(err)
+	}
+	return &env{kube: kube, tc: tc, db: db}
+}
+
+// kind is what an order is meant to do; the mix covers every outcome.
+type kind int
+
+const (
+	completes kind = iota
+	outOfStock
+	declined
+	cancelled
+	deleted
+)
+
+func kindOf(i int) kind {
+	switch i % 10 {
+	case 6:
+		return outOfStock
+	case 7:
+		return declined
+	case 8:
+		return cancelled
+	case 9:
+		return deleted
+	}
+	return completes
+}
+
+type placed struct {
+	name string
+	uid  string
+	kind kind
+}
+
+// run places n orders in a fresh namespace, cancels and deletes some of
+// them mid-flight, calls inject while they are in flight, waits until every
+// order is finished and audits the result.
+func run(t *testing.T, scenario string, n int, faults string, inject func(t *testing.T)) {
+	e := connect(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("faults-%s-%d", scenario, time.Now().Unix())
+	if err := e.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	stockBefore := e.stock(t)
+	start := time.Now()
+	var mu sync.Mutex
+	var orders []placed
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			k := kindOf(i)
+			o := &v1alpha1.Order{}
+			o.Namespace, o.Name = ns, fmt.Sprintf("o-%04d", i)
+			o.Spec = v1alpha1.OrderSpec{CustomerID: "FAULTS", Items: []v1alpha1.OrderItem{{ProductID: product, Quantity: int32(1 + i%3)}}}
+			switch k {
+			case outOfStock:
+				o.Spec.Items = []v1alpha1.OrderItem{{ProductID: "PROD-003", Quantity: 1}}
+			case declined:
+				o.Spec.PaymentMethod = "pm_card_chargeDeclined"
+			}
+			if err := retry(func() error { return e.kube.Create(ctx, o) }); err != nil {
+				t.Errorf("create %s: %v", o.Name, err)
+				return
+			}
+			mu.Lock()
+			orders = append(orders, placed{name: o.Name, uid: string(o.UID), kind: k})
+			mu.Unlock()
+			switch k {
+			case cancelled:
+				time.Sleep(200 * time.Millisecond)
+				patch := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":true}}`))
+				if err := retry(func() error { return e.kube.Patch(ctx, o, patch) }); err != nil {
+					t.Errorf("cancel %s: %v", o.Name, err)
+				}
+			case deleted:
+				time.Sleep(200 * time.Millisecond)
+				if err := retry(func() error { return crclient.IgnoreNotFound(e.kube.Delete(ctx, o)) }); err != nil {
+					t.Errorf("delete %s: %v", o.Name, err)
+				}
+			}
+		}(i)
+		if i == n/3 {
+			go inject(t)
+		}
+	}
+	wg.Wait()
+	drained := e.waitFinished(t, ns, orders)
+	audit := e.audit(t, ns, orders, stockBefore)
+	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s |", scenario, n, faults, audit, drained.Sub(start).Round(100*time.Millisecond)))
+}
+
+// retry retries calls the API server refuses while it is down.
+func retry(f func() error) error {
+	var err error
+	for i := 0; i < 120; i++ {
+		if err = f(); err == nil || apierrors.IsInvalid(err) || apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return err
+}
+
+// waitFinished waits until every Order is terminal or gone.
+func (e *env) waitFinished(t *testing.T, ns string, orders []placed) time.Time {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var list v1alpha1.OrderList
+		if err := e.kube.List(ctx, &list, crclient.InNamespace(ns)); err != nil {
+			return false, nil // the API server may be down on purpose
+		}
+		for _, o := range list.Items {
+			if !o.Status.Phase.Terminal() || !o.DeletionTimestamp.IsZero() {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		var list v1alpha1.OrderList
+		_ = e.kube.List(context.Background(), &list, crclient.InNamespace(ns))
+		stuck := 0
+		for _, o := range list.Items {
+			if !o.Status.Phase.Terminal() {
+				stuck++
+			}
+		}
+		t.Fatalf("%d orders not finished after 5 minutes", stuck)
+	}
+	return time.Now()
+}
+
+func (e *env) stock(t *testing.T) int64 {
+	var n int64
+	if err := e.db.QueryRow(context.Background(), `SELECT stock FROM products WHERE id = $1`, product).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// audit checks what the money and the stock say against what each order
+// was meant to do, and returns "ok" or fails the test.
+func (e *env) audit(t *testing.T, ns string, orders []placed, stockBefore int64) string {
+	t.Helper()
+	ctx := context.Background()
+	var reserved int64
+	failures := 0
+	fail := func(format string, args ...any) {
+		failures++
+		if failures <= 20 {
+			t.Errorf(format, args...)
+		}
+	}
+	for _, p := range orders {
+		o := &v1alpha1.Order{}
+		err := e.kube.Get(ctx, crclient.ObjectKey{Namespace: ns, Name: p.name}, o)
+		gone := apierrors.IsNotFound(err)
+		if err != nil && !gone {
+			t.Fatal(err)
+		}
+		var status, reason string
+		var qty int64
+		err = e.db.QueryRow(ctx, `SELECT o.status, o.reason, coalesce(sum(i.quantity), 0) FROM orders o
+			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason`, p.uid).Scan(&status, &reason, &qty)
+		if errors.Is(err, pgx.ErrNoRows) {
+			status = "" // cancelled or deleted before anything was recorded
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var captures, refunds, held int
+		if err := e.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'capture'), count(*) FILTER (WHERE kind = 'refund') FROM payments WHERE order_uid = $1`, p.uid).
+			Scan(&captures, &refunds); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, p.uid).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if held != 0 {
+			fail("%s: %d reservations still held by a finished order", p.name, held)
+		}
+		if captures > 1 || refunds > 1 {
+			fail("%s: %d captures, %d refunds", p.name, captures, refunds)
+		}
+		phase := o.Status.Phase
+		switch {
+		case gone:
+			if p.kind != deleted {
+				fail("%s disappeared", p.name)
+			}
+		case phase == v1alpha1.PhaseCompleted:
+			if p.kind != completes && !(p.kind == cancelled || p.kind == deleted) {
+				fail("%s (%d) completed", p.name, p.kind)
+			}
+		case phase == v1alpha1.PhaseFailed:
+			want := map[kind]string{outOfStock: v1alpha1.ReasonOutOfStock, declined: v1alpha1.ReasonPaymentDeclined}[p.kind]
+			if want == "" || o.Status.Reason != want {
+				fail("%s (%d) failed with %s: %s", p.name, p.kind, o.Status.Reason, o.Status.Message)
+			}
+		case phase == v1alpha1.PhaseCancelled:
+			if p.kind != cancelled {
+				fail("%s (%d) cancelled", p.name, p.kind)
+			}
+		default:
+			fail("%s ended %q", p.name, phase)
+		}
+		if !gone && phase.Terminal() && status != "" && status != strings.ToLower(string(phase)) {
+			fail("%s: status %s but PostgreSQL says %s", p.name, phase, status)
+		}
+		if status == "completed" {
+			if captures != 1 || refunds != 0 {
+				fail("%s completed with %d captures, %d refunds", p.name, captures, refunds)
+			}
+			reserved += qty
+		} else if captures != refunds {
+			fail("%s %s with %d captures and %d refunds", p.name, status, captures, refunds)
+		}
+		resp, err := e.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
+			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(p.uid))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.GetExecutions()); n > 1 {
+			fail("%s has %d workflow runs", p.name, n)
+		}
+	}
+	if after := e.stock(t); stockBefore-after != reserved {
+		fail("stock %d -> %d, but completed orders reserved %d", stockBefore, after, reserved)
+	}
+	if failures > 0 {
+		return fmt.Sprintf("FAILED (%d findings)", failures)
+	}
+	return "ok"
+}
+
+func TestWorkerKilledSeveralTimes(t *testing.T) {
+	run(t, "worker-sigkill", 150, "worker SIGKILL ×3", func(t *testing.T) {
+		for i := 0; i < 3; i++ {
+			kill9(t, "worker")
+			time.Sleep(500 * time.Millisecond)
+			if err := dev(nil, "up"); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(time.Second)
+		}
+	})
+}
+
+func TestManagerKilled(t *testing.T) {
+	run(t, "manager-sigkill", 150, "manager SIGKILL ×2", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			kill9(t, "manager")
+			time.Sleep(500 * time.Millisecond)
+			if err := dev(nil, "up"); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(time.Second)
+		}
+	})
+}
+
+func TestPostgresRestarted(t *testing.T) {
+	run(t, "postgres-restart", 150, "PostgreSQL restart", func(t *testing.T) {
+		if err := dev(nil, "restart", "postgres"); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestTemporalRestarted(t *testing.T) {
+	run(t, "temporal-restart", 150, "Temporal dev server restart (file-backed)", func(t *testing.T) {
+		if err := dev(nil, "restart", "temporal"); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestFlakyGateway(t *testing.T) {
+	// The worker charges through a gateway failing 30% of the time.
+	if err := dev(map[string]string{"SANDBOX_FAILURE_RATE": "0.3"}, "restart", "worker"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := dev(nil, "restart", "worker"); err != nil {
+			t.Error(err)
+		}
+	}()
+	run(t, "gateway-30pct", 150, "gateway fails 30% of charges", func(*testing.T) {})
+}
+
+func TestAPIServerDownForTenSeconds(t *testing.T) {
+	run(t, "apiserver-down", 150, "kube-apiserver stopped 10 s", func(t *testing.T) {
+		_ = exec.Command("kill", pid("kube-apiserver")).Run()
+		time.Sleep(10 * time.Second)
+		if err := dev(nil, "up"); err != nil {
+			t.Error(err)
+		}
+	})
+}
