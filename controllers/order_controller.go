@@ -8,9 +8,11 @@
 // the latest progress in a ProgressCache and sends the changed Orders into
 // the controller's queue through a channel source. The reconcile then
 // writes the status from the cached progress, once per change, and only
-// when the status differs. A running order is also requeued every few
-// minutes as a safety net; that path reads the workflow once with Describe
-// when the cached progress has grown old.
+// when the status differs. A running order is also requeued every minute
+// as a safety net; that path reads the workflow once with Describe when the
+// cached progress has grown older than that. The net matters: a change
+// whose visibility record appears later than the watcher's overlap after
+// the change is missed by the listing, and shows at the next resync.
 package controllers
 
 import (
@@ -329,7 +331,7 @@ var specOrLifecycleChanged = predicate.Or(
 // SetupWithManager registers the reconciler and its progress source.
 func (r *OrderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Resync == 0 {
-		r.Resync = 5 * time.Minute
+		r.Resync = time.Minute
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Order{}, builder.WithPredicates(specOrLifecycleChanged)).

@@ -75,7 +75,8 @@ func (c *ProgressCache) Len() int {
 //
 // The query asks for OrderUpdatedAt (set by the workflow at every change)
 // or CloseTime at or after a watermark: the newest change seen, less an
-// overlap, so a change that becomes visible late is still found.
+// overlap, so a change that becomes visible a little late is still found
+// (one later than the overlap is left to the reconciler's resync).
 // Duplicates are dropped by the progress sequence number.
 type ProgressWatcher struct {
 	Client    client.Client

@@ -30,7 +30,7 @@ func DefaultOptions() Options {
 		TemporalNamespace:       "default",
 		ProgressInterval:        50 * time.Millisecond,
 		ProgressOverlap:         500 * time.Millisecond,
-		Resync:                  5 * time.Minute,
+		Resync:                  time.Minute,
 		MaxConcurrentReconciles: 8,
 	}
 }
