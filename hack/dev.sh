@@ -36,13 +36,21 @@ die() { printf '%s\n' "dev: error: $*" >&2; exit 1; }
 
 pidfile() { echo "$dev/run/$1.pid"; }
 
+# alive PID: the process runs. A killed process whose parent is gone can
+# linger as a zombie until init reaps it; that one is not running.
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "${state#Z}" = "$state" ]
+}
+
 # running NAME: the process recorded for NAME is alive.
 running() {
   local f pid
   f=$(pidfile "$1")
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && alive "$pid"
 }
 
 # port_free PORT NAME: fail with who holds PORT if it is taken.
@@ -263,10 +271,10 @@ stop_pid() {
   f=$(pidfile "$name")
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
       kill -KILL "$pid" 2>/dev/null || true
       say "killed $name (pid $pid) after 10s"
     else
