@@ -7,6 +7,7 @@
 #   hack/dev.sh down    stop what `up` started (by pid), keep the data
 #   hack/dev.sh clean   down, then remove $DEV_DIR
 #   hack/dev.sh status  say what runs
+#   hack/dev.sh stop NAME      stop one component (up starts it again)
 #   hack/dev.sh restart NAME   stop one component (postgres, etcd, kube-apiserver,
 #                       temporal, worker, manager, api) and start it again
 #
@@ -320,8 +321,13 @@ restart() {
 case ${1:-} in
   up) up ;;
   restart) restart "${2:-}" ;;
+  stop)
+    case ${2:-} in
+      etcd|kube-apiserver|temporal|worker|manager|api) stop_pid "$2" ;;
+      *) die "stop what? etcd, kube-apiserver, temporal, worker, manager or api" ;;
+    esac ;;
   down) down ;;
   clean) down; rm -rf "$dev"; say "removed $dev" ;;
   status) status ;;
-  *) echo "usage: hack/dev.sh up|down|clean|status|restart NAME" >&2; exit 2 ;;
+  *) echo "usage: hack/dev.sh up|down|clean|status|stop NAME|restart NAME" >&2; exit 2 ;;
 esac

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/api/workflowservice/v1"
@@ -23,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
@@ -52,6 +54,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
 	var err error
 	if root, err = testenv.Root(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -434,7 +437,9 @@ func TestFlakyGateway(t *testing.T) {
 
 func TestAPIServerDownForTenSeconds(t *testing.T) {
 	run(t, "apiserver-down", 150, "kube-apiserver stopped 10 s", func(t *testing.T) {
-		_ = exec.Command("kill", pid("kube-apiserver")).Run()
+		if err := dev(nil, "stop", "kube-apiserver"); err != nil {
+			t.Error(err)
+		}
 		time.Sleep(10 * time.Second)
 		if err := dev(nil, "up"); err != nil {
 			t.Error(err)
