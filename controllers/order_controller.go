@@ -70,11 +70,12 @@ type OrderReconciler struct {
 	written sync.Map
 }
 
-// +kubebuilder:rbac:groups=orderflow.io,resources=orders,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=orderflow.io,resources=orders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=orderflow.io,resources=orders,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=orderflow.io,resources=orders/status,verbs=patch
 // +kubebuilder:rbac:groups=orderflow.io,resources=orders/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
 
 // Reconcile brings one Order one step closer to its workflow's truth.
 func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
