@@ -73,9 +73,16 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'orderflow <command> --help' for the flags of a command.")
 }
 
-// flags is a FlagSet whose flags fall back to environment variables.
+// flags is a FlagSet whose flags fall back to environment variables. An
+// environment value that does not parse is an error naming the variable,
+// reported by parse, not a silent fallback to the default.
 type flags struct {
 	*flag.FlagSet
+	envErrs []error
+}
+
+func (f *flags) badEnv(env, value, want string) {
+	f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: want %s", env, value, want))
 }
 
 func newFlags(name string, stdout io.Writer) *flags {
@@ -100,6 +107,8 @@ func (f *flags) int(p *int, name, env string, def int, usage string) {
 	if v, ok := os.LookupEnv(env); ok && env != "" {
 		if n, err := strconv.Atoi(v); err == nil {
 			def = n
+		} else {
+			f.badEnv(env, v, "an integer")
 		}
 	}
 	f.IntVar(p, name, def, usage+envSuffix(env))
@@ -109,6 +118,8 @@ func (f *flags) float(p *float64, name, env string, def float64, usage string) {
 	if v, ok := os.LookupEnv(env); ok && env != "" {
 		if n, err := strconv.ParseFloat(v, 64); err == nil {
 			def = n
+		} else {
+			f.badEnv(env, v, "a number")
 		}
 	}
 	f.Float64Var(p, name, def, usage+envSuffix(env))
@@ -118,6 +129,8 @@ func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, 
 	if v, ok := os.LookupEnv(env); ok && env != "" {
 		if d, err := time.ParseDuration(v); err == nil {
 			def = d
+		} else {
+			f.badEnv(env, v, "a duration such as 500ms or 1m")
 		}
 	}
 	f.DurationVar(p, name, def, usage+envSuffix(env))
@@ -127,6 +140,8 @@ func (f *flags) bool(p *bool, name, env string, def bool, usage string) {
 	if v, ok := os.LookupEnv(env); ok && env != "" {
 		if b, err := strconv.ParseBool(v); err == nil {
 			def = b
+		} else {
+			f.badEnv(env, v, "true or false")
 		}
 	}
 	f.BoolVar(p, name, def, usage+envSuffix(env))
@@ -142,6 +157,9 @@ func envSuffix(env string) string {
 // parse parses args and refuses stray arguments.
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if err := errors.Join(f.envErrs...); err != nil {
 		return err
 	}
 	if f.NArg() > 0 {

@@ -1,0 +1,48 @@
+package cmd
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func run(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = Main(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	if code, out, _ := run("--help"); code != 0 || !strings.Contains(out, "migrate") {
+		t.Fatalf("orderflow --help: %d %q", code, out)
+	}
+	for _, c := range []string{"manager", "worker", "api", "migrate"} {
+		code, out, _ := run(c, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: orderflow "+c) {
+			t.Errorf("orderflow %s --help: %d %q", c, code, out)
+		}
+	}
+}
+
+func TestAnUnknownCommandIsAnError(t *testing.T) {
+	if code, _, errOut := run("serve"); code != 2 || !strings.Contains(errOut, `unknown command "serve"`) {
+		t.Fatalf("%d %q", code, errOut)
+	}
+}
+
+func TestAnEnvironmentValueThatDoesNotParseIsNamed(t *testing.T) {
+	t.Setenv("POSTGRES_PORT", "five-four-three-two")
+	code, _, errOut := run("migrate")
+	if code != 1 || !strings.Contains(errOut, "POSTGRES_PORT") {
+		t.Fatalf("%d %q", code, errOut)
+	}
+}
+
+func TestABadFlagValueIsRefused(t *testing.T) {
+	if code, _, errOut := run("worker", "--sandbox-failure-rate", "2"); code != 1 || !strings.Contains(errOut, "sandbox-failure-rate") {
+		t.Fatalf("%d %q", code, errOut)
+	}
+	if code, _, errOut := run("api", "--auth", "maybe"); code != 1 || !strings.Contains(errOut, "--auth") {
+		t.Fatalf("%d %q", code, errOut)
+	}
+}
