@@ -96,55 +96,41 @@ func newFlags(name string, stdout io.Writer) *flags {
 	return f
 }
 
-func (f *flags) string(p *string, name, env, def, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
-		def = v
+// envDefault returns the value of env parsed, or def when env is unset;
+// a value that does not parse is recorded as an error naming env.
+func envDefault[T any](f *flags, env string, def T, parse func(string) (T, error), want string) T {
+	v, ok := os.LookupEnv(env)
+	if !ok || env == "" {
+		return def
 	}
+	t, err := parse(v)
+	if err != nil {
+		f.badEnv(env, v, want)
+		return def
+	}
+	return t
+}
+
+func (f *flags) string(p *string, name, env, def, usage string) {
+	def = envDefault(f, env, def, func(s string) (string, error) { return s, nil }, "")
 	f.StringVar(p, name, def, usage+envSuffix(env))
 }
 
 func (f *flags) int(p *int, name, env string, def int, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			def = n
-		} else {
-			f.badEnv(env, v, "an integer")
-		}
-	}
-	f.IntVar(p, name, def, usage+envSuffix(env))
+	f.IntVar(p, name, envDefault(f, env, def, strconv.Atoi, "an integer"), usage+envSuffix(env))
 }
 
 func (f *flags) float(p *float64, name, env string, def float64, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
-		if n, err := strconv.ParseFloat(v, 64); err == nil {
-			def = n
-		} else {
-			f.badEnv(env, v, "a number")
-		}
-	}
-	f.Float64Var(p, name, def, usage+envSuffix(env))
+	parse := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+	f.Float64Var(p, name, envDefault(f, env, def, parse, "a number"), usage+envSuffix(env))
 }
 
 func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		} else {
-			f.badEnv(env, v, "a duration such as 500ms or 1m")
-		}
-	}
-	f.DurationVar(p, name, def, usage+envSuffix(env))
+	f.DurationVar(p, name, envDefault(f, env, def, time.ParseDuration, "a duration such as 500ms or 1m"), usage+envSuffix(env))
 }
 
 func (f *flags) bool(p *bool, name, env string, def bool, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
-		if b, err := strconv.ParseBool(v); err == nil {
-			def = b
-		} else {
-			f.badEnv(env, v, "true or false")
-		}
-	}
-	f.BoolVar(p, name, def, usage+envSuffix(env))
+	f.BoolVar(p, name, envDefault(f, env, def, strconv.ParseBool, "true or false"), usage+envSuffix(env))
 }
 
 func envSuffix(env string) string {
