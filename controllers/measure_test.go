@@ -86,12 +86,6 @@ func TestMeasureStatusLagAndWritesPerOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		evs := events[o.Name]
-		if o.Name == "m-199" || o.Name == "m-007" {
-			for _, ev := range evs {
-				b, _ := json.Marshal(ev.status)
-				t.Logf("DEBUG %s %s %s", o.Name, ev.at.Format("15:04:05.000"), b)
-			}
-		}
 		n := 0
 		for i := 1; i < len(evs); i++ {
 			a, _ := json.Marshal(evs[i-1].status)

@@ -220,7 +220,10 @@ SQL
     --namespace default --search-attribute OrderUpdatedAt=Datetime --log-level warn \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
-    --dynamic-config-value matching.numTaskqueueWritePartitions=1
+    --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+    --dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
+    --dynamic-config-value history.visibilityProcessorMaxPollRPS=1000 \
+    --dynamic-config-value history.timerProcessorMaxPollRPS=1000
   wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
 
   # Schema, demo catalog, CRD.

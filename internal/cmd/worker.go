@@ -48,7 +48,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	f.string(&webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
 	f.int(&activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
 	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
-	f.int(&pollers, "pollers", "WORKER_POLLERS", 16, "task pollers per kind (workflow, activity): each poll waits ~45 ms for its task on the dev server, so throughput needs several")
+	f.int(&pollers, "pollers", "WORKER_POLLERS", 16, "task pollers per kind (workflow, activity)")
 	f.int(&maxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", 20, "PostgreSQL connections in the pool")
 	f.bool(&profile, "pprof", "WORKER_PPROF", false, "serve the Go profiler under /debug/pprof on the bind address")
 	f.bool(&migrate, "migrate", "WORKER_MIGRATE", true, "apply the PostgreSQL migrations at start")
