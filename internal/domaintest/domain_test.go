@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 func newStore(t *testing.T) *store.Store {
+	testenv.Integration(t)
 	return stack.Postgres.TestStore(t, 60)
 }
 
