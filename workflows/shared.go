@@ -13,8 +13,9 @@
 // A cancel that arrives once the customer was notified is refused and
 // reported in Progress.CancelRefused.
 //
-// Progress is published after every step (the last step and completion
-// together) as the memo ProgressMemoKey and the search attribute
+// Progress is published after every step (the two database steps, which run
+// as local activities in one workflow task, together; the last step and
+// completion together) as the memo ProgressMemoKey and the search attribute
 // OrderUpdatedAt, so the controller reads the progress of every order that
 // changed with one visibility query. Nothing is published before the first
 // step: the controller shows Pending until then.

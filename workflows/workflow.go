@@ -16,14 +16,28 @@ import (
 // with exponential backoff for as long as it takes; business failures come
 // back NonRetryable and end the order. Notification gives up after a while,
 // so a dead webhook fails the order instead of holding it forever.
+//
+// The steps that only touch PostgreSQL (CreateOrder, ReserveInventory,
+// ReleaseInventory, FinishOrder) run as local activities: in the worker
+// that runs the workflow task, recorded as a marker, with no task of their
+// own to dispatch. That halves the tasks Temporal handles per order. They
+// are idempotent on the order's UID, which a local activity needs: one that
+// ran but whose workflow task was lost with its worker runs again. The
+// payment, the refund and the notification reach outside the database and
+// stay ordinary activities, each retried on its own with its own timeout.
 var (
+	stepRetry = &temporal.RetryPolicy{
+		InitialInterval:    100 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Second,
+	}
 	stepOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    100 * time.Millisecond,
-			BackoffCoefficient: 2,
-			MaximumInterval:    10 * time.Second,
-		},
+		RetryPolicy:         stepRetry,
+	}
+	localOptions = workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         stepRetry,
 	}
 	notifyOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
@@ -62,6 +76,10 @@ func OrderWorkflow(ctx workflow.Context, in OrderInput) (Progress, error) {
 		}
 	})
 	ctx = workflow.WithActivityOptions(ctx, stepOptions)
+	ctx = workflow.WithLocalActivityOptions(ctx, localOptions)
+	// Orders started before the database steps became local activities
+	// replay them as the ordinary activities they were.
+	r.localDatabaseSteps = workflow.GetVersion(ctx, localDatabaseStepsChange, workflow.DefaultVersion, 1) == 1
 	return r.run(ctx)
 }
 
@@ -74,22 +92,38 @@ type orderRun struct {
 	recorded bool
 	// compensations undo completed steps, run last first.
 	compensations []func(workflow.Context) error
+	// localDatabaseSteps runs the PostgreSQL-only steps as local activities.
+	localDatabaseSteps bool
+}
+
+// localDatabaseStepsChange names the change that made the database steps
+// local activities, for workflow.GetVersion.
+const localDatabaseStepsChange = "local-database-steps"
+
+// database runs a step that only touches PostgreSQL.
+func (r *orderRun) database(ctx workflow.Context, activity any, args ...any) workflow.Future {
+	if r.localDatabaseSteps {
+		return workflow.ExecuteLocalActivity(ctx, activity, args...)
+	}
+	return workflow.ExecuteActivity(ctx, activity, args...)
 }
 
 type step struct {
 	name v1alpha1.OrderStep
 	do   func(workflow.Context) error
+	// database marks a step that only touches PostgreSQL.
+	database bool
 }
 
 func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 	var a *Activities
 	steps := []step{
-		{v1alpha1.StepAccepted, r.createOrder},
-		{v1alpha1.StepInventoryReserved, r.reserveInventory},
-		{v1alpha1.StepPaymentCaptured, r.processPayment},
-		{v1alpha1.StepCustomerNotified, r.notifyCompleted},
+		{v1alpha1.StepAccepted, r.createOrder, true},
+		{v1alpha1.StepInventoryReserved, r.reserveInventory, true},
+		{v1alpha1.StepPaymentCaptured, r.processPayment, false},
+		{v1alpha1.StepCustomerNotified, r.notifyCompleted, false},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
 		if r.cancel != nil {
 			return r.unwind(ctx, v1alpha1.PhaseCancelled, r.cancel.Reason, cancelMessage(r.cancel.Reason))
 		}
@@ -103,13 +137,18 @@ func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 		if s.name == v1alpha1.StepCustomerNotified {
 			break // Completed follows at once: one publish says both
 		}
+		if r.localDatabaseSteps && steps[i+1].database {
+			// The next step runs in this same workflow task, so nobody
+			// could see this progress before the next one replaces it.
+			continue
+		}
 		if err := r.publish(ctx); err != nil {
 			return r.p, err
 		}
 	}
 	// The customer was told: from here on the order is complete, and a
 	// cancel that arrived meanwhile is refused.
-	err := workflow.ExecuteActivity(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: store.StatusCompleted}).Get(ctx, nil)
+	err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: store.StatusCompleted}).Get(ctx, nil)
 	if err != nil {
 		return r.p, err
 	}
@@ -123,7 +162,7 @@ func (r *orderRun) createOrder(ctx workflow.Context) error {
 	var a *Activities
 	var res CreateResult
 	r.recorded = true
-	if err := workflow.ExecuteActivity(ctx, a.CreateOrder, r.in).Get(ctx, &res); err != nil {
+	if err := r.database(ctx, a.CreateOrder, r.in).Get(ctx, &res); err != nil {
 		return err
 	}
 	r.p.Total, r.p.Currency = res.Total, res.Currency
@@ -132,11 +171,11 @@ func (r *orderRun) createOrder(ctx workflow.Context) error {
 
 func (r *orderRun) reserveInventory(ctx workflow.Context) error {
 	var a *Activities
-	if err := workflow.ExecuteActivity(ctx, a.ReserveInventory, r.in.UID).Get(ctx, nil); err != nil {
+	if err := r.database(ctx, a.ReserveInventory, r.in.UID).Get(ctx, nil); err != nil {
 		return err
 	}
 	r.compensations = append(r.compensations, func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(ctx, a.ReleaseInventory, r.in.UID).Get(ctx, nil)
+		return r.database(ctx, a.ReleaseInventory, r.in.UID).Get(ctx, nil)
 	})
 	return nil
 }
@@ -191,7 +230,7 @@ func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reaso
 	if phase == v1alpha1.PhaseCancelled {
 		status = store.StatusCancelled
 	}
-	if err := workflow.ExecuteActivity(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: status, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
+	if err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: status, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
 		return r.p, err
 	}
 	// The outcome stands whether or not the customer can be reached.
