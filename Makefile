@@ -54,9 +54,10 @@ verify: $(CONTROLLER_GEN) ## Regenerate CRD, RBAC, deepcopy and go.sum; fail if 
 	echo "verify: generated files are up to date"
 
 .PHONY: test
-test: tools verify lint ## Run every test: generation check, lint, unit, integration and end-to-end suites (one package at a time).
+test: tools verify lint ## Run every test: generation check, lint, unit, integration, end-to-end and fault suites (one package at a time).
 	go test $(GO_TEST_FLAGS) -p 1 -count=1 -timeout 40m ./...
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory test-faults
 
 .PHONY: test-unit
 test-unit: ## Run only the unit tests (-short: no external processes).

@@ -45,4 +45,7 @@ func TestABadFlagValueIsRefused(t *testing.T) {
 	if code, _, errOut := run("api", "--auth", "maybe"); code != 1 || !strings.Contains(errOut, "--auth") {
 		t.Fatalf("%d %q", code, errOut)
 	}
+	if code, _, errOut := run("manager", "--leader-election-lease-duration", "5s"); code != 1 || !strings.Contains(errOut, "--leader-election-lease-duration (5s) must be longer than --leader-election-renew-deadline (10s)") {
+		t.Fatalf("%d %q", code, errOut)
+	}
 }

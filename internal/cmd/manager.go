@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -39,6 +40,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		probeAddr      string
 		leaderElect    bool
 		leaderNS       string
+		lease          = leaseTimings{duration: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second}
 		watchNamespace string
 		qps, burst     int
 		pprofAddr      string
@@ -50,6 +52,9 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f.string(&probeAddr, "health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":9091", "address of /healthz and /readyz")
 	f.bool(&leaderElect, "leader-elect", "LEADER_ELECT", false, "elect a leader, so only one manager acts at a time")
 	f.string(&leaderNS, "leader-election-namespace", "LEADER_ELECTION_NAMESPACE", "", "namespace of the leader-election lease (default: the pod's)")
+	f.duration(&lease.duration, "leader-election-lease-duration", "LEADER_ELECTION_LEASE_DURATION", lease.duration, "how long a standby waits after the leader's last renewal before it takes over")
+	f.duration(&lease.renew, "leader-election-renew-deadline", "LEADER_ELECTION_RENEW_DEADLINE", lease.renew, "how long the leader keeps trying to renew before it gives up leading")
+	f.duration(&lease.retry, "leader-election-retry-period", "LEADER_ELECTION_RETRY_PERIOD", lease.retry, "how often candidates try to acquire or renew the lease")
 	f.string(&watchNamespace, "watch-namespace", "WATCH_NAMESPACE", "", "only watch Orders in this namespace (default: all)")
 	f.int(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", "MAX_CONCURRENT_RECONCILES", opts.MaxConcurrentReconciles, "Orders reconciled at once")
 	f.int(&qps, "kube-api-qps", "KUBE_API_QPS", 100, "Kubernetes API requests per second")
@@ -59,6 +64,9 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f.string(&pprofAddr, "pprof-bind-address", "PPROF_BIND_ADDRESS", "", "address of the Go profiler (/debug/pprof); empty disables it")
 	f.duration(&opts.Resync, "resync", "RESYNC", opts.Resync, "safety-net requeue of running Orders")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := lease.validate(); err != nil {
 		return err
 	}
 	opts.TemporalNamespace = tcfg.Namespace
@@ -78,6 +86,9 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		LeaderElectionID:              "orderflow-manager.orderflow.io",
 		LeaderElectionNamespace:       leaderNS,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &lease.duration,
+		RenewDeadline:                 &lease.renew,
+		RetryPeriod:                   &lease.retry,
 		Cache:                         CacheOptions(watchNamespace),
 		PprofBindAddress:              pprofAddr,
 	}
@@ -111,4 +122,21 @@ func CacheOptions(namespace string) cache.Options {
 		o.DefaultNamespaces = map[string]cache.Config{namespace: {}}
 	}
 	return o
+}
+
+// leaseTimings are the leader election's timings.
+type leaseTimings struct{ duration, renew, retry time.Duration }
+
+// validate refuses timings client-go's leader election would reject or
+// that would let two managers lead at once.
+func (l leaseTimings) validate() error {
+	switch {
+	case l.retry <= 0:
+		return fmt.Errorf("--leader-election-retry-period must be positive, got %s", l.retry)
+	case l.renew <= l.retry:
+		return fmt.Errorf("--leader-election-renew-deadline (%s) must be longer than --leader-election-retry-period (%s)", l.renew, l.retry)
+	case l.duration <= l.renew:
+		return fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)", l.duration, l.renew)
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -445,4 +447,115 @@ func TestAPIServerDownForTenSeconds(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestLeaderHandover runs two managers with leader election in place of the
+// stack's one, kills the leader with SIGKILL while orders are in flight and
+// lets the standby take over once the lease runs out.
+func TestLeaderHandover(t *testing.T) {
+	if err := dev(nil, "stop", "manager"); err != nil {
+		t.Fatal(err)
+	}
+	managers := []*manager{startManager(t, "a", 29190), startManager(t, "b", 29290)}
+	defer func() {
+		for _, m := range managers {
+			m.stop()
+		}
+		if err := dev(nil, "up"); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := leader(managers, nil, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "leader-handover", 150, "leader SIGKILL, standby takes over", func(t *testing.T) {
+		old, err := leader(managers, nil, time.Minute)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		killed := time.Now()
+		_ = old.cmd.Process.Kill()
+		next, err := leader(managers, old, time.Minute)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		t.Logf("manager %s was killed; manager %s leads %s later", old.name, next.name, time.Since(killed).Round(100*time.Millisecond))
+	})
+}
+
+// manager is a manager process the suite runs itself.
+type manager struct {
+	name    string
+	metrics string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// startManager starts a manager with leader election and short lease
+// timings, so a handover takes seconds.
+func startManager(t *testing.T, name string, port int) *manager {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(root, ".faults", "logs", "manager-"+name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	c := exec.Command(filepath.Join(root, "bin", "orderflow"), "manager",
+		"--leader-elect", "--leader-election-namespace", "default",
+		"--leader-election-lease-duration", "4s", "--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "500ms",
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", port+1))
+	c.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(root, ".faults", "kubeconfig"),
+		"TEMPORAL_HOST_PORT=127.0.0.1:27233", "TEMPORAL_NAMESPACE=default")
+	c.Stdout, c.Stderr = logf, logf
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &manager{name: name, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), cmd: c, done: make(chan struct{})}
+	go func() { _ = c.Wait(); close(m.done) }()
+	return m
+}
+
+func (m *manager) stop() {
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-m.done:
+	case <-time.After(15 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+}
+
+// leads reports whether the manager says, in its metrics, that it leads.
+func (m *manager) leads() bool {
+	resp, err := http.Get(m.metrics)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(b), `leader_election_master_status{name="orderflow-manager.orderflow.io"} 1`)
+}
+
+// leader waits until exactly one manager other than not leads, and returns it.
+func leader(managers []*manager, not *manager, timeout time.Duration) (*manager, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var leading []*manager
+		for _, m := range managers {
+			if m != not && m.leads() {
+				leading = append(leading, m)
+			}
+		}
+		if len(leading) > 1 {
+			return nil, fmt.Errorf("%d managers lead at once", len(leading))
+		}
+		if len(leading) == 1 {
+			return leading[0], nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("no manager leads after %s", timeout)
 }
