@@ -78,6 +78,12 @@ func (c *ProgressCache) Len() int {
 // overlap, so a change that becomes visible a little late is still found
 // (one later than the overlap is left to the reconciler's resync).
 // Duplicates are dropped by the progress sequence number.
+//
+// How late a change becomes visible depends on the load on Temporal's
+// visibility store: under a burst, records written seconds apart become
+// visible out of order. So the overlap adapts: when a new change turns up
+// already behind the newest one seen, the overlap grows to twice that
+// lateness (at most a minute) for the next minute, then falls back.
 type ProgressWatcher struct {
 	Client    client.Client
 	Namespace string
@@ -94,6 +100,11 @@ type ProgressWatcher struct {
 func (w *ProgressWatcher) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("progress-watcher")
 	watermark := time.Now().Add(-time.Minute)
+	// seen is the newest change seen; widened is the overlap grown by late
+	// changes, until widenedUntil.
+	seen, evicted := watermark, watermark
+	var widened time.Duration
+	var widenedUntil time.Time
 	ticker := time.NewTicker(w.Interval)
 	defer ticker.Stop()
 	failures := 0
@@ -103,7 +114,7 @@ func (w *ProgressWatcher) Start(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 		}
-		newest, err := w.poll(ctx, watermark)
+		newest, late, err := w.poll(ctx, watermark, seen)
 		if err != nil {
 			failures++
 			if failures == 1 || failures%100 == 0 {
@@ -112,21 +123,35 @@ func (w *ProgressWatcher) Start(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		if lowest := newest.Add(-w.Overlap); lowest.After(watermark) {
-			watermark = lowest
-			// The query no longer returns these, so they cannot come back.
+		seen = newest
+		now := time.Now()
+		if grown := min(2*late, time.Minute); grown > w.Overlap && grown >= widened {
+			widened, widenedUntil = grown, now.Add(time.Minute)
+			log.V(1).Info("Progress arrives late: overlap widened", "lateness", late, "overlap", widened)
+		} else if now.After(widenedUntil) {
+			widened = 0
+		}
+		// A widened overlap moves the watermark back: changes it re-reads
+		// are dropped by their sequence numbers.
+		watermark = newest.Add(-max(w.Overlap, widened))
+		if watermark.After(evicted) {
+			// The query no longer returns these (unless the overlap widens,
+			// and then they come back as one more no-op reconcile).
+			evicted = watermark
 			w.Cache.EvictClosedBefore(watermark)
 		}
 	}
 }
 
-// poll runs one visibility query and returns the newest change it saw.
-func (w *ProgressWatcher) poll(ctx context.Context, since time.Time) (time.Time, error) {
+// poll runs one visibility query for changes at or after since and returns
+// the newest change it saw and how far the latest-arriving new change was
+// behind seen, the newest change seen before.
+func (w *ProgressWatcher) poll(ctx context.Context, since, seen time.Time) (newest time.Time, late time.Duration, err error) {
 	// Fixed width: the bound must compare right however the visibility
 	// store compares datetimes.
 	ts := since.UTC().Format("2006-01-02T15:04:05.000000000Z")
 	query := fmt.Sprintf("OrderUpdatedAt >= '%s' OR CloseTime >= '%s'", ts, ts)
-	newest := since
+	newest = seen
 	var token []byte
 	for {
 		if w.Polls != nil {
@@ -136,7 +161,7 @@ func (w *ProgressWatcher) poll(ctx context.Context, since time.Time) (time.Time,
 			Namespace: w.Namespace, Query: query, PageSize: 1000, NextPageToken: token,
 		})
 		if err != nil {
-			return since, err
+			return seen, 0, err
 		}
 		for _, ex := range resp.GetExecutions() {
 			snap, err := snapshotOf(ex.GetExecution().GetRunId(), ex.GetStatus(), ex.GetMemo().GetFields()[workflows.ProgressMemoKey])
@@ -152,17 +177,18 @@ func (w *ProgressWatcher) poll(ctx context.Context, since time.Time) (time.Time,
 			if !w.Cache.Put(ex.GetExecution().GetWorkflowId(), snap) {
 				continue
 			}
+			late = max(late, seen.Sub(snap.Changed))
 			o := &v1alpha1.Order{}
 			o.Namespace, o.Name = snap.Progress.Namespace, snap.Progress.Name
 			select {
 			case w.Events <- event.GenericEvent{Object: o}:
 			case <-ctx.Done():
-				return newest, nil
+				return newest, late, nil
 			}
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {
-			return newest, nil
+			return newest, late, nil
 		}
 	}
 }
