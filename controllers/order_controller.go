@@ -146,7 +146,7 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		snap, err := r.snapshot(ctx, order, id)
 		return nil, snap, err
 	}
-	runID, err := r.Workflows.Start(ctx, orderInput(order))
+	runID, closed, err := r.Workflows.Start(ctx, orderInput(order))
 	if err != nil {
 		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "StartWorkflow",
 			"Cannot start the order's workflow: %v", err)
@@ -155,6 +155,13 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 	ref := &v1alpha1.WorkflowRef{ID: id, RunID: runID, URL: r.Workflows.URL(id, runID)}
 	r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonWorkflowStarted, "StartWorkflow",
 		"Started workflow %s", id)
+	if closed {
+		// It ended before its status was ever written (the API server was
+		// down, say): its last progress may be gone from the watcher's
+		// listing, so read it.
+		snap, err := r.snapshot(ctx, order, id)
+		return ref, snap, err
+	}
 	if snap, ok := r.Progress.Get(id); ok {
 		return ref, &snap, nil
 	}

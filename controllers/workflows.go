@@ -41,8 +41,8 @@ var ErrClosed = errors.New("workflow already closed")
 // Workflows is what the controller asks of Temporal.
 type Workflows interface {
 	// Start starts the order's workflow, or finds the one already started,
-	// and returns its run id.
-	Start(ctx context.Context, in workflows.OrderInput) (runID string, err error)
+	// and returns its run id; closed says the one found has already ended.
+	Start(ctx context.Context, in workflows.OrderInput) (runID string, closed bool, err error)
 	// Cancel signals the workflow to cancel.
 	Cancel(ctx context.Context, workflowID, reason string) error
 	// Describe reads the workflow's current progress.
@@ -67,7 +67,7 @@ func (t *TemporalWorkflows) count(call string) {
 	}
 }
 
-func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, error) {
+func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, bool, error) {
 	id := workflows.WorkflowID(in.UID)
 	t.count("StartWorkflowExecution")
 	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -75,16 +75,18 @@ func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) 
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// The SDK would otherwise hand back the closed run as if started.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.OrderWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		// The workflow ran and closed already: it is this order's, attach to it.
-		return started.RunId, nil
+		return started.RunId, true, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("start workflow %s: %w", id, err)
+		return "", false, fmt.Errorf("start workflow %s: %w", id, err)
 	}
-	return run.GetRunID(), nil
+	return run.GetRunID(), false, nil
 }
 
 func (t *TemporalWorkflows) Cancel(ctx context.Context, workflowID, reason string) error {
