@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/controllers"
+	"orderflow.io/orderflow/workflows"
 )
 
 func isTrue(o *v1alpha1.Order, typ string) bool {
@@ -294,5 +296,25 @@ func TestRestartingTheManagerMidFlightFinishesEveryOrderExactlyOnce(t *testing.T
 		if len(resp.GetExecutions()) != 1 {
 			t.Fatalf("order %s has %d workflow runs", uid, len(resp.GetExecutions()))
 		}
+	}
+}
+
+func TestStartingAWorkflowThatAlreadyEndedAttachesToItAndSaysItEnded(t *testing.T) {
+	s := running(t)
+	ctx := context.Background()
+	wf := &controllers.TemporalWorkflows{Client: s.tc, Namespace: "default"}
+	// Placed cancelled, it ends at once without touching anything.
+	in := workflows.OrderInput{UID: "closed-start-" + strconv.FormatInt(time.Now().UnixNano(), 36), Namespace: "shop", Name: "o",
+		CustomerID: "C", Items: []workflows.Item{{ProductID: "BULK", Quantity: 1}}, Cancel: true}
+	first, closed, err := wf.Start(ctx, in)
+	if err != nil || closed {
+		t.Fatalf("first start: run %q, closed %v, %v", first, closed, err)
+	}
+	if err := s.tc.GetWorkflow(ctx, workflows.WorkflowID(in.UID), first).Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	again, closed, err := wf.Start(ctx, in)
+	if err != nil || !closed || again != first {
+		t.Fatalf("second start: run %q (first %q), closed %v, %v", again, first, closed, err)
 	}
 }
