@@ -27,10 +27,10 @@ type Options struct {
 // DefaultOptions are the manager's defaults.
 func DefaultOptions() Options {
 	return Options{
-		TemporalNamespace:       "default",
-		ProgressInterval:        50 * time.Millisecond,
-		ProgressOverlap:         500 * time.Millisecond,
-		Resync:                  time.Minute,
+		TemporalNamespace: "default",
+		ProgressInterval:  50 * time.Millisecond,
+		ProgressOverlap:   500 * time.Millisecond,
+		Resync:            time.Minute,
 		// A reconcile mostly waits on the API server; with 8 the queue
 		// backed up under a burst and status lagged seconds behind
 		// (docs/performance.md).
