@@ -53,6 +53,7 @@ type config struct {
 	rate        int
 	duration    time.Duration
 	concurrency int
+	wait        time.Duration
 	kubeconfig  string
 	temporal    string
 	managerURL  string
@@ -91,6 +92,7 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 20, "orders per second in steady")
 	flag.DurationVar(&c.duration, "duration", 60*time.Second, "length of steady")
 	flag.IntVar(&c.concurrency, "concurrency", 32, "parallel create calls")
+	flag.DurationVar(&c.wait, "wait", 30*time.Minute, "how long a scenario may take to finish its orders")
 	flag.StringVar(&c.kubeconfig, "kubeconfig", ".dev/kubeconfig", "kubeconfig of the local stack")
 	flag.StringVar(&c.temporal, "temporal", "127.0.0.1:7233", "Temporal frontend")
 	flag.StringVar(&c.managerURL, "manager-metrics", "http://127.0.0.1:9090/metrics", "manager metrics")
@@ -297,8 +299,8 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 	}
 	select {
 	case <-done:
-	case <-time.After(10 * time.Minute):
-		return result{}, fmt.Errorf("only %d of %d orders finished within 10 minutes", terminal.Load(), n)
+	case <-time.After(b.wait):
+		return result{}, fmt.Errorf("only %d of %d orders finished within %s (-wait)", terminal.Load(), n, b.wait)
 	}
 	elapsed := time.Since(start)
 	after, err := b.snapshot(ctx)
