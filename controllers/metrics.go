@@ -79,7 +79,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	reader := m.reader
 	m.mu.Unlock()
 	var list v1alpha1.OrderList
-	if err := reader.List(context.Background(), &list); err != nil {
+	// Read only: no copy of every cached Order per scrape.
+	if err := reader.List(context.Background(), &list, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	counts := map[v1alpha1.OrderPhase]int{}

@@ -111,3 +111,11 @@ app.kubernetes.io/component: {{ .component }}
       key: dsn
 {{- end }}
 {{- end -}}
+
+{{/* GOMEMLIMIT from the container's memory limit: the Go runtime collects
+harder near the limit instead of being killed at it. */}}
+{{- define "orderflow.goMemLimit" -}}
+- name: GOMEMLIMIT
+  valueFrom:
+    resourceFieldRef: {resource: limits.memory}
+{{- end }}
