@@ -83,6 +83,9 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err := r.Get(ctx, req.NamespacedName, order); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if trimmed(order) {
+		return ctrl.Result{}, nil // finished: nothing left to do
+	}
 	if st, ok := r.written.Load(order.UID); ok {
 		order.Status = *st.(*v1alpha1.OrderStatus).DeepCopy()
 	}

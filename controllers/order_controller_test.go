@@ -182,7 +182,11 @@ func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
 	if err := c.Create(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
+	// Finished (its finalizer gone), so the manager's cache holds it trimmed
+	// until the cancel arrives.
+	waitFor(t, c, o, "Completed and released", func(o *v1alpha1.Order) bool {
+		return o.Status.Phase == v1alpha1.PhaseCompleted && len(o.Finalizers) == 0
+	})
 	patchCancel(t, c, o)
 	got := waitFor(t, c, o, "CancelRefused", func(o *v1alpha1.Order) bool { return isTrue(o, v1alpha1.ConditionCancelRefused) })
 	if got.Status.Phase != v1alpha1.PhaseCompleted || got.Status.ObservedGeneration != got.Generation {

@@ -10,6 +10,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -114,10 +115,14 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	return mgr.Start(ctx)
 }
 
-// CacheOptions scope the cache to one namespace when asked, and strip
-// managed fields from cached objects: they are large and never read.
+// CacheOptions scope the cache to one namespace when asked, strip managed
+// fields from cached objects (they are large and never read) and keep
+// finished Orders trimmed to what the controller reads of them.
 func CacheOptions(namespace string) cache.Options {
-	o := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	o := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject:         map[client.Object]cache.ByObject{&v1alpha1.Order{}: {Transform: controllers.TrimFinished}},
+	}
 	if namespace != "" {
 		o.DefaultNamespaces = map[string]cache.Config{namespace: {}}
 	}
