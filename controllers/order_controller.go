@@ -13,6 +13,10 @@
 // cached progress has grown older than that. The net matters: a change
 // whose visibility record appears later than the watcher's overlap after
 // the change is missed by the listing, and shows at the next resync.
+//
+// Finished Orders (terminal, finalizer gone) are held in the manager's
+// cache trimmed to what the reconciler reads (TrimFinished), so memory
+// grows with the Orders in flight, not with every Order ever placed.
 package controllers
 
 import (
