@@ -322,3 +322,28 @@ func TestStartingAWorkflowThatAlreadyEndedAttachesToItAndSaysItEnded(t *testing.
 		t.Fatalf("second start: run %q (first %q), closed %v, %v", again, first, closed, err)
 	}
 }
+
+func TestATerminatedWorkflowShowsAsFailedWellBeforeTheResync(t *testing.T) {
+	c := kube(t)
+	s := running(t)
+	ns := namespace(t, c)
+	o := newOrder(ns, "terminated").items(item("BULK", 1, "")).pay(slowMethod).build()
+	if err := c.Create(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	// Reserved, and the slow charge in flight.
+	got := waitFor(t, c, o, "InventoryReserved", func(o *v1alpha1.Order) bool { return o.Status.Step == v1alpha1.StepInventoryReserved })
+	if err := s.tc.TerminateWorkflow(context.Background(), got.Status.Workflow.ID, "", "operator says stop"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got = waitFor(t, c, o, "Failed", phase(v1alpha1.PhaseFailed))
+	// No last progress is published by a terminated workflow: the watcher's
+	// listing of abnormal ends must find it, not the one-minute resync.
+	if waited := time.Since(start); waited > 15*time.Second {
+		t.Fatalf("the terminated workflow showed after %s", waited)
+	}
+	if got.Status.Reason != v1alpha1.ReasonWorkflowFailed || !isTrue(got, v1alpha1.ConditionStalled) {
+		t.Fatalf("status %+v", got.Status)
+	}
+}

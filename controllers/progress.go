@@ -73,11 +73,20 @@ func (c *ProgressCache) Len() int {
 // workflows whose progress changed since the last poll, stores their
 // progress in the cache and sends each changed Order to the controller.
 //
-// The query asks for OrderUpdatedAt (set by the workflow at every change)
-// or CloseTime at or after a watermark: the newest change seen, less an
-// overlap, so a change that becomes visible a little late is still found
-// (one later than the overlap is left to the reconciler's resync).
-// Duplicates are dropped by the progress sequence number.
+// The query asks for OrderUpdatedAt (set by the workflow at every change,
+// its last one included) at or after a watermark: the newest change seen,
+// less an overlap, so a change that becomes visible a little late is still
+// found (one later than the overlap is left to the reconciler's resync).
+// Duplicates are dropped by the progress sequence number. The query is a
+// range over the search attribute's index: its cost follows the changes it
+// returns, not the workflows the store holds. (With "OR CloseTime >= …" in
+// it, the SQL visibility stores scan every workflow of the namespace: 13 ms
+// a poll with 1000 orders kept, 20 polls a second.)
+//
+// A workflow that ends without publishing its last progress (terminated,
+// timed out, failed on an error) has no OrderUpdatedAt for its end, so a
+// second query, every EndedInterval, lists the workflows that ended that way
+// within EndedOverlap of the newest change seen.
 //
 // How late a change becomes visible depends on the load on Temporal's
 // visibility store: under a burst, records written seconds apart become
@@ -92,19 +101,35 @@ type ProgressWatcher struct {
 	// Interval between polls; Overlap re-reads changes that older.
 	Interval time.Duration
 	Overlap  time.Duration
+	// EndedInterval between listings of workflows that ended without a
+	// last progress (default 2 s); EndedOverlap is how far back from the
+	// newest change seen they reach (default 10 s).
+	EndedInterval time.Duration
+	EndedOverlap  time.Duration
 	// Polls counts the visibility queries made.
 	Polls func()
 }
 
+// endedAbnormally matches the executions that end without the workflow
+// publishing its last progress.
+const endedAbnormally = "ExecutionStatus IN ('Failed', 'Canceled', 'Terminated', 'TimedOut')"
+
 // Start polls until ctx ends. It implements manager.Runnable.
 func (w *ProgressWatcher) Start(ctx context.Context) error {
 	log := logf.FromContext(ctx).WithName("progress-watcher")
+	endedInterval, endedOverlap := w.EndedInterval, w.EndedOverlap
+	if endedInterval <= 0 {
+		endedInterval = 2 * time.Second
+	}
+	if endedOverlap <= 0 {
+		endedOverlap = 10 * time.Second
+	}
 	watermark := time.Now().Add(-time.Minute)
 	// seen is the newest change seen; widened is the overlap grown by late
 	// changes, until widenedUntil.
 	seen, evicted := watermark, watermark
 	var widened time.Duration
-	var widenedUntil time.Time
+	var widenedUntil, endedPolled time.Time
 	ticker := time.NewTicker(w.Interval)
 	defer ticker.Stop()
 	failures := 0
@@ -114,15 +139,26 @@ func (w *ProgressWatcher) Start(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 		}
-		newest, late, err := w.poll(ctx, watermark, seen)
-		if err != nil {
+		failed := func(err error) {
 			failures++
 			if failures == 1 || failures%100 == 0 {
 				log.Error(err, "Listing workflow progress failed", "failures", failures)
 			}
+		}
+		newest, late, err := w.poll(ctx, "OrderUpdatedAt >= '%s'", watermark, seen)
+		if err != nil {
+			failed(err)
 			continue
 		}
 		failures = 0
+		if time.Since(endedPolled) >= endedInterval {
+			// What ended abnormally is not "late": it leaves the overlap alone.
+			if n, _, err := w.poll(ctx, endedAbnormally+" AND CloseTime >= '%s'", seen.Add(-endedOverlap), newest); err != nil {
+				failed(err)
+			} else {
+				newest, endedPolled = n, time.Now()
+			}
+		}
 		seen = newest
 		now := time.Now()
 		if grown := min(2*late, time.Minute); grown > w.Overlap && grown >= widened {
@@ -134,23 +170,23 @@ func (w *ProgressWatcher) Start(ctx context.Context) error {
 		// A widened overlap moves the watermark back: changes it re-reads
 		// are dropped by their sequence numbers.
 		watermark = newest.Add(-max(w.Overlap, widened))
-		if watermark.After(evicted) {
-			// The query no longer returns these (unless the overlap widens,
-			// and then they come back as one more no-op reconcile).
-			evicted = watermark
-			w.Cache.EvictClosedBefore(watermark)
+		// The queries no longer return closed workflows that changed before
+		// this (unless the overlap widens, and then they come back as one
+		// more no-op reconcile).
+		if evict := watermark.Add(-endedOverlap); evict.After(evicted) {
+			evicted = evict
+			w.Cache.EvictClosedBefore(evict)
 		}
 	}
 }
 
-// poll runs one visibility query for changes at or after since and returns
-// the newest change it saw and how far the latest-arriving new change was
-// behind seen, the newest change seen before.
-func (w *ProgressWatcher) poll(ctx context.Context, since, seen time.Time) (newest time.Time, late time.Duration, err error) {
+// poll runs one visibility query, the filter with the time since in place
+// of its %s, and returns the newest change it saw and how far the
+// latest-arriving new change was behind seen, the newest change seen before.
+func (w *ProgressWatcher) poll(ctx context.Context, filter string, since, seen time.Time) (newest time.Time, late time.Duration, err error) {
 	// Fixed width: the bound must compare right however the visibility
 	// store compares datetimes.
-	ts := since.UTC().Format("2006-01-02T15:04:05.000000000Z")
-	query := fmt.Sprintf("OrderUpdatedAt >= '%s' OR CloseTime >= '%s'", ts, ts)
+	query := fmt.Sprintf(filter, since.UTC().Format("2006-01-02T15:04:05.000000000Z"))
 	newest = seen
 	var token []byte
 	for {

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"orderflow.io/orderflow/workflows"
@@ -25,6 +27,9 @@ type lateVisibility struct {
 	mu      sync.Mutex
 	polls   int
 	records []lateRecord
+	// ended are workflows that ended abnormally, found only by the
+	// listing of abnormal ends.
+	ended []lateRecord
 }
 
 type lateRecord struct {
@@ -36,25 +41,41 @@ type lateRecord struct {
 func (v *lateVisibility) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.polls++
-	// "OrderUpdatedAt >= 'T' OR ...": the watermark is the first quoted value.
-	since, err := time.Parse(time.RFC3339Nano, strings.Split(req.Query, "'")[1])
+	// "OrderUpdatedAt >= 'T'", or "ExecutionStatus IN (...) AND CloseTime
+	// >= 'T'" for the abnormal ends: the bound is the last quoted value.
+	quoted := strings.Split(req.Query, "'")
+	since, err := time.Parse(time.RFC3339Nano, quoted[len(quoted)-2])
 	if err != nil {
 		return nil, err
 	}
+	records, status := v.records, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	if strings.HasPrefix(req.Query, "ExecutionStatus") {
+		records, status = v.ended, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED
+	} else {
+		v.polls++
+	}
 	resp := &workflowservice.ListWorkflowExecutionsResponse{}
-	for _, r := range v.records {
+	for _, r := range records {
 		if r.visibleAt > v.polls || r.changed.Before(since) {
 			continue
 		}
-		memo, err := converter.GetDefaultDataConverter().ToPayload(workflows.Progress{Namespace: "shop", Name: r.name, Seq: 1, UpdateTime: r.changed})
+		// A terminated workflow's last progress is older than its close.
+		memo, err := converter.GetDefaultDataConverter().ToPayload(workflows.Progress{Namespace: "shop", Name: r.name, Seq: 1, UpdateTime: r.changed.Add(-time.Hour)})
+		if status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			memo, err = converter.GetDefaultDataConverter().ToPayload(workflows.Progress{Namespace: "shop", Name: r.name, Seq: 1, UpdateTime: r.changed})
+		}
 		if err != nil {
 			return nil, err
 		}
-		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{
+		ex := &workflowpb.WorkflowExecutionInfo{
 			Execution: &commonpb.WorkflowExecution{WorkflowId: "order-" + r.name, RunId: "run-" + r.name},
 			Memo:      &commonpb.Memo{Fields: map[string]*commonpb.Payload{workflows.ProgressMemoKey: memo}},
-		})
+			Status:    status,
+		}
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			ex.CloseTime = timestamppb.New(r.changed)
+		}
+		resp.Executions = append(resp.Executions, ex)
 	}
 	return resp, nil
 }
@@ -75,9 +96,41 @@ func TestTheProgressWatcherWidensItsOverlapWhenChangesArriveLate(t *testing.T) {
 		{"late-1.9s", at(3100), 9},
 		{"late-3.5s", at(1500), 11},
 	}}
-	events := make(chan event.GenericEvent, 100)
-	w := &ProgressWatcher{Client: v, Namespace: "default", Cache: NewProgressCache(), Events: events,
+	w := &ProgressWatcher{Client: v, Namespace: "default", Cache: NewProgressCache(),
 		Interval: 5 * time.Millisecond, Overlap: 500 * time.Millisecond}
+	got := watch(t, v, w)
+	want := []string{"newest", "late-300ms", "late-550ms", "late-1s", "late-1.9s", "late-3.5s"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("changes seen %v; want %v", got, want)
+	}
+}
+
+// TestTheProgressWatcherFindsWorkflowsThatEndedWithoutALastProgress ends a
+// workflow (terminated, say) 3 s behind the newest change: the progress
+// listing cannot see it, the listing of abnormal ends does.
+func TestTheProgressWatcherFindsWorkflowsThatEndedWithoutALastProgress(t *testing.T) {
+	t0 := time.Now().Add(-10 * time.Second)
+	v := &lateVisibility{
+		records: []lateRecord{{"running", t0.Add(5 * time.Second), 1}},
+		ended:   []lateRecord{{"terminated", t0.Add(2 * time.Second), 3}},
+	}
+	w := &ProgressWatcher{Client: v, Namespace: "default", Cache: NewProgressCache(),
+		Interval: 5 * time.Millisecond, Overlap: 500 * time.Millisecond, EndedInterval: 20 * time.Millisecond}
+	got := watch(t, v, w)
+	if fmt.Sprint(got) != "[running terminated]" {
+		t.Fatalf("changes seen %v", got)
+	}
+	if snap, ok := w.Cache.Get("order-terminated"); !ok || !snap.Closed {
+		t.Fatalf("cached %+v, %v", snap, ok)
+	}
+}
+
+// watch runs the watcher for 15 progress polls and returns the Orders it
+// sent to the controller.
+func watch(t *testing.T, v *lateVisibility, w *ProgressWatcher) []string {
+	t.Helper()
+	events := make(chan event.GenericEvent, 100)
+	w.Events = events
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Start(ctx) }()
@@ -104,8 +157,5 @@ func TestTheProgressWatcherWidensItsOverlapWhenChangesArriveLate(t *testing.T) {
 	for ev := range events {
 		got = append(got, ev.Object.GetName())
 	}
-	want := []string{"newest", "late-300ms", "late-550ms", "late-1s", "late-1.9s", "late-3.5s"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("changes seen %v; want %v", got, want)
-	}
+	return got
 }
