@@ -31,6 +31,9 @@ kube_port=${DEV_KUBE_PORT:-6443}
 manager_port=${DEV_MANAGER_PORT:-9090}
 worker_port=${DEV_WORKER_PORT:-9092}
 kubeconfig=$dev/kubeconfig
+# The Go garbage collector's target for etcd, kube-apiserver and the Temporal
+# dev server (docs/performance.md says what it buys).
+server_gogc=${DEV_SERVER_GOGC:-100}
 
 say() { printf '%s\n' "dev: $*"; }
 die() { printf '%s\n' "dev: error: $*" >&2; exit 1; }
@@ -198,12 +201,12 @@ SQL
   certs
   write_kubeconfig
   mkdir -p "$dev/etcd"
-  start etcd "$etcd_port" "$bin/etcd" --data-dir "$dev/etcd" \
+  start etcd "$etcd_port" env GOGC="$server_gogc" "$bin/etcd" --data-dir "$dev/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
     --initial-cluster "default=http://127.0.0.1:$((etcd_port + 1))" --unsafe-no-fsync
   wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
-  start kube-apiserver "$kube_port" "$bin/kube-apiserver" \
+  start kube-apiserver "$kube_port" env GOGC="$server_gogc" "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
     --secure-port "$kube_port" --tls-cert-file "$dev/pki/apiserver.crt" --tls-private-key-file "$dev/pki/apiserver.key" \
     --client-ca-file "$dev/pki/ca.crt" --authorization-mode RBAC \
@@ -215,7 +218,7 @@ SQL
 
   # Temporal dev server, its state in a file so orders survive a restart.
   mkdir -p "$dev/temporal"
-  start temporal "$temporal_port" "$bin/temporal" server start-dev --ip 127.0.0.1 \
+  start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal" server start-dev --ip 127.0.0.1 \
     --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
     --namespace default --search-attribute OrderUpdatedAt=Datetime --log-level warn \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \

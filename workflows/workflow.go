@@ -94,7 +94,14 @@ type orderRun struct {
 	compensations []func(workflow.Context) error
 	// localDatabaseSteps runs the PostgreSQL-only steps as local activities.
 	localDatabaseSteps bool
+	// reserved is set once ReserveInventory ran in this run's history.
+	reserved bool
 }
+
+// releaseAfterLostTaskChange names the change that releases inventory when a
+// cancel lands before the reservation is in the history, for
+// workflow.GetVersion.
+const releaseAfterLostTaskChange = "release-after-lost-task"
 
 // localDatabaseStepsChange names the change that made the database steps
 // local activities, for workflow.GetVersion.
@@ -174,10 +181,29 @@ func (r *orderRun) reserveInventory(ctx workflow.Context) error {
 	if err := r.database(ctx, a.ReserveInventory, r.in.UID).Get(ctx, nil); err != nil {
 		return err
 	}
+	r.reserved = true
 	r.compensations = append(r.compensations, func(ctx workflow.Context) error {
 		return r.database(ctx, a.ReleaseInventory, r.in.UID).Get(ctx, nil)
 	})
 	return nil
+}
+
+// releaseLostReservation releases what a lost workflow task may have
+// reserved. Local activities act before their workflow task completes: a
+// worker killed after ReserveInventory ran but before the task was recorded
+// leaves a reservation the history does not show. The task runs again, and
+// if a cancel arrived meanwhile, the new run sees it first and never reaches
+// the reservation, so nothing would release it. Release is a no-op when
+// nothing is held.
+func (r *orderRun) releaseLostReservation(ctx workflow.Context) error {
+	if !r.localDatabaseSteps || r.reserved || r.in.Cancel {
+		return nil // nothing ran before the cancel, or the release is registered
+	}
+	if workflow.GetVersion(ctx, releaseAfterLostTaskChange, workflow.DefaultVersion, 1) != 1 {
+		return nil
+	}
+	var a *Activities
+	return r.database(ctx, a.ReleaseInventory, r.in.UID).Get(ctx, nil)
 }
 
 func (r *orderRun) processPayment(ctx workflow.Context) error {
@@ -223,6 +249,11 @@ func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reaso
 	}
 	for i := len(r.compensations) - 1; i >= 0; i-- {
 		if err := r.compensations[i](ctx); err != nil {
+			return r.p, fmt.Errorf("compensation: %w", err)
+		}
+	}
+	if phase == v1alpha1.PhaseCancelled {
+		if err := r.releaseLostReservation(ctx); err != nil {
 			return r.p, fmt.Errorf("compensation: %w", err)
 		}
 	}

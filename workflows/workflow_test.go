@@ -195,7 +195,8 @@ func TestCancellationRunsTheCompensationsOfTheStepsThatCompleted(t *testing.T) {
 		at    time.Duration
 		calls []string
 	}{
-		{"before reservation", 500 * time.Millisecond, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
+		// A lost workflow task may have reserved: released all the same.
+		{"before reservation", 500 * time.Millisecond, []string{"CreateOrder", "ReleaseInventory", "FinishOrder", "SendNotification"}},
 		{"after reservation", 1500 * time.Millisecond, []string{"CreateOrder", "ReserveInventory", "ReleaseInventory", "FinishOrder", "SendNotification"}},
 		{"after payment", 2500 * time.Millisecond, []string{"CreateOrder", "ReserveInventory", "ProcessPayment", "RefundPayment", "ReleaseInventory", "FinishOrder", "SendNotification"}},
 	} {
