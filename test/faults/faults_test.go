@@ -45,9 +45,12 @@ var stackEnv = map[string]string{
 }
 
 const (
-	product      = "FAULT-1"
-	initialStock = 1_000_000
-	pgDSN        = "postgres://orderflow:orderflow@127.0.0.1:25432/orderflow?sslmode=disable"
+	// ordersPerScenario is "a few hundred": enough that every fault lands
+	// on orders at every step.
+	ordersPerScenario = 300
+	product           = "FAULT-1"
+	initialStock      = 1_000_000
+	pgDSN             = "postgres://orderflow:orderflow@127.0.0.1:25432/orderflow?sslmode=disable"
 )
 
 var (
@@ -383,7 +386,7 @@ func (e *env) audit(t *testing.T, ns string, orders []placed, stockBefore int64)
 }
 
 func TestWorkerKilledSeveralTimes(t *testing.T) {
-	run(t, "worker-sigkill", 150, "worker SIGKILL ×3", func(t *testing.T) {
+	run(t, "worker-sigkill", ordersPerScenario, "worker SIGKILL ×3", func(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			kill9(t, "worker")
 			time.Sleep(500 * time.Millisecond)
@@ -396,7 +399,7 @@ func TestWorkerKilledSeveralTimes(t *testing.T) {
 }
 
 func TestManagerKilled(t *testing.T) {
-	run(t, "manager-sigkill", 150, "manager SIGKILL ×2", func(t *testing.T) {
+	run(t, "manager-sigkill", ordersPerScenario, "manager SIGKILL ×2", func(t *testing.T) {
 		for i := 0; i < 2; i++ {
 			kill9(t, "manager")
 			time.Sleep(500 * time.Millisecond)
@@ -409,7 +412,7 @@ func TestManagerKilled(t *testing.T) {
 }
 
 func TestPostgresRestarted(t *testing.T) {
-	run(t, "postgres-restart", 150, "PostgreSQL restart", func(t *testing.T) {
+	run(t, "postgres-restart", ordersPerScenario, "PostgreSQL restart", func(t *testing.T) {
 		if err := dev(nil, "restart", "postgres"); err != nil {
 			t.Error(err)
 		}
@@ -417,7 +420,7 @@ func TestPostgresRestarted(t *testing.T) {
 }
 
 func TestTemporalRestarted(t *testing.T) {
-	run(t, "temporal-restart", 150, "Temporal dev server restart (file-backed)", func(t *testing.T) {
+	run(t, "temporal-restart", ordersPerScenario, "Temporal dev server restart (file-backed)", func(t *testing.T) {
 		if err := dev(nil, "restart", "temporal"); err != nil {
 			t.Error(err)
 		}
@@ -434,11 +437,11 @@ func TestFlakyGateway(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	run(t, "gateway-30pct", 150, "gateway fails 30% of charges", func(*testing.T) {})
+	run(t, "gateway-30pct", ordersPerScenario, "gateway fails 30% of charges", func(*testing.T) {})
 }
 
 func TestAPIServerDownForTenSeconds(t *testing.T) {
-	run(t, "apiserver-down", 150, "kube-apiserver stopped 10 s", func(t *testing.T) {
+	run(t, "apiserver-down", ordersPerScenario, "kube-apiserver stopped 10 s", func(t *testing.T) {
 		if err := dev(nil, "stop", "kube-apiserver"); err != nil {
 			t.Error(err)
 		}
@@ -468,7 +471,7 @@ func TestLeaderHandover(t *testing.T) {
 	if _, err := leader(managers, nil, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "leader-handover", 150, "leader SIGKILL, standby takes over", func(t *testing.T) {
+	run(t, "leader-handover", ordersPerScenario, "leader SIGKILL, standby takes over", func(t *testing.T) {
 		old, err := leader(managers, nil, time.Minute)
 		if err != nil {
 			t.Error(err)
