@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -57,8 +58,11 @@ type OrderReconciler struct {
 	// ProgressEvents carries the Orders whose workflow progress changed.
 	ProgressEvents <-chan event.GenericEvent
 	// Resync requeues running orders as a safety net; a cached progress
-	// older than Resync is refreshed with Describe.
-	Resync time.Duration
+	// older than Resync is refreshed with Describe, as ResyncReads allows
+	// (nil: always). An Order whose read is refused keeps the status it
+	// shows and tries again at its next resync.
+	Resync      time.Duration
+	ResyncReads *rate.Limiter
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
 	// Metrics, when set, observes status transitions.
@@ -150,6 +154,15 @@ func (r *OrderReconciler) finishTerminal(ctx context.Context, order *v1alpha1.Or
 func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *Snapshot, error) {
 	id := keyOf(order.UID)
 	if ref := order.Status.Workflow; ref != nil && ref.RunID != "" {
+		if !order.Spec.Cancel && r.ResyncReads != nil && !r.fresh(id) && !r.ResyncReads.Allow() {
+			// Nothing new came from the watcher: this is the safety net,
+			// and it is busy. A cancel is never held up: it needs the phase.
+			snap, _ := r.Progress.Get(id)
+			if snap.RunID == "" {
+				return nil, nil, nil
+			}
+			return nil, &snap, nil
+		}
 		snap, err := r.snapshot(ctx, order, id)
 		return nil, snap, err
 	}
@@ -173,6 +186,12 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		return ref, &snap, nil
 	}
 	return ref, nil, nil
+}
+
+// fresh says the cached progress of the workflow is younger than Resync.
+func (r *OrderReconciler) fresh(id string) bool {
+	snap, ok := r.Progress.Get(id)
+	return ok && r.now().Sub(snap.Fetched) < r.Resync
 }
 
 // snapshot returns the cached progress of the workflow, reading it from

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"golang.org/x/time/rate"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 )
@@ -19,8 +20,10 @@ type Options struct {
 	// change seen.
 	ProgressInterval time.Duration
 	ProgressOverlap  time.Duration
-	// Resync requeues running orders as a safety net.
+	// Resync requeues running orders as a safety net; ResyncReads bounds
+	// the workflow reads (Describe) that net makes per second.
 	Resync                  time.Duration
+	ResyncReads             float64
 	MaxConcurrentReconciles int
 }
 
@@ -31,6 +34,9 @@ func DefaultOptions() Options {
 		ProgressInterval:  50 * time.Millisecond,
 		ProgressOverlap:   500 * time.Millisecond,
 		Resync:            time.Minute,
+		// 10 000 Orders in flight would otherwise read ~170 workflows a
+		// second from Temporal, every minute, to learn nothing new.
+		ResyncReads: 20,
 		// A reconcile mostly waits on the API server; with 8 the queue
 		// backed up under a burst and status lagged seconds behind
 		// (docs/performance.md).
@@ -60,6 +66,7 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 		Progress:                cache,
 		ProgressEvents:          events,
 		Resync:                  opts.Resync,
+		ResyncReads:             rate.NewLimiter(rate.Limit(opts.ResyncReads), max(1, int(opts.ResyncReads))),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		Metrics:                 metrics,
 	}

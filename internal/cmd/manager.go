@@ -64,6 +64,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f.duration(&opts.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", opts.ProgressOverlap, "how far back each progress listing reaches past the newest change seen")
 	f.string(&pprofAddr, "pprof-bind-address", "PPROF_BIND_ADDRESS", "", "address of the Go profiler (/debug/pprof); empty disables it")
 	f.duration(&opts.Resync, "resync", "RESYNC", opts.Resync, "safety-net requeue of running Orders")
+	f.float(&opts.ResyncReads, "resync-reads", "RESYNC_READS", opts.ResyncReads, "workflow reads per second the safety-net resync may make")
 	if err := f.parse(args); err != nil {
 		return err
 	}

@@ -1,0 +1,102 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/workflows"
+)
+
+// countingWorkflows is a Temporal whose workflows all run and never change;
+// it counts the reads and cancels it is asked for.
+type countingWorkflows struct {
+	mu                 sync.Mutex
+	describes, cancels int
+}
+
+func (w *countingWorkflows) Start(context.Context, workflows.OrderInput) (string, bool, error) {
+	return "run", false, nil
+}
+
+func (w *countingWorkflows) Cancel(context.Context, string, string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cancels++
+	return nil
+}
+
+func (w *countingWorkflows) Describe(context.Context, string) (Snapshot, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.describes++
+	return Snapshot{RunID: "run", Fetched: time.Now(), Progress: workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepInventoryReserved}}, nil
+}
+
+func (w *countingWorkflows) URL(string, string) string { return "" }
+
+// TestTheSafetyNetReadsNoMoreWorkflowsThanItMay resyncs 50 running Orders
+// the watcher has said nothing about: with 5 reads allowed, 5 are read, the
+// rest keep their status and come back at the next resync. A cancel is
+// read and passed on all the same.
+func TestTheSafetyNetReadsNoMoreWorkflowsThanItMay(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	var objs []client.Object
+	for i := range 51 {
+		o := newOrder().build()
+		o.Name, o.UID = fmt.Sprintf("o%02d", i), types.UID(fmt.Sprintf("uid-%02d", i))
+		o.Finalizers = []string{Finalizer}
+		o.Status = v1alpha1.OrderStatus{Phase: v1alpha1.PhasePending, ObservedGeneration: o.Generation,
+			Workflow: &v1alpha1.WorkflowRef{ID: keyOf(o.UID), RunID: "run"}}
+		if i == 50 {
+			o.Spec.Cancel = true
+		}
+		objs = append(objs, o)
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&v1alpha1.Order{}).Build()
+	wf := &countingWorkflows{}
+	r := &OrderReconciler{Client: c, Recorder: events.NewFakeRecorder(1000), Workflows: wf, Progress: NewProgressCache(),
+		Resync: time.Minute, ResyncReads: rate.NewLimiter(rate.Every(time.Hour), 5)}
+	for _, o := range objs {
+		res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.RequeueAfter != time.Minute {
+			t.Fatalf("%s: requeued after %s", o.GetName(), res.RequeueAfter)
+		}
+	}
+	if wf.describes != 6 || wf.cancels != 1 {
+		t.Fatalf("%d workflow reads and %d cancels; want 5 + 1 for the cancel, and 1", wf.describes, wf.cancels)
+	}
+	var read, kept int
+	for _, o := range objs {
+		got := &v1alpha1.Order{}
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(o), got); err != nil {
+			t.Fatal(err)
+		}
+		switch got.Status.Phase {
+		case v1alpha1.PhaseProcessing:
+			read++
+		case v1alpha1.PhasePending:
+			kept++
+		}
+	}
+	if read != 6 || kept != 45 {
+		t.Fatalf("%d Orders updated from a read, %d kept as they were", read, kept)
+	}
+}
