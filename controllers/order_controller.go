@@ -28,6 +28,7 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -119,7 +120,10 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if order.Status.Phase.Terminal() {
 		return ctrl.Result{}, r.finishTerminal(ctx, order)
 	}
-	return ctrl.Result{RequeueAfter: r.Resync}, nil
+	// Jittered: Orders created together would otherwise come back together
+	// every minute, and the capped reads would serve the same few each time
+	// (seen in the 10 000-Order run: a tail drained at ~28 Orders a minute).
+	return ctrl.Result{RequeueAfter: wait.Jitter(r.Resync, 0.5)}, nil
 }
 
 // ensureFinalizer holds the Order until its workflow is done with it.
