@@ -158,7 +158,7 @@ func (r *OrderReconciler) finishTerminal(ctx context.Context, order *v1alpha1.Or
 func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *Snapshot, error) {
 	id := keyOf(order.UID)
 	if ref := order.Status.Workflow; ref != nil && ref.RunID != "" {
-		if !order.Spec.Cancel && r.ResyncReads != nil && !r.fresh(id) && !r.ResyncReads.Allow() {
+		if _, ok := r.fresh(id); !ok && !order.Spec.Cancel && r.ResyncReads != nil && !r.ResyncReads.Allow() {
 			// Nothing new came from the watcher: this is the safety net,
 			// and it is busy. A cancel is never held up: it needs the phase.
 			snap, _ := r.Progress.Get(id)
@@ -192,16 +192,17 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 	return ref, nil, nil
 }
 
-// fresh says the cached progress of the workflow is younger than Resync.
-func (r *OrderReconciler) fresh(id string) bool {
+// fresh returns the cached progress of the workflow if it is younger than
+// Resync.
+func (r *OrderReconciler) fresh(id string) (Snapshot, bool) {
 	snap, ok := r.Progress.Get(id)
-	return ok && r.now().Sub(snap.Fetched) < r.Resync
+	return snap, ok && r.now().Sub(snap.Fetched) < r.Resync
 }
 
 // snapshot returns the cached progress of the workflow, reading it from
 // Temporal when none is cached or the cached one is older than Resync.
 func (r *OrderReconciler) snapshot(ctx context.Context, order *v1alpha1.Order, id string) (*Snapshot, error) {
-	if snap, ok := r.Progress.Get(id); ok && r.now().Sub(snap.Fetched) < r.Resync {
+	if snap, ok := r.fresh(id); ok {
 		return &snap, nil
 	}
 	snap, err := r.Workflows.Describe(ctx, id)
