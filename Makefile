@@ -22,7 +22,7 @@ help: ## Show the targets and what they do.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC from the controller-gen markers.
 	$(CONTROLLER_GEN) rbac:roleName=orderflow-manager crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac/manager
-	$(CONTROLLER_GEN) rbac:roleName=orderflow-api paths="./internal/rest/..." output:rbac:artifacts:config=config/rbac/api
+	$(CONTROLLER_GEN) rbac:roleName=orderflow-api paths="./internal/httpapi/..." output:rbac:artifacts:config=config/rbac/api
 	cp config/crd/bases/orderflow.io_orders.yaml charts/orderflow/files/crds/
 	cp config/rbac/manager/role.yaml charts/orderflow/files/rbac/manager-role.yaml
 	cp config/rbac/api/role.yaml charts/orderflow/files/rbac/api-role.yaml
@@ -66,7 +66,7 @@ test-unit: ## Run only the unit tests (-short: no external processes).
 .PHONY: fuzz
 fuzz: ## Fuzz the money parser and the REST request decoder, FUZZTIME each (default 60s).
 	go test ./internal/money -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),60s)
-	go test ./internal/rest -run '^$$' -fuzz FuzzDecodeCreate -fuzztime $(or $(FUZZTIME),60s)
+	go test ./internal/httpapi -run '^$$' -fuzz FuzzDecodeCreate -fuzztime $(or $(FUZZTIME),60s)
 
 ##@ Build
 

@@ -2,10 +2,10 @@
 //
 // The reconciler turns each Order into a Temporal workflow and mirrors the
 // workflow's progress into the Order's status. It does not poll each order:
-// a single ProgressWatcher lists, every ~50 ms with one visibility query,
+// a single progress watcher (internal/temporal) lists, every ~50 ms with one visibility query,
 // the workflows whose progress changed (the workflow stamps the search
 // attribute OrderUpdatedAt and the memo "progress" at every change), keeps
-// the latest progress in a ProgressCache and sends the changed Orders into
+// the latest progress in a cache and sends the changed Orders into
 // the controller's queue through a channel source. The reconcile then
 // writes the status from the cached progress, once per change, and only
 // when the status differs. A running order is also requeued every minute
@@ -44,8 +44,24 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
+
+// Workflows is what the reconciler asks of Temporal; temporal.OrderWorkflows
+// implements it.
+type Workflows interface {
+	// Start starts the order's workflow, or finds the one already started,
+	// and returns its run id; closed says the one found has already ended.
+	Start(ctx context.Context, in workflows.OrderInput) (runID string, closed bool, err error)
+	// Cancel signals the workflow to cancel: temporal.ErrNotFound when there
+	// is no such workflow, temporal.ErrClosed when it already ended.
+	Cancel(ctx context.Context, workflowID, reason string) error
+	// Describe reads the workflow's current progress.
+	Describe(ctx context.Context, workflowID string) (temporal.Snapshot, error)
+	// URL links to the workflow in the Temporal UI, or is "".
+	URL(workflowID, runID string) string
+}
 
 // Finalizer is held on an Order while its workflow may still move money.
 const Finalizer = "orderflow.io/workflow"
@@ -55,7 +71,7 @@ type OrderReconciler struct {
 	client.Client
 	Recorder  events.EventRecorder
 	Workflows Workflows
-	Progress  *ProgressCache
+	Progress  *temporal.ProgressCache
 	// ProgressEvents carries the Orders whose workflow progress changed.
 	ProgressEvents <-chan event.GenericEvent
 	// Resync requeues running orders as a safety net; a cached progress
@@ -120,9 +136,8 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if order.Status.Phase.Terminal() {
 		return ctrl.Result{}, r.finishTerminal(ctx, order)
 	}
-	// Jittered: Orders created together would otherwise come back together
-	// every minute, and the capped reads would serve the same few each time
-	// (seen in the 10 000-Order run: a tail drained at ~28 Orders a minute).
+	// Jittered, so Orders created together do not come back together
+	// (docs/performance.md).
 	return ctrl.Result{RequeueAfter: wait.Jitter(r.Resync, 0.5)}, nil
 }
 
@@ -155,8 +170,8 @@ func (r *OrderReconciler) finishTerminal(ctx context.Context, order *v1alpha1.Or
 
 // ensureWorkflow starts the order's workflow, or attaches to the one that
 // runs, and returns what is known of its progress.
-func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *Snapshot, error) {
-	id := keyOf(order.UID)
+func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *temporal.Snapshot, error) {
+	id := workflows.WorkflowID(string(order.UID))
 	if ref := order.Status.Workflow; ref != nil && ref.RunID != "" {
 		if _, ok := r.fresh(id); !ok && !order.Spec.Cancel && r.ResyncReads != nil && !r.ResyncReads.Allow() {
 			// Nothing new came from the watcher: this is the safety net,
@@ -194,19 +209,19 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 
 // fresh returns the cached progress of the workflow if it is younger than
 // Resync.
-func (r *OrderReconciler) fresh(id string) (Snapshot, bool) {
+func (r *OrderReconciler) fresh(id string) (temporal.Snapshot, bool) {
 	snap, ok := r.Progress.Get(id)
 	return snap, ok && r.now().Sub(snap.Fetched) < r.Resync
 }
 
 // snapshot returns the cached progress of the workflow, reading it from
 // Temporal when none is cached or the cached one is older than Resync.
-func (r *OrderReconciler) snapshot(ctx context.Context, order *v1alpha1.Order, id string) (*Snapshot, error) {
+func (r *OrderReconciler) snapshot(ctx context.Context, order *v1alpha1.Order, id string) (*temporal.Snapshot, error) {
 	if snap, ok := r.fresh(id); ok {
 		return &snap, nil
 	}
 	snap, err := r.Workflows.Describe(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, temporal.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -223,7 +238,7 @@ func (r *OrderReconciler) snapshot(ctx context.Context, order *v1alpha1.Order, i
 
 // forwardCancel passes spec.cancel on to the workflow until it shows it is
 // cancelling.
-func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Order, snap *Snapshot) error {
+func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Order, snap *temporal.Snapshot) error {
 	if !order.Spec.Cancel || snap == nil || snap.Closed {
 		return nil
 	}
@@ -231,8 +246,8 @@ func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Ord
 	case v1alpha1.PhaseCancelling, v1alpha1.PhaseCancelled, v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed:
 		return nil
 	}
-	err := r.Workflows.Cancel(ctx, keyOf(order.UID), v1alpha1.ReasonCancelled)
-	if errors.Is(err, ErrClosed) || errors.Is(err, ErrNotFound) {
+	err := r.Workflows.Cancel(ctx, workflows.WorkflowID(string(order.UID)), v1alpha1.ReasonCancelled)
+	if errors.Is(err, temporal.ErrClosed) || errors.Is(err, temporal.ErrNotFound) {
 		return nil // the next progress shows how it ended
 	}
 	if err != nil {
@@ -240,13 +255,13 @@ func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Ord
 			"Cannot pass the cancel request on to the workflow: %v", err)
 		return err
 	}
-	logf.FromContext(ctx).V(1).Info("Cancel requested", "workflow", keyOf(order.UID))
+	logf.FromContext(ctx).V(1).Info("Cancel requested", "workflow", workflows.WorkflowID(string(order.UID)))
 	return nil
 }
 
 // writeStatus patches the status when it differs from what it should be,
 // and records an Event for each transition.
-func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *Snapshot) error {
+func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *temporal.Snapshot) error {
 	want := desiredStatus(order, wf, snap, metav1.NewTime(r.now()))
 	if equalStatus(order.Status, want) {
 		return nil
@@ -308,13 +323,13 @@ func (r *OrderReconciler) reconcileDelete(ctx context.Context, order *v1alpha1.O
 	if !controllerutil.ContainsFinalizer(order, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	id := keyOf(order.UID)
+	id := workflows.WorkflowID(string(order.UID))
 	if !order.Status.Phase.Terminal() {
 		err := r.Workflows.Cancel(ctx, id, v1alpha1.ReasonDeleted)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, temporal.ErrNotFound):
 			// Never started: nothing to undo.
-		case errors.Is(err, ErrClosed), err == nil:
+		case errors.Is(err, temporal.ErrClosed), err == nil:
 			snap, err := r.snapshot(ctx, order, id)
 			if err != nil {
 				return ctrl.Result{}, err

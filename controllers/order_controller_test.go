@@ -15,6 +15,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/controllers"
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
 
@@ -306,7 +307,7 @@ func TestRestartingTheManagerMidFlightFinishesEveryOrderExactlyOnce(t *testing.T
 func TestStartingAWorkflowThatAlreadyEndedAttachesToItAndSaysItEnded(t *testing.T) {
 	s := running(t)
 	ctx := context.Background()
-	wf := &controllers.TemporalWorkflows{Client: s.tc, Namespace: "default"}
+	wf := &temporal.OrderWorkflows{Client: s.tc, Namespace: "default"}
 	// Placed cancelled, it ends at once without touching anything.
 	in := workflows.OrderInput{UID: "closed-start-" + strconv.FormatInt(time.Now().UnixNano(), 36), Namespace: "shop", Name: "o",
 		CustomerID: "C", Items: []workflows.Item{{ProductID: "BULK", Quantity: 1}}, Cancel: true}

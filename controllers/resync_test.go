@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
 
@@ -37,11 +37,11 @@ func (w *countingWorkflows) Cancel(context.Context, string, string) error {
 	return nil
 }
 
-func (w *countingWorkflows) Describe(context.Context, string) (Snapshot, error) {
+func (w *countingWorkflows) Describe(context.Context, string) (temporal.Snapshot, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.describes++
-	return Snapshot{RunID: "run", Fetched: time.Now(), Progress: workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepInventoryReserved}}, nil
+	return temporal.Snapshot{RunID: "run", Fetched: time.Now(), Progress: workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepInventoryReserved}}, nil
 }
 
 func (w *countingWorkflows) URL(string, string) string { return "" }
@@ -51,25 +51,21 @@ func (w *countingWorkflows) URL(string, string) string { return "" }
 // rest keep their status and come back at the next resync. A cancel is
 // read and passed on all the same.
 func TestTheSafetyNetReadsNoMoreWorkflowsThanItMay(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
 	var objs []client.Object
 	for i := range 51 {
 		o := newOrder().build()
 		o.Name, o.UID = fmt.Sprintf("o%02d", i), types.UID(fmt.Sprintf("uid-%02d", i))
 		o.Finalizers = []string{Finalizer}
 		o.Status = v1alpha1.OrderStatus{Phase: v1alpha1.PhasePending, ObservedGeneration: o.Generation,
-			Workflow: &v1alpha1.WorkflowRef{ID: keyOf(o.UID), RunID: "run"}}
+			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID(string(o.UID)), RunID: "run"}}
 		if i == 50 {
 			o.Spec.Cancel = true
 		}
 		objs = append(objs, o)
 	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&v1alpha1.Order{}).Build()
+	c := fake.NewClientBuilder().WithScheme(v1alpha1.NewScheme()).WithObjects(objs...).WithStatusSubresource(&v1alpha1.Order{}).Build()
 	wf := &countingWorkflows{}
-	r := &OrderReconciler{Client: c, Recorder: events.NewFakeRecorder(1000), Workflows: wf, Progress: NewProgressCache(),
+	r := &OrderReconciler{Client: c, Recorder: events.NewFakeRecorder(1000), Workflows: wf, Progress: temporal.NewProgressCache(),
 		Resync: time.Minute, ResyncReads: rate.NewLimiter(rate.Every(time.Hour), 5)}
 	for _, o := range objs {
 		res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o)})

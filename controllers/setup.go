@@ -7,6 +7,8 @@ import (
 	"golang.org/x/time/rate"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"orderflow.io/orderflow/internal/temporal"
 )
 
 // Options configure the Order controller.
@@ -34,12 +36,10 @@ func DefaultOptions() Options {
 		ProgressInterval:  50 * time.Millisecond,
 		ProgressOverlap:   500 * time.Millisecond,
 		Resync:            time.Minute,
-		// 10 000 Orders in flight would otherwise read ~170 workflows a
-		// second from Temporal, every minute, to learn nothing new.
-		ResyncReads: 20,
-		// A reconcile mostly waits on the API server; with 8 the queue
-		// backed up under a burst and status lagged seconds behind
+		// Bounds the safety net's reads of Temporal when many Orders run
 		// (docs/performance.md).
+		ResyncReads: 20,
+		// A reconcile mostly waits on the API server (docs/performance.md).
 		MaxConcurrentReconciles: 16,
 	}
 }
@@ -48,10 +48,11 @@ func DefaultOptions() Options {
 // The watcher runs on the leader only, like the controller.
 func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, error) {
 	events := make(chan event.GenericEvent, 1024)
-	cache := NewProgressCache()
+	cache := temporal.NewProgressCache()
 	metrics := NewMetrics(mgr.GetCache())
-	wf := &TemporalWorkflows{Client: tc, Namespace: opts.TemporalNamespace, UIAddress: opts.TemporalUI, Calls: metrics.TemporalCalls}
-	watcher := &ProgressWatcher{
+	wf := &temporal.OrderWorkflows{Client: tc, Namespace: opts.TemporalNamespace,
+		UI: temporal.UI{Address: opts.TemporalUI, Namespace: opts.TemporalNamespace}, Calls: metrics.TemporalCalls}
+	watcher := &temporal.ProgressWatcher{
 		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Events: events,
 		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap,
 		Polls: func() { metrics.TemporalCalls.WithLabelValues("ListWorkflowExecutions").Inc() },

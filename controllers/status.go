@@ -8,13 +8,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/temporal"
 )
 
 // desiredStatus is the status an Order should show, given its current
 // status, what its workflow last reported (nil before it did) and the time
 // to stamp on conditions that change. It is a pure function: the reconciler
 // writes its result only when it differs from the current status.
-func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *Snapshot, now metav1.Time) v1alpha1.OrderStatus {
+func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *temporal.Snapshot, now metav1.Time) v1alpha1.OrderStatus {
 	st := *o.Status.DeepCopy()
 	st.ObservedGeneration = o.Generation
 	if wf != nil {
@@ -36,7 +37,7 @@ func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *Snapshot, 
 // applyProgress copies the workflow's progress into the status. A workflow
 // that ended without reaching a terminal phase (terminated, timed out) is a
 // failed order.
-func applyProgress(st *v1alpha1.OrderStatus, snap *Snapshot) {
+func applyProgress(st *v1alpha1.OrderStatus, snap *temporal.Snapshot) {
 	p := snap.Progress
 	if p.Phase != "" {
 		st.Phase = p.Phase
@@ -60,7 +61,7 @@ func applyProgress(st *v1alpha1.OrderStatus, snap *Snapshot) {
 	}
 }
 
-func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *Snapshot, now metav1.Time) {
+func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *temporal.Snapshot, now metav1.Time) {
 	set := func(typ string, status metav1.ConditionStatus, reason, message string, at metav1.Time) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
 			Type: typ, Status: status, Reason: reason, Message: message,

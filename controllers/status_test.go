@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
 
@@ -45,7 +46,9 @@ func steps(n int) []workflows.StepRecord {
 	return out
 }
 
-func snap(p workflows.Progress) *Snapshot { return &Snapshot{RunID: "run-1", Progress: p} }
+func snap(p workflows.Progress) *temporal.Snapshot {
+	return &temporal.Snapshot{RunID: "run-1", Progress: p}
+}
 
 func cond(st v1alpha1.OrderStatus, typ string) *metav1.Condition {
 	return meta.FindStatusCondition(st.Conditions, typ)
@@ -56,7 +59,7 @@ func TestWhatTheWorkflowReportsBecomesTheStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name                        string
 		order                       *v1alpha1.Order
-		snap                        *Snapshot
+		snap                        *temporal.Snapshot
 		phase                       v1alpha1.OrderPhase
 		ready, reconciling, stalled metav1.ConditionStatus
 		reason                      string
@@ -80,7 +83,7 @@ func TestWhatTheWorkflowReportsBecomesTheStatus(t *testing.T) {
 			snap(workflows.Progress{Phase: v1alpha1.PhaseCancelled, Reason: "Cancelled", Message: "cancelled"}),
 			v1alpha1.PhaseCancelled, "False", "False", "True", "Cancelled", 0},
 		{"a workflow terminated mid-way is a failed order", newOrder().build(),
-			&Snapshot{Closed: true, CloseStatus: "Terminated", Progress: workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepAccepted, Steps: steps(1)}},
+			&temporal.Snapshot{Closed: true, CloseStatus: "Terminated", Progress: workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepAccepted, Steps: steps(1)}},
 			v1alpha1.PhaseFailed, "False", "False", "True", "WorkflowFailed", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,21 +151,5 @@ func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
 	}
 	if st.Phase != v1alpha1.PhaseCompleted || cond(st, "Ready").Status != metav1.ConditionTrue {
 		t.Fatalf("a refused cancel changed the outcome: %+v", st)
-	}
-}
-
-func TestAnOlderReportDoesNotReplaceANewerOne(t *testing.T) {
-	c := NewProgressCache()
-	if !c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 3}}) {
-		t.Fatal("first put reported no change")
-	}
-	if c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 2}}) {
-		t.Fatal("an older snapshot replaced a newer one")
-	}
-	if c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 3}}) {
-		t.Fatal("the same snapshot reported a change")
-	}
-	if s, _ := c.Get("w"); s.Progress.Seq != 3 {
-		t.Fatalf("seq %d", s.Progress.Seq)
 	}
 }

@@ -25,7 +25,6 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/controllers"
-	"orderflow.io/orderflow/internal/cmd"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/payment"
 	"orderflow.io/orderflow/internal/store"
@@ -46,7 +45,7 @@ var nsSeq atomic.Int64
 func kube(t *testing.T) crclient.Client {
 	t.Helper()
 	testenv.Integration(t)
-	c, err := crclient.New(stack.Kube.Config, crclient.Options{Scheme: cmd.Scheme()})
+	c, err := crclient.New(stack.Kube.Config, crclient.Options{Scheme: v1alpha1.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +130,10 @@ func startSystem() (*system, error) {
 // `orderflow manager` does.
 func (s *system) startManager() error {
 	mgr, err := ctrl.NewManager(stack.Kube.Config, ctrl.Options{
-		Scheme:                 cmd.Scheme(),
+		Scheme:                 v1alpha1.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cmd.CacheOptions(""),
+		Cache:                  controllers.CacheOptions(""),
 		Controller:             config.Controller{SkipNameValidation: ptr(true)},
 	})
 	if err != nil {

@@ -1,6 +1,11 @@
 package controllers
 
-import "orderflow.io/orderflow/api/v1alpha1"
+import (
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+)
 
 // TrimmedAnnotation marks an Order the manager's cache holds trimmed; it
 // exists only in that cache, never in the API server.
@@ -53,4 +58,18 @@ func finished(o *v1alpha1.Order) bool {
 // trimmed says an Order came from the cache trimmed by TrimFinished.
 func trimmed(o *v1alpha1.Order) bool {
 	return o.Annotations[TrimmedAnnotation] == "true"
+}
+
+// CacheOptions scope the cache to one namespace when asked, strip managed
+// fields from cached objects (they are large and never read) and keep
+// finished Orders trimmed to what the controller reads of them.
+func CacheOptions(namespace string) cache.Options {
+	o := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject:         map[client.Object]cache.ByObject{&v1alpha1.Order{}: {Transform: TrimFinished}},
+	}
+	if namespace != "" {
+		o.DefaultNamespaces = map[string]cache.Config{namespace: {}}
+	}
+	return o
 }

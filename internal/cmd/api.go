@@ -18,21 +18,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/rest"
+	"orderflow.io/orderflow/internal/httpapi"
 	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/temporal"
 )
 
 func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("api", stdout)
 	var (
-		pg         store.Config
-		log        logging
-		port       int
-		bind       string
-		namespace  string
-		auth       string
-		temporalUI string
-		maxBody    int
+		pg        store.Config
+		log       logging
+		port      int
+		bind      string
+		namespace string
+		auth      string
+		ui        temporal.UI
+		maxBody   int
 	)
 	registerPostgres(f, &pg)
 	log.register(f)
@@ -40,8 +41,9 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	f.string(&bind, "bind", "API_BIND", "", "address to listen on (default: all)")
 	f.string(&namespace, "namespace", "POD_NAMESPACE", "default", "namespace of the Orders the API creates and serves")
 	f.string(&auth, "auth", "API_AUTH", "kubernetes", "kubernetes: act with the caller's bearer token and RBAC; none: serve anyone (local use only)")
-	f.string(&temporalUI, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
-	f.int(&maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", rest.DefaultMaxBody, "largest request body accepted")
+	f.string(&ui.Address, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
+	f.string(&ui.Namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace of the order workflows, for links")
+	f.int(&maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", httpapi.DefaultMaxBody, "largest request body accepted")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -61,13 +63,13 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	scheme := Scheme()
+	scheme := v1alpha1.NewScheme()
 	orders, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
 		return err
 	}
-	events := rest.NewBroadcaster(temporalUI)
+	events := httpapi.NewBroadcaster(ui)
 	inf, err := orders.GetInformer(ctx, &v1alpha1.Order{})
 	if err != nil {
 		return err
@@ -91,19 +93,19 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var authz rest.Authorizer = rest.NoAuth{Client: own}
+	var authz httpapi.Authorizer = httpapi.NoAuth{Client: own}
 	if auth == "kubernetes" {
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return err
 		}
-		authz = &rest.KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: scheme}}
+		authz = &httpapi.KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: scheme}}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := &rest.Server{
+	srv := &httpapi.Server{
 		Namespace: namespace, Orders: orders, Auth: authz, Products: db.ListProducts, Events: events,
-		TemporalUI: temporalUI, Log: logger, MaxBody: int64(maxBody), Registry: reg,
+		UI: ui, Log: logger, MaxBody: int64(maxBody), Registry: reg,
 		Ready: func(ctx context.Context) error {
 			if err := db.Pool.Ping(ctx); err != nil {
 				return errors.New("postgres: unreachable")

@@ -4,10 +4,10 @@ import (
 	"os"
 
 	"orderflow.io/orderflow/internal/store"
-	"orderflow.io/orderflow/internal/temporalclient"
+	"orderflow.io/orderflow/internal/temporal"
 )
 
-func registerTemporal(f *flags, c *temporalclient.Config) {
+func registerTemporal(f *flags, c *temporal.Config) {
 	f.string(&c.HostPort, "temporal-address", "TEMPORAL_HOST_PORT", "localhost:7233", "Temporal frontend host:port")
 	f.string(&c.Namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace of the order workflows")
 	f.string(&c.TLSCertFile, "temporal-tls-cert", "TEMPORAL_TLS_CERT", "", "client certificate file for mTLS to Temporal")

@@ -6,35 +6,19 @@ import (
 	"io"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/controllers"
-	"orderflow.io/orderflow/internal/temporalclient"
+	"orderflow.io/orderflow/internal/temporal"
 )
-
-// Scheme holds the types the manager and the API work with.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
 
 func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("manager", stdout)
 	var (
-		tcfg           temporalclient.Config
+		tcfg           temporal.Config
 		log            logging
 		opts           = controllers.DefaultOptions()
 		metricsAddr    string
@@ -81,7 +65,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	mopts := ctrl.Options{
-		Scheme:                        Scheme(),
+		Scheme:                        v1alpha1.NewScheme(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
@@ -91,14 +75,14 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		LeaseDuration:                 &lease.duration,
 		RenewDeadline:                 &lease.renew,
 		RetryPeriod:                   &lease.retry,
-		Cache:                         CacheOptions(watchNamespace),
+		Cache:                         controllers.CacheOptions(watchNamespace),
 		PprofBindAddress:              pprofAddr,
 	}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	tc, err := temporalclient.Dial(ctx, tcfg, logger.WithName("temporal"))
+	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"))
 	if err != nil {
 		return err
 	}
@@ -114,20 +98,6 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger.Info("Starting manager", "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "watchNamespace", watchNamespace)
 	return mgr.Start(ctx)
-}
-
-// CacheOptions scope the cache to one namespace when asked, strip managed
-// fields from cached objects (they are large and never read) and keep
-// finished Orders trimmed to what the controller reads of them.
-func CacheOptions(namespace string) cache.Options {
-	o := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject:         map[client.Object]cache.ByObject{&v1alpha1.Order{}: {Transform: controllers.TrimFinished}},
-	}
-	if namespace != "" {
-		o.DefaultNamespaces = map[string]cache.Config{namespace: {}}
-	}
-	return o
 }
 
 // leaseTimings are the leader election's timings.

@@ -18,14 +18,14 @@ import (
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/payment"
 	"orderflow.io/orderflow/internal/store"
-	"orderflow.io/orderflow/internal/temporalclient"
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
 
 func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("worker", stdout)
 	var (
-		tcfg          temporalclient.Config
+		tcfg          temporal.Config
 		pg            store.Config
 		log           logging
 		bind          string
@@ -74,12 +74,12 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		logger.Info("Migrations applied", "count", n)
 	}
 
-	tc, err := temporalclient.Dial(ctx, tcfg, logger.WithName("temporal"))
+	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"))
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	if err := temporalclient.EnsureSearchAttributes(ctx, tc, tcfg.Namespace); err != nil {
+	if err := temporal.EnsureSearchAttributes(ctx, tc, tcfg.Namespace); err != nil {
 		return err
 	}
 

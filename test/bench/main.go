@@ -31,9 +31,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -120,10 +118,7 @@ func run(c config) error {
 		return fmt.Errorf("kubeconfig %s (is `make dev` running?): %w", c.kubeconfig, err)
 	}
 	rc.QPS, rc.Burst = 500, 1000
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
-	kube, err := crclient.NewWithWatch(rc, crclient.Options{Scheme: scheme})
+	kube, err := crclient.NewWithWatch(rc, crclient.Options{Scheme: v1alpha1.NewScheme()})
 	if err != nil {
 		return err
 	}

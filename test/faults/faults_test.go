@@ -30,7 +30,6 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/cmd"
 	"orderflow.io/orderflow/internal/testenv"
 	"orderflow.io/orderflow/workflows"
 )
@@ -126,7 +125,7 @@ func connect(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	rc.QPS, rc.Burst = 200, 400
-	kube, err := crclient.New(rc, crclient.Options{Scheme: cmd.Scheme()})
+	kube, err := crclient.New(rc, crclient.Options{Scheme: v1alpha1.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

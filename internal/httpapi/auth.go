@@ -1,4 +1,4 @@
-package rest
+package httpapi
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package controllers
+package temporal
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -228,6 +227,3 @@ func (w *ProgressWatcher) poll(ctx context.Context, filter string, since, seen t
 		}
 	}
 }
-
-// keyOf is the cache key of an order.
-func keyOf(uid types.UID) string { return workflows.WorkflowID(string(uid)) }

@@ -1,4 +1,4 @@
-package rest
+package httpapi
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/temporal"
 )
 
 // Broadcaster fans Order changes from the informer out to the page's
@@ -17,13 +18,13 @@ import (
 type Broadcaster struct {
 	mu   sync.Mutex
 	subs map[chan []byte]struct{}
-	// TemporalUI is the base URL of the Temporal UI, for links.
-	TemporalUI string
+	// UI links to the order workflows in the Temporal UI.
+	UI temporal.UI
 }
 
 // NewBroadcaster returns a Broadcaster with no subscribers.
-func NewBroadcaster(temporalUI string) *Broadcaster {
-	return &Broadcaster{subs: map[chan []byte]struct{}{}, TemporalUI: temporalUI}
+func NewBroadcaster(ui temporal.UI) *Broadcaster {
+	return &Broadcaster{subs: map[chan []byte]struct{}{}, UI: ui}
 }
 
 // Handler is the informer event handler that feeds the broadcaster.
@@ -45,7 +46,7 @@ func (b *Broadcaster) publish(kind string, obj any) {
 	if !ok {
 		return
 	}
-	data, err := json.Marshal(viewOf(o, b.TemporalUI))
+	data, err := json.Marshal(viewOf(o, b.UI))
 	if err != nil {
 		return
 	}

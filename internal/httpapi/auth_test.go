@@ -1,4 +1,4 @@
-package rest
+package httpapi
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/internal/testenv"
 )
 
@@ -73,13 +74,13 @@ func TestKubernetesAuthLetsACallerDoOnlyWhatItsRBACAllows(t *testing.T) {
 	nobody := serviceAccount(t, cs, ns, "nobody")
 	canceller := serviceAccount(t, cs, ns, "canceller", "get", "patch")
 
-	own, err := client.New(cfg, client.Options{Scheme: scheme(t)})
+	own, err := client.New(cfg, client.Options{Scheme: v1alpha1.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{
-		Namespace: ns, Orders: own, Events: NewBroadcaster(""), Log: logr.Discard(),
-		Auth:     &KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: scheme(t)}},
+		Namespace: ns, Orders: own, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(),
+		Auth:     &KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: v1alpha1.NewScheme()}},
 		Products: func(context.Context) ([]store.Product, error) { return nil, nil },
 	}
 	h := s.Handler(nil)
@@ -131,11 +132,11 @@ func TestKubernetesAuthLetsACallerDoOnlyWhatItsRBACAllows(t *testing.T) {
 
 func TestValidationErrorsFromTheAPIServerKeepTheirField(t *testing.T) {
 	testenv.Integration(t)
-	own, err := client.New(stack.Kube.Config, client.Options{Scheme: scheme(t)})
+	own, err := client.New(stack.Kube.Config, client.Options{Scheme: v1alpha1.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Namespace: "default", Orders: own, Auth: NoAuth{Client: own}, Events: NewBroadcaster(""), Log: logr.Discard()}
+	s := &Server{Namespace: "default", Orders: own, Auth: NoAuth{Client: own}, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard()}
 	h := s.Handler(nil)
 	for body, field := range map[string]string{
 		`{"customerID":"has space","items":[{"productID":"P","quantity":1}]}`:                         "customerID",

@@ -1,10 +1,9 @@
-package controllers
+package temporal
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,36 +37,26 @@ var ErrNotFound = errors.New("workflow not found")
 // ErrClosed is returned when a cancel reaches a workflow that already ended.
 var ErrClosed = errors.New("workflow already closed")
 
-// Workflows is what the controller asks of Temporal.
-type Workflows interface {
-	// Start starts the order's workflow, or finds the one already started,
-	// and returns its run id; closed says the one found has already ended.
-	Start(ctx context.Context, in workflows.OrderInput) (runID string, closed bool, err error)
-	// Cancel signals the workflow to cancel.
-	Cancel(ctx context.Context, workflowID, reason string) error
-	// Describe reads the workflow's current progress.
-	Describe(ctx context.Context, workflowID string) (Snapshot, error)
-	// URL links to the workflow in the Temporal UI, or "".
-	URL(workflowID, runID string) string
-}
-
-// TemporalWorkflows implements Workflows with a Temporal client.
-type TemporalWorkflows struct {
+// OrderWorkflows starts, cancels and reads order workflows with a Temporal
+// client: the controller's view of Temporal.
+type OrderWorkflows struct {
 	Client    client.Client
 	Namespace string
-	// UIAddress is the base URL of the Temporal UI, e.g. http://localhost:8233.
-	UIAddress string
+	// UI links to the workflows in the Temporal UI.
+	UI UI
 	// Calls, when set, counts calls to Temporal by kind.
 	Calls *prometheus.CounterVec
 }
 
-func (t *TemporalWorkflows) count(call string) {
+func (t *OrderWorkflows) count(call string) {
 	if t.Calls != nil {
 		t.Calls.WithLabelValues(call).Inc()
 	}
 }
 
-func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, bool, error) {
+// Start starts the order's workflow, or finds the one already started, and
+// returns its run id; closed says the one found has already ended.
+func (t *OrderWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, bool, error) {
 	id := workflows.WorkflowID(in.UID)
 	t.count("StartWorkflowExecution")
 	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -89,7 +78,9 @@ func (t *TemporalWorkflows) Start(ctx context.Context, in workflows.OrderInput) 
 	return run.GetRunID(), false, nil
 }
 
-func (t *TemporalWorkflows) Cancel(ctx context.Context, workflowID, reason string) error {
+// Cancel signals the workflow to cancel: ErrNotFound when there is no such
+// workflow, ErrClosed when it already ended.
+func (t *OrderWorkflows) Cancel(ctx context.Context, workflowID, reason string) error {
 	t.count("SignalWorkflowExecution")
 	err := t.Client.SignalWorkflow(ctx, workflowID, "", workflows.CancelSignal, workflows.CancelRequest{Reason: reason})
 	var nf *serviceerror.NotFound
@@ -105,7 +96,8 @@ func (t *TemporalWorkflows) Cancel(ctx context.Context, workflowID, reason strin
 	return nil
 }
 
-func (t *TemporalWorkflows) Describe(ctx context.Context, workflowID string) (Snapshot, error) {
+// Describe reads the workflow's current progress.
+func (t *OrderWorkflows) Describe(ctx context.Context, workflowID string) (Snapshot, error) {
 	t.count("DescribeWorkflowExecution")
 	resp, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, "")
 	var nf *serviceerror.NotFound
@@ -119,12 +111,9 @@ func (t *TemporalWorkflows) Describe(ctx context.Context, workflowID string) (Sn
 	return snapshotOf(info.GetExecution().GetRunId(), info.GetStatus(), info.GetMemo().GetFields()[workflows.ProgressMemoKey])
 }
 
-func (t *TemporalWorkflows) URL(workflowID, runID string) string {
-	if t.UIAddress == "" {
-		return ""
-	}
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", t.UIAddress,
-		url.PathEscape(t.Namespace), url.PathEscape(workflowID), url.PathEscape(runID))
+// URL links to a run of a workflow in the Temporal UI, or is "".
+func (t *OrderWorkflows) URL(workflowID, runID string) string {
+	return t.UI.Workflow(workflowID, runID)
 }
 
 // snapshotOf builds a Snapshot from what Temporal reports of an execution.

@@ -1,7 +1,10 @@
-// Package temporalclient connects the manager and the worker to Temporal
-// and makes sure the namespace has the search attributes the order
-// workflow publishes its progress with.
-package temporalclient
+// Package temporal is OrderFlow's access to Temporal: the client options
+// (address, namespace, TLS), the search attributes the order workflow
+// publishes its progress with, the links into the Temporal UI, the adapter
+// through which the controller starts, cancels and reads order workflows,
+// and the progress watcher and cache that tell the controller which
+// workflows changed.
+package temporal
 
 import (
 	"context"

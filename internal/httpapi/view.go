@@ -1,11 +1,11 @@
-package rest
+package httpapi
 
 import (
-	"fmt"
-	"net/url"
 	"time"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/temporal"
+	"orderflow.io/orderflow/workflows"
 )
 
 // orderView is an Order as the REST API shows it.
@@ -37,7 +37,7 @@ type itemView struct {
 	UnitPrice string `json:"unitPrice,omitempty"`
 }
 
-func viewOf(o *v1alpha1.Order, temporalUI string) orderView {
+func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 	v := orderView{
 		ID: o.Name, CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
 		Currency: o.Spec.Currency, CancelRequested: o.Spec.Cancel,
@@ -57,9 +57,8 @@ func viewOf(o *v1alpha1.Order, temporalUI string) orderView {
 	}
 	if wf := o.Status.Workflow; wf != nil {
 		v.WorkflowID, v.WorkflowURL = wf.ID, wf.URL
-	} else if o.UID != "" && temporalUI != "" {
-		v.WorkflowURL = fmt.Sprintf("%s/namespaces/default/workflows?query=%s", temporalUI,
-			url.QueryEscape(fmt.Sprintf("WorkflowId='order-%s'", o.UID)))
+	} else if o.UID != "" {
+		v.WorkflowURL = ui.Workflow(workflows.WorkflowID(string(o.UID)), "")
 	}
 	if !o.CreationTimestamp.IsZero() {
 		t := o.CreationTimestamp.Time

@@ -1,4 +1,4 @@
-package controllers
+package temporal
 
 import (
 	"context"
@@ -158,4 +158,20 @@ func watch(t *testing.T, v *lateVisibility, w *ProgressWatcher) []string {
 		got = append(got, ev.Object.GetName())
 	}
 	return got
+}
+
+func TestAnOlderReportDoesNotReplaceANewerOne(t *testing.T) {
+	c := NewProgressCache()
+	if !c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 3}}) {
+		t.Fatal("first put reported no change")
+	}
+	if c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 2}}) {
+		t.Fatal("an older snapshot replaced a newer one")
+	}
+	if c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 3}}) {
+		t.Fatal("the same snapshot reported a change")
+	}
+	if s, _ := c.Get("w"); s.Progress.Seq != 3 {
+		t.Fatalf("seq %d", s.Progress.Seq)
+	}
 }

@@ -1,8 +1,8 @@
-// Package rest serves the REST API and the web page on top of Order
+// Package httpapi serves the REST API and the web page on top of Order
 // resources. It keeps no copy of its own: it creates and patches Orders in
 // the API server and reads them from an informer cache, so kubectl, GitOps
 // and the page all see one truth. The catalog comes from PostgreSQL.
-package rest
+package httpapi
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/temporal"
 )
 
 //go:embed web/index.html
@@ -44,10 +45,10 @@ type Server struct {
 	Ready func(context.Context) error
 	// Events streams Order changes to the page.
 	Events *Broadcaster
-	// TemporalUI is the base URL of the Temporal UI, for links.
-	TemporalUI string
-	Log        logr.Logger
-	MaxBody    int64
+	// UI links to the order workflows in the Temporal UI.
+	UI      temporal.UI
+	Log     logr.Logger
+	MaxBody int64
 	// Registry, when set, receives the request metrics.
 	Registry prometheus.Registerer
 
@@ -154,7 +155,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fromKube(err))
 		return
 	}
-	writeJSON(w, http.StatusCreated, viewOf(o, s.TemporalUI))
+	writeJSON(w, http.StatusCreated, viewOf(o, s.UI))
 }
 
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
@@ -163,7 +164,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if o, ok := s.order(w, r); ok {
-		writeJSON(w, http.StatusOK, viewOf(o, s.TemporalUI))
+		writeJSON(w, http.StatusOK, viewOf(o, s.UI))
 	}
 }
 
@@ -197,7 +198,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	})
 	views := make([]orderView, 0, len(list.Items))
 	for i := range list.Items {
-		views = append(views, viewOf(&list.Items[i], s.TemporalUI))
+		views = append(views, viewOf(&list.Items[i], s.UI))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": views})
 }
@@ -222,7 +223,7 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fromKube(err))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, viewOf(o, s.TemporalUI))
+	writeJSON(w, http.StatusAccepted, viewOf(o, s.UI))
 }
 
 func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package rest
+package httpapi
 
 import (
 	"bytes"
@@ -12,25 +12,17 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/temporal"
 )
 
 // The original OrderFlow's documented request, byte for byte.
 const seedBody = `{"customerID":"CUST-001","totalAmount":1299.99,
        "items":[{"productID":"PROD-001","quantity":1,"unitPrice":1299.99}]}`
-
-func scheme(t testing.TB) *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 type harness struct {
 	c      client.Client
@@ -39,10 +31,10 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, objs ...client.Object) *harness {
-	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(objs...).WithStatusSubresource(&v1alpha1.Order{}).Build()
+	c := fake.NewClientBuilder().WithScheme(v1alpha1.NewScheme()).WithObjects(objs...).WithStatusSubresource(&v1alpha1.Order{}).Build()
 	hs := &harness{c: c}
 	s := &Server{
-		Namespace: "shop", Orders: c, Auth: NoAuth{Client: c}, Events: NewBroadcaster(""), Log: logr.Discard(), MaxBody: 4096,
+		Namespace: "shop", Orders: c, Auth: NoAuth{Client: c}, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(), MaxBody: 4096,
 		Products: func(context.Context) ([]store.Product, error) {
 			if hs.broken {
 				return nil, errors.New("database down")
