@@ -25,9 +25,9 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/controllers"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/payment"
-	"orderflow.io/orderflow/internal/store"
 	"orderflow.io/orderflow/internal/testenv"
 	"orderflow.io/orderflow/workflows"
 )
@@ -81,7 +81,7 @@ func (g *slowGateway) Charge(ctx context.Context, r payment.ChargeRequest) (stri
 
 // system is the worker, the database and a running manager.
 type system struct {
-	db *store.Store
+	db *db.DB
 	tc client.Client
 
 	mu         sync.Mutex
@@ -109,7 +109,7 @@ func running(t *testing.T) *system {
 }
 
 func startSystem() (*system, error) {
-	db, err := stack.Postgres.NewStore(context.Background(), "controllers", 40, testenv.Catalog()...)
+	db, err := stack.Postgres.NewDB(context.Background(), "controllers", 40, testenv.Catalog()...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,12 +6,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/inventory"
 	"orderflow.io/orderflow/internal/money"
 	"orderflow.io/orderflow/internal/notification"
+	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/payment"
-	"orderflow.io/orderflow/internal/store"
 )
 
 // notificationErrorType marks a delivery failure, retried a bounded number
@@ -21,7 +22,7 @@ const notificationErrorType = v1alpha1.ReasonNotificationFailed
 // Activities are the steps and compensations of the order workflow. Each is
 // idempotent: a retry after a crash finds what the first attempt did.
 type Activities struct {
-	Store     *store.Store
+	Orders    *orders.Service
 	Inventory *inventory.Service
 	Payments  *payment.Service
 	Notifier  *notification.Notifier
@@ -62,14 +63,14 @@ type FinishInput struct {
 
 // CreateOrder records the order and prices it from the catalog.
 func (a *Activities) CreateOrder(ctx context.Context, in OrderInput) (CreateResult, error) {
-	o := store.NewOrder{
+	o := orders.NewOrder{
 		UID: in.UID, Namespace: in.Namespace, Name: in.Name,
 		CustomerID: in.CustomerID, CustomerEmail: in.CustomerEmail, Currency: in.Currency,
 	}
 	for _, it := range in.Items {
-		o.Items = append(o.Items, store.NewItem{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+		o.Items = append(o.Items, orders.NewItem{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
 	}
-	p, err := a.Store.CreateOrder(ctx, o)
+	p, err := a.Orders.Create(ctx, o)
 	if err != nil {
 		return CreateResult{}, asTemporal(err)
 	}
@@ -116,7 +117,7 @@ func (a *Activities) SendNotification(ctx context.Context, in NotifyInput) error
 
 // FinishOrder records the order's outcome; completing commits its stock.
 func (a *Activities) FinishOrder(ctx context.Context, in FinishInput) error {
-	if err := a.Store.SetOrderStatus(ctx, in.UID, in.Status, in.Reason, in.Message); err != nil {
+	if err := a.Orders.SetStatus(ctx, in.UID, in.Status, in.Reason, in.Message); err != nil {
 		return err
 	}
 	if a.Outcomes != nil {
@@ -137,15 +138,15 @@ func asTemporal(err error) error {
 	return err
 }
 
-// NewActivities wires the activities to the domain services on db.
-func NewActivities(db *store.Store, gateway payment.Gateway, notifier *notification.Notifier) *Activities {
-	if notifier.Store == nil {
-		notifier.Store = db
+// NewActivities wires the activities to the domain services on d.
+func NewActivities(d *db.DB, gateway payment.Gateway, notifier *notification.Notifier) *Activities {
+	if notifier.DB == nil {
+		notifier.DB = d
 	}
 	return &Activities{
-		Store:     db,
-		Inventory: &inventory.Service{Store: db},
-		Payments:  &payment.Service{Store: db, Gateway: gateway},
+		Orders:    &orders.Service{DB: d},
+		Inventory: &inventory.Service{DB: d},
+		Payments:  &payment.Service{DB: d, Gateway: gateway},
 		Notifier:  notifier,
 	}
 }

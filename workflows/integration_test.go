@@ -19,9 +19,10 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/notification"
+	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/payment"
-	"orderflow.io/orderflow/internal/store"
 	"orderflow.io/orderflow/internal/testenv"
 	"orderflow.io/orderflow/workflows"
 )
@@ -56,7 +57,7 @@ func (g *flakyGateway) Refund(ctx context.Context, r payment.RefundRequest) (str
 
 type env struct {
 	tc      client.Client
-	db      *store.Store
+	db      *db.DB
 	gateway *flakyGateway
 }
 
@@ -72,7 +73,7 @@ func realWorker(t *testing.T) *env {
 	t.Helper()
 	testenv.Integration(t)
 	setupOnce.Do(func() {
-		db, err := stack.Postgres.NewStore(context.Background(), "workflows", 40, testenv.Catalog()...)
+		db, err := stack.Postgres.NewDB(context.Background(), "workflows", 40, testenv.Catalog()...)
 		if err != nil {
 			setupErr = err
 			return
@@ -178,7 +179,7 @@ func TestBusinessFailuresOnTheRealStackEndWithTheirReasonAndMoveNoStock(t *testi
 		if p.Phase != v1alpha1.PhaseFailed || p.Reason != tc.reason {
 			t.Fatalf("%+v; want Failed/%s", p, tc.reason)
 		}
-		if st, _ := e.db.OrderStatus(context.Background(), tc.in.UID); st != store.StatusFailed {
+		if st, _ := (&orders.Service{DB: e.db}).Status(context.Background(), tc.in.UID); st != orders.StatusFailed {
 			t.Fatalf("recorded status %q", st)
 		}
 		if tc.name != "" {

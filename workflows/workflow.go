@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/orders"
 )
 
 // Activity options. Forward steps and compensations retry transient errors
@@ -155,7 +155,7 @@ func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 	}
 	// The customer was told: from here on the order is complete, and a
 	// cancel that arrived meanwhile is refused.
-	err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: store.StatusCompleted}).Get(ctx, nil)
+	err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: orders.StatusCompleted}).Get(ctx, nil)
 	if err != nil {
 		return r.p, err
 	}
@@ -257,9 +257,9 @@ func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reaso
 			return r.p, fmt.Errorf("compensation: %w", err)
 		}
 	}
-	status := store.StatusFailed
+	status := orders.StatusFailed
 	if phase == v1alpha1.PhaseCancelled {
-		status = store.StatusCancelled
+		status = orders.StatusCancelled
 	}
 	if err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: status, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
 		return r.p, err

@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/orders"
 )
 
 // scenario runs the workflow with mocked activities: every step takes one
@@ -135,7 +135,7 @@ func TestAnOrderRunsEveryStepAndCompletes(t *testing.T) {
 		t.Fatalf("steps %+v", p.Steps)
 	}
 	s.wantCalls("CreateOrder", "ReserveInventory", "ProcessPayment", "SendNotification", "FinishOrder")
-	s.wantFinished(store.StatusCompleted, "")
+	s.wantFinished(orders.StatusCompleted, "")
 }
 
 func TestTheDefaultPaymentMethodIsCharged(t *testing.T) {
@@ -184,7 +184,7 @@ func TestBusinessFailuresEndTheOrderWithTheirReasonAndCompensate(t *testing.T) {
 				t.Fatalf("progress %+v", p)
 			}
 			s.wantCalls(tc.calls...)
-			s.wantFinished(store.StatusFailed, tc.reason)
+			s.wantFinished(orders.StatusFailed, tc.reason)
 		})
 	}
 }
@@ -207,7 +207,7 @@ func TestCancellationRunsTheCompensationsOfTheStepsThatCompleted(t *testing.T) {
 				t.Fatalf("progress %+v", p)
 			}
 			s.wantCalls(tc.calls...)
-			s.wantFinished(store.StatusCancelled, v1alpha1.ReasonCancelled)
+			s.wantFinished(orders.StatusCancelled, v1alpha1.ReasonCancelled)
 		})
 	}
 }

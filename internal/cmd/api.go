@@ -18,15 +18,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/httpapi"
-	"orderflow.io/orderflow/internal/store"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
 func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("api", stdout)
 	var (
-		pg        store.Config
+		pg        db.Config
 		log       logging
 		port      int
 		bind      string
@@ -53,11 +54,11 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	logger := log.logger().WithName("api")
 	ctrl.SetLogger(logger)
 
-	db, err := store.Open(ctx, pg)
+	database, err := db.Open(ctx, pg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer database.Close()
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -104,10 +105,10 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpapi.Server{
-		Namespace: namespace, Orders: orders, Auth: authz, Products: db.ListProducts, Events: events,
+		Namespace: namespace, Orders: orders, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) }, Events: events,
 		UI: ui, Log: logger, MaxBody: int64(maxBody), Registry: reg,
 		Ready: func(ctx context.Context) error {
-			if err := db.Pool.Ping(ctx); err != nil {
+			if err := database.Pool.Ping(ctx); err != nil {
 				return errors.New("postgres: unreachable")
 			}
 			return nil

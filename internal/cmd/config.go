@@ -3,7 +3,7 @@ package cmd
 import (
 	"os"
 
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -19,7 +19,7 @@ func registerTemporal(f *flags, c *temporal.Config) {
 // registerPostgres binds the PostgreSQL flags. The password and a full DSN
 // (which may hold one) come only from the environment, never from the
 // command line, where any user of the machine could read them.
-func registerPostgres(f *flags, c *store.Config) {
+func registerPostgres(f *flags, c *db.Config) {
 	f.string(&c.Host, "postgres-host", "POSTGRES_HOST", "localhost", "PostgreSQL host")
 	f.int(&c.Port, "postgres-port", "POSTGRES_PORT", 5432, "PostgreSQL port")
 	f.string(&c.User, "postgres-user", "POSTGRES_USER", "orderflow", "PostgreSQL user (the password comes from POSTGRES_PASSWORD)")

@@ -5,19 +5,20 @@ import (
 	"fmt"
 	"io"
 
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/db"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("migrate", stdout)
-	var pg store.Config
+	var pg db.Config
 	var demo bool
 	registerPostgres(f, &pg)
 	f.bool(&demo, "demo-catalog", "", false, "also load the demo catalog (PROD-001..003); for the local stack, not production")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	s, err := store.Open(ctx, pg)
+	s, err := db.Open(ctx, pg)
 	if err != nil {
 		return err
 	}
@@ -28,10 +29,10 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "migrations: %d applied\n", n)
 	if demo {
-		if err := s.UpsertProducts(ctx, store.DemoCatalog); err != nil {
+		if err := catalog.Upsert(ctx, s, catalog.DemoCatalog); err != nil {
 			return fmt.Errorf("load demo catalog: %w", err)
 		}
-		fmt.Fprintf(stdout, "demo catalog: %d products loaded\n", len(store.DemoCatalog))
+		fmt.Fprintf(stdout, "demo catalog: %d products loaded\n", len(catalog.DemoCatalog))
 	}
 	return nil
 }

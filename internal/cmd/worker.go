@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/worker"
 
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/payment"
-	"orderflow.io/orderflow/internal/store"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
@@ -26,7 +26,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("worker", stdout)
 	var (
 		tcfg          temporal.Config
-		pg            store.Config
+		pg            db.Config
 		log           logging
 		bind          string
 		failureRate   float64
@@ -61,13 +61,13 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	logger := log.logger().WithName("worker")
 
 	pg.MaxConns = int32(maxConns)
-	db, err := store.Open(ctx, pg)
+	database, err := db.Open(ctx, pg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer database.Close()
 	if migrate {
-		n, err := db.Migrate(ctx)
+		n, err := database.Migrate(ctx)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	acts := workflows.NewActivities(db, &payment.Sandbox{FailureRate: failureRate, Latency: latency}, &notification.Notifier{
+	acts := workflows.NewActivities(database, &payment.Sandbox{FailureRate: failureRate, Latency: latency}, &notification.Notifier{
 		Log: logger.WithName("notify"), WebhookURL: webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
 	})
 	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }
@@ -111,7 +111,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		cctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := db.Pool.Ping(cctx); err != nil {
+		if err := database.Pool.Ping(cctx); err != nil {
 			http.Error(w, "postgres: unreachable", http.StatusServiceUnavailable)
 			return
 		}

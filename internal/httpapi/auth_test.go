@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/internal/testenv"
 )
@@ -81,7 +81,7 @@ func TestKubernetesAuthLetsACallerDoOnlyWhatItsRBACAllows(t *testing.T) {
 	s := &Server{
 		Namespace: ns, Orders: own, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(),
 		Auth:     &KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: v1alpha1.NewScheme()}},
-		Products: func(context.Context) ([]store.Product, error) { return nil, nil },
+		Products: func(context.Context) ([]catalog.Product, error) { return nil, nil },
 	}
 	h := s.Handler(nil)
 	call := func(method, path, token, body string) int {

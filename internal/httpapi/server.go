@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -40,7 +40,7 @@ type Server struct {
 	// Auth authenticates and authorizes each request.
 	Auth Authorizer
 	// Products lists the catalog.
-	Products func(context.Context) ([]store.Product, error)
+	Products func(context.Context) ([]catalog.Product, error)
 	// Ready reports whether the server can serve (cache synced, database up).
 	Ready func(context.Context) error
 	// Events streams Order changes to the page.

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -35,11 +35,11 @@ func newHarness(t testing.TB, objs ...client.Object) *harness {
 	hs := &harness{c: c}
 	s := &Server{
 		Namespace: "shop", Orders: c, Auth: NoAuth{Client: c}, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(), MaxBody: 4096,
-		Products: func(context.Context) ([]store.Product, error) {
+		Products: func(context.Context) ([]catalog.Product, error) {
 			if hs.broken {
 				return nil, errors.New("database down")
 			}
-			return store.DemoCatalog, nil
+			return catalog.DemoCatalog, nil
 		},
 	}
 	hs.h = s.Handler(nil)

@@ -13,13 +13,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
-	"orderflow.io/orderflow/internal/store"
 )
 
 // Service reserves and releases stock.
 type Service struct {
-	Store *store.Store
+	DB *db.DB
 }
 
 // Reserve takes stock for every item of the order, or none. A repeated call
@@ -27,7 +27,7 @@ type Service struct {
 // is the OutOfStock business failure.
 func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 	var short []string
-	err := s.Store.Tx(ctx, func(tx pgx.Tx) error {
+	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		var existing int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1`, orderUID).Scan(&existing); err != nil {
 			return err
@@ -98,7 +98,7 @@ var errRollback = errors.New("rollback")
 // Release puts back the stock of the order's held reservations. Released or
 // committed reservations are left alone, so a repeated call does nothing.
 func (s *Service) Release(ctx context.Context, orderUID string) error {
-	err := s.Store.Tx(ctx, func(tx pgx.Tx) error {
+	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			UPDATE inventory_reservations SET status = 'released', updated_at = now()
 			WHERE order_uid = $1 AND status = 'held' RETURNING product_id, quantity`, orderUID)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/db"
 )
 
 // SignatureHeader carries "sha256=<hex HMAC of the body>" on webhook calls.
@@ -34,7 +34,7 @@ type Notification struct {
 
 // Notifier records and delivers notifications.
 type Notifier struct {
-	Store         *store.Store
+	DB            *db.DB
 	Log           logr.Logger
 	WebhookURL    string
 	WebhookSecret []byte
@@ -45,7 +45,7 @@ type Notifier struct {
 // delivered yet.
 func (n *Notifier) Send(ctx context.Context, msg Notification) error {
 	var delivered *time.Time
-	err := n.Store.Pool.QueryRow(ctx, `
+	err := n.DB.Pool.QueryRow(ctx, `
 		INSERT INTO notifications (order_uid, kind, recipient, message) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (order_uid, kind) DO UPDATE SET kind = EXCLUDED.kind
 		RETURNING delivered_at`, msg.OrderUID, msg.Kind, msg.Recipient, msg.Message).Scan(&delivered)
@@ -58,7 +58,7 @@ func (n *Notifier) Send(ctx context.Context, msg Notification) error {
 	if err := n.deliver(ctx, msg); err != nil {
 		return err
 	}
-	_, err = n.Store.Pool.Exec(ctx, `UPDATE notifications SET delivered_at = now() WHERE order_uid = $1 AND kind = $2`, msg.OrderUID, msg.Kind)
+	_, err = n.DB.Pool.Exec(ctx, `UPDATE notifications SET delivered_at = now() WHERE order_uid = $1 AND kind = $2`, msg.OrderUID, msg.Kind)
 	return err
 }
 

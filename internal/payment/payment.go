@@ -8,14 +8,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/money"
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/orders"
 )
 
 // Service captures and refunds order payments.
 type Service struct {
-	Store   *store.Store
+	DB      *db.DB
 	Gateway Gateway
 }
 
@@ -38,7 +39,7 @@ func (s *Service) Capture(ctx context.Context, orderUID string, amount money.Amo
 	if err != nil {
 		return "", fmt.Errorf("payment: charge: %w", err)
 	}
-	return s.record(ctx, id, orderUID, "capture", amount, currency, key, store.StatusPaid)
+	return s.record(ctx, id, orderUID, "capture", amount, currency, key, orders.StatusPaid)
 }
 
 // Refund refunds the order's capture in full, once. It returns "" when the
@@ -50,7 +51,7 @@ func (s *Service) Refund(ctx context.Context, orderUID string) (string, error) {
 	}
 	var chargeID, currency string
 	var cents int64
-	err := s.Store.Pool.QueryRow(ctx, `SELECT id, amount_cents, currency FROM payments WHERE idempotency_key = $1`, CaptureKey(orderUID)).
+	err := s.DB.Pool.QueryRow(ctx, `SELECT id, amount_cents, currency FROM payments WHERE idempotency_key = $1`, CaptureKey(orderUID)).
 		Scan(&chargeID, &cents, &currency)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
@@ -67,7 +68,7 @@ func (s *Service) Refund(ctx context.Context, orderUID string) (string, error) {
 
 func (s *Service) byKey(ctx context.Context, key string) (string, error) {
 	var id string
-	err := s.Store.Pool.QueryRow(ctx, `SELECT id FROM payments WHERE idempotency_key = $1`, key).Scan(&id)
+	err := s.DB.Pool.QueryRow(ctx, `SELECT id FROM payments WHERE idempotency_key = $1`, key).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -81,7 +82,7 @@ func (s *Service) byKey(ctx context.Context, key string) (string, error) {
 // both return its id.
 func (s *Service) record(ctx context.Context, id, orderUID, kind string, amount money.Amount, currency, key, orderStatus string) (string, error) {
 	var winner string
-	err := s.Store.Tx(ctx, func(tx pgx.Tx) error {
+	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO payments (id, order_uid, kind, amount_cents, currency, idempotency_key)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`,

@@ -15,7 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/orders"
 )
 
 // Postgres is a started PostgreSQL server in a temporary data directory,
@@ -137,14 +139,14 @@ func (p *Postgres) Restart(ctx context.Context) error {
 	return nil
 }
 
-// NewStore creates a database, opens a store on it, applies the
-// migrations and loads the given products.
-func (p *Postgres) NewStore(ctx context.Context, name string, maxConns int32, products ...store.Product) (*store.Store, error) {
+// NewDB creates a database, opens a pool on it, applies the migrations
+// and loads the given products.
+func (p *Postgres) NewDB(ctx context.Context, name string, maxConns int32, products ...catalog.Product) (*db.DB, error) {
 	dsn, err := p.CreateDatabase(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	s, err := store.Open(ctx, store.Config{DSN: dsn, MaxConns: maxConns})
+	s, err := db.Open(ctx, db.Config{DSN: dsn, MaxConns: maxConns})
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +154,7 @@ func (p *Postgres) NewStore(ctx context.Context, name string, maxConns int32, pr
 		s.Close()
 		return nil, err
 	}
-	if err := s.UpsertProducts(ctx, products); err != nil {
+	if err := catalog.Upsert(ctx, s, products); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -161,22 +163,40 @@ func (p *Postgres) NewStore(ctx context.Context, name string, maxConns int32, pr
 
 // Catalog is the demo catalog plus BULK, a product with stock enough for
 // any number of test orders.
-func Catalog() []store.Product {
-	return append(append([]store.Product(nil), store.DemoCatalog...),
-		store.Product{ID: "BULK", Name: "Bulk", Price: 100, Currency: "USD", Stock: 1_000_000})
+func Catalog() []catalog.Product {
+	return append(append([]catalog.Product(nil), catalog.DemoCatalog...),
+		catalog.Product{ID: "BULK", Name: "Bulk", Price: 100, Currency: "USD", Stock: 1_000_000})
 }
 
 var dbSeq atomic.Int64
 
-// TestStore is NewStore on a database of its own for one test, closed
-// when the test ends; the test fails if it cannot be made.
-func (p *Postgres) TestStore(t testing.TB, maxConns int32, products ...store.Product) *store.Store {
+// TestDB is NewDB on a database of its own for one test, closed when the
+// test ends; the test fails if it cannot be made.
+func (p *Postgres) TestDB(t testing.TB, maxConns int32, products ...catalog.Product) *db.DB {
 	t.Helper()
 	Integration(t)
-	s, err := p.NewStore(context.Background(), fmt.Sprintf("test_%d", dbSeq.Add(1)), maxConns, products...)
+	s, err := p.NewDB(context.Background(), fmt.Sprintf("test_%d", dbSeq.Add(1)), maxConns, products...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// PlaceOrder records an order of qty of one product, as the workflow's
+// first step does; the test fails if it cannot.
+func PlaceOrder(t testing.TB, d *db.DB, uid, product string, qty int32) {
+	t.Helper()
+	if _, err := (&orders.Service{DB: d}).Create(context.Background(), orders.NewOrder{UID: uid, Namespace: "ns", Name: uid,
+		CustomerID: "C", Items: []orders.NewItem{{ProductID: product, Quantity: qty}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDB is Postgres.TestDB, skipped under -short (when the stack was not
+// started).
+func (s *Stack) TestDB(t testing.TB, maxConns int32, products ...catalog.Product) *db.DB {
+	t.Helper()
+	Integration(t)
+	return s.Postgres.TestDB(t, maxConns, products...)
 }

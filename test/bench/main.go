@@ -36,7 +36,8 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/store"
+	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/workflows"
 )
 
@@ -133,12 +134,12 @@ func run(c config) error {
 	defer tc.Close()
 	b := &bench{config: c, kube: kube, cs: cs, tc: tc}
 	// Every order buys one BENCH-1: stock it so that no order fails for want of it.
-	db, err := store.Open(context.Background(), store.Config{DSN: c.postgres})
+	database, err := db.Open(context.Background(), db.Config{DSN: c.postgres})
 	if err != nil {
 		return err
 	}
-	err = db.UpsertProducts(context.Background(), []store.Product{{ID: benchProduct, Name: "Benchmark item", Price: 100, Currency: "USD", Stock: 1_000_000_000}})
-	db.Close()
+	err = catalog.Upsert(context.Background(), database, []catalog.Product{{ID: benchProduct, Name: "Benchmark item", Price: 100, Currency: "USD", Stock: 1_000_000_000}})
+	database.Close()
 	if err != nil {
 		return fmt.Errorf("stocking %s: %w", benchProduct, err)
 	}

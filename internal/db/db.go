@@ -1,7 +1,8 @@
-// Package store owns the PostgreSQL system of record: the connection pool,
-// the embedded schema migrations, the catalog and the orders table. The
-// inventory, payment and notification packages work on the same pool.
-package store
+// Package db is the plumbing of the PostgreSQL system of record: the
+// connection settings, the pool, transactions and the embedded schema
+// migrations. The tables' own packages (catalog, orders, inventory,
+// payment, notification) work on the one pool it opens.
+package db
 
 import (
 	"context"
@@ -21,8 +22,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the PostgreSQL system of record.
-type Store struct {
+// DB is an open PostgreSQL connection pool.
+type DB struct {
 	Pool *pgxpool.Pool
 }
 
@@ -59,32 +60,32 @@ func (c Config) ConnString() string {
 }
 
 // Open connects to PostgreSQL and checks the connection.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+func Open(ctx context.Context, cfg Config) (*DB, error) {
 	pc, err := pgxpool.ParseConfig(cfg.ConnString())
 	if err != nil {
 		// The parse error may quote the connection string: keep it out.
-		return nil, errors.New("store: invalid PostgreSQL connection settings")
+		return nil, errors.New("db: invalid PostgreSQL connection settings")
 	}
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
-		return nil, fmt.Errorf("store: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+		return nil, fmt.Errorf("db: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("store: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+		return nil, fmt.Errorf("db: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
 	}
-	return &Store{Pool: pool}, nil
+	return &DB{Pool: pool}, nil
 }
 
 // Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
+func (s *DB) Close() { s.Pool.Close() }
 
 // Migrate applies the embedded migrations that have not been applied yet.
 // A PostgreSQL advisory lock lets workers starting together migrate once.
-func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+func (s *DB) Migrate(ctx context.Context) (applied int, err error) {
 	db := stdlib.OpenDBFromPool(s.Pool)
 	defer db.Close()
 	locker, err := lock.NewPostgresSessionLocker()
@@ -93,16 +94,16 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"), goose.WithSessionLocker(locker))
 	if err != nil {
-		return 0, fmt.Errorf("store: migrations: %w", err)
+		return 0, fmt.Errorf("db: migrations: %w", err)
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("store: migrate: %w", err)
+		return 0, fmt.Errorf("db: migrate: %w", err)
 	}
 	return len(res), nil
 }
 
 // Tx runs fn in a transaction and commits it unless fn fails.
-func (s *Store) Tx(ctx context.Context, fn func(pgx.Tx) error) error {
+func (s *DB) Tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.Pool, fn)
 }

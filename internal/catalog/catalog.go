@@ -1,8 +1,11 @@
-package store
+// Package catalog owns the products table: what is sold, at what price, in
+// which currency, with how much stock (the stock moves through inventory).
+package catalog
 
 import (
 	"context"
 
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/money"
 )
 
@@ -22,11 +25,11 @@ var DemoCatalog = []Product{
 	{ID: "PROD-003", Name: "Monitor", Price: 39900, Currency: "USD", Stock: 0},
 }
 
-// UpsertProducts writes products into the catalog, replacing price and
-// stock of those that exist.
-func (s *Store) UpsertProducts(ctx context.Context, products []Product) error {
+// Upsert writes products into the catalog, replacing price and stock of
+// those that exist.
+func Upsert(ctx context.Context, d *db.DB, products []Product) error {
 	for _, p := range products {
-		if _, err := s.Pool.Exec(ctx, `
+		if _, err := d.Pool.Exec(ctx, `
 			INSERT INTO products (id, name, price_cents, currency, stock) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (id) DO UPDATE SET name = $2, price_cents = $3, currency = $4, stock = $5, updated_at = now()`,
 			p.ID, p.Name, int64(p.Price), p.Currency, p.Stock); err != nil {
@@ -36,9 +39,9 @@ func (s *Store) UpsertProducts(ctx context.Context, products []Product) error {
 	return nil
 }
 
-// ListProducts returns the catalog ordered by id.
-func (s *Store) ListProducts(ctx context.Context) ([]Product, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, name, price_cents, currency, stock FROM products ORDER BY id`)
+// List returns the catalog ordered by id.
+func List(ctx context.Context, d *db.DB) ([]Product, error) {
+	rows, err := d.Pool.Query(ctx, `SELECT id, name, price_cents, currency, stock FROM products ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}

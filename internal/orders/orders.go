@@ -1,4 +1,7 @@
-package store
+// Package orders owns the orders and order_items tables: an order recorded
+// as placed, priced from the catalog (its unitPrices checked), and where it
+// stands (Status*). Recording is idempotent on the order's identity.
+package orders
 
 import (
 	"context"
@@ -10,9 +13,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/money"
 )
+
+// Service records orders and their outcomes.
+type Service struct {
+	DB *db.DB
+}
 
 // Order statuses in the orders table.
 const (
@@ -49,14 +58,14 @@ type Priced struct {
 	Currency string
 }
 
-// CreateOrder records an order and its items, priced from the catalog. It is
+// Create records an order and its items, priced from the catalog. It is
 // idempotent on the order's UID: a repeated call returns what the first one
 // recorded, including its business failure (UnknownProduct, PriceChanged,
 // CurrencyMismatch), which is recorded too.
-func (s *Store) CreateOrder(ctx context.Context, o NewOrder) (Priced, error) {
+func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 	var out Priced
 	var bizErr error
-	err := s.Tx(ctx, func(tx pgx.Tx) error {
+	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		var status, reason, message, currency string
 		var total int64
 		err := tx.QueryRow(ctx, `SELECT status, reason, message, currency, total_cents FROM orders WHERE uid = $1`, o.UID).
@@ -106,7 +115,7 @@ func (s *Store) CreateOrder(ctx context.Context, o NewOrder) (Priced, error) {
 		return nil
 	})
 	if err != nil {
-		return Priced{}, fmt.Errorf("store: create order: %w", err)
+		return Priced{}, fmt.Errorf("orders: create: %w", err)
 	}
 	return out, bizErr
 }
@@ -121,7 +130,7 @@ type pricedLine struct {
 }
 
 // price checks the order against the catalog and computes its total.
-func (s *Store) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pricedLine, error) {
+func (s *Service) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pricedLine, error) {
 	ids := make([]string, len(o.Items))
 	for i, it := range o.Items {
 		ids[i] = it.ProductID
@@ -194,10 +203,10 @@ func (s *Store) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pri
 	return Priced{Total: total, Currency: currency}, lines, nil
 }
 
-// SetOrderStatus records where an order stands. Completing an order commits
+// SetStatus records where an order stands. Completing an order commits
 // its held reservations in the same transaction.
-func (s *Store) SetOrderStatus(ctx context.Context, uid, status, reason, message string) error {
-	return s.Tx(ctx, func(tx pgx.Tx) error {
+func (s *Service) SetStatus(ctx context.Context, uid, status, reason, message string) error {
+	return s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			UPDATE orders SET status = $2, reason = $3, message = $4, updated_at = now() WHERE uid = $1`,
 			uid, status, reason, message); err != nil {
@@ -213,9 +222,9 @@ func (s *Store) SetOrderStatus(ctx context.Context, uid, status, reason, message
 	})
 }
 
-// OrderStatus returns the recorded status of an order.
-func (s *Store) OrderStatus(ctx context.Context, uid string) (string, error) {
+// Status returns the recorded status of an order.
+func (s *Service) Status(ctx context.Context, uid string) (string, error) {
 	var status string
-	err := s.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, uid).Scan(&status)
+	err := s.DB.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, uid).Scan(&status)
 	return status, err
 }

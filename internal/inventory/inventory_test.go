@@ -1,0 +1,120 @@
+// Tests of reservations against a real PostgreSQL: concurrency, all or
+// none, idempotency.
+package inventory_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/failure"
+	"orderflow.io/orderflow/internal/inventory"
+	"orderflow.io/orderflow/internal/orders"
+	"orderflow.io/orderflow/internal/testenv"
+)
+
+var stack *testenv.Stack
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, testenv.Options{Postgres: true}, &stack)
+}
+
+func stock(t *testing.T, s *db.DB, product string) int64 {
+	t.Helper()
+	var n int64
+	if err := s.Pool.QueryRow(context.Background(), `SELECT stock FROM products WHERE id = $1`, product).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestConcurrentReservationsNeverOversell(t *testing.T) {
+	s := stack.TestDB(t, 60)
+	ctx := context.Background()
+	if err := catalog.Upsert(ctx, s, []catalog.Product{{ID: "SCARCE", Name: "Scarce", Price: 100, Currency: "USD", Stock: 20}}); err != nil {
+		t.Fatal(err)
+	}
+	inv := &inventory.Service{DB: s}
+	const orders = 50
+	for i := 0; i < orders; i++ {
+		testenv.PlaceOrder(t, s, fmt.Sprintf("o%d", i), "SCARCE", 1)
+	}
+	var wg sync.WaitGroup
+	var reserved, outOfStock atomic.Int64
+	for i := 0; i < orders; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			err := inv.Reserve(ctx, fmt.Sprintf("o%d", i))
+			if f, ok := failure.As(err); ok && f.Reason == "OutOfStock" {
+				outOfStock.Add(1)
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			reserved.Add(1)
+		}(i)
+	}
+	wg.Wait()
+	if reserved.Load() != 20 || outOfStock.Load() != 30 || stock(t, s, "SCARCE") != 0 {
+		t.Fatalf("reserved %d, out of stock %d, stock left %d; want 20, 30, 0", reserved.Load(), outOfStock.Load(), stock(t, s, "SCARCE"))
+	}
+	var held int
+	if err := s.Pool.QueryRow(ctx, `SELECT coalesce(sum(quantity), 0) FROM inventory_reservations WHERE status = 'held'`).Scan(&held); err != nil || held != 20 {
+		t.Fatalf("held %d, %v", held, err)
+	}
+}
+
+func TestAReservationIsAllItemsOrNone(t *testing.T) {
+	s := stack.TestDB(t, 60)
+	ctx := context.Background()
+	if err := catalog.Upsert(ctx, s, []catalog.Product{
+		{ID: "A", Name: "A", Price: 100, Currency: "USD", Stock: 10},
+		{ID: "B", Name: "B", Price: 100, Currency: "USD", Stock: 1},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&orders.Service{DB: s}).Create(ctx, orders.NewOrder{UID: "ab", Namespace: "ns", Name: "ab", CustomerID: "C",
+		Items: []orders.NewItem{{ProductID: "A", Quantity: 5}, {ProductID: "B", Quantity: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	err := (&inventory.Service{DB: s}).Reserve(ctx, "ab")
+	if f, ok := failure.As(err); !ok || f.Reason != "OutOfStock" {
+		t.Fatalf("reserve: %v; want OutOfStock", err)
+	}
+	if stock(t, s, "A") != 10 || stock(t, s, "B") != 1 {
+		t.Fatalf("stock moved: A=%d B=%d", stock(t, s, "A"), stock(t, s, "B"))
+	}
+}
+
+func TestAReservationRetriedOrReleasedTwiceMovesStockOnce(t *testing.T) {
+	s := stack.TestDB(t, 60)
+	ctx := context.Background()
+	if err := catalog.Upsert(ctx, s, []catalog.Product{{ID: "P", Name: "P", Price: 100, Currency: "USD", Stock: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.PlaceOrder(t, s, "r", "P", 3)
+	inv := &inventory.Service{DB: s}
+	for i := 0; i < 3; i++ {
+		if err := inv.Reserve(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := stock(t, s, "P"); got != 7 {
+		t.Fatalf("stock after repeated reserve %d; want 7", got)
+	}
+	for i := 0; i < 3; i++ {
+		if err := inv.Release(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := stock(t, s, "P"); got != 10 {
+		t.Fatalf("stock after repeated release %d; want 10", got)
+	}
+}
