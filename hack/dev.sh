@@ -11,7 +11,7 @@
 #   hack/dev.sh restart NAME   stop one component (postgres, etcd, kube-apiserver,
 #                       temporal, worker, manager, api) and start it again
 #
-# Ports default to DESIGN.md §4 and can be moved (the e2e suite does):
+# Ports default to the fixed points the README lists (Quick start) and can be moved (the e2e suite does):
 # DEV_PG_PORT 5432, DEV_TEMPORAL_PORT 7233, DEV_TEMPORAL_UI_PORT 8233,
 # DEV_API_PORT 8080, DEV_ETCD_PORT 2379, DEV_KUBE_PORT 6443,
 # DEV_MANAGER_PORT 9090 (metrics; probes on +1, pprof on +3), DEV_WORKER_PORT 9092
@@ -220,15 +220,11 @@ SQL
 
   # Temporal dev server, its state in a file so orders survive a restart.
   mkdir -p "$dev/temporal"
+  # shellcheck disable=SC2046 # the shared flags split into words on purpose
   start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal" server start-dev --ip 127.0.0.1 \
     --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
-    --namespace default --search-attribute OrderUpdatedAt=Datetime --log-level warn \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
-    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
-    --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
-    --dynamic-config-value history.transferProcessorMaxPollRPS=1000 \
-    --dynamic-config-value history.visibilityProcessorMaxPollRPS=1000 \
-    --dynamic-config-value history.timerProcessorMaxPollRPS=1000
+    $(grep -v '^[[:space:]]*\(#\|$\)' "$root/hack/temporal-dev-server.flags")
   wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
 
   # Schema, demo catalog, CRD.

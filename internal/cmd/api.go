@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,6 +15,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/catalog"
@@ -65,29 +66,26 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
 	scheme := v1alpha1.NewScheme()
-	orders, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{namespace: {}},
-		DefaultTransform: cache.TransformStripManagedFields()})
+	// The manager holds the Order cache and runs the HTTP server once the
+	// cache has synced; the API elects no leader: every replica serves.
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme,
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{namespace: {}},
+			DefaultTransform: cache.TransformStripManagedFields()},
+		Metrics:                metricsserver.Options{BindAddress: "0"}, // served with the API, below
+		HealthProbeBindAddress: "0",
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("create manager: %w", err)
 	}
+	orders := mgr.GetCache()
 	events := httpapi.NewBroadcaster(ui)
 	inf, err := orders.GetInformer(ctx, &v1alpha1.Order{})
 	if err != nil {
-		return err
+		return fmt.Errorf("watch Orders (is the CRD installed?): %w", err)
 	}
 	if _, err := inf.AddEventHandler(events.Handler()); err != nil {
 		return err
-	}
-	go func() {
-		if err := orders.Start(ctx); err != nil {
-			logger.Error(err, "Order cache stopped")
-		}
-	}()
-	syncCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	synced := orders.WaitForCacheSync(syncCtx)
-	cancel()
-	if !synced {
-		return errors.New("the Order cache did not sync within a minute: is the CRD installed?")
 	}
 
 	own, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -115,6 +113,12 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		},
 	}
 	addr := net.JoinHostPort(bind, strconv.Itoa(port))
-	logger.Info("Serving the REST API and web page", "address", addr, "namespace", namespace, "auth", auth)
-	return serve(ctx, addr, srv.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	handler := srv.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		logger.Info("Serving the REST API and web page", "address", addr, "namespace", namespace, "auth", auth)
+		return serve(ctx, addr, handler)
+	})); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
 }

@@ -11,11 +11,11 @@ import (
 	"errors"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -72,15 +72,21 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 		s.Registry.MustRegister(s.requests, s.latency)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/orders", s.createOrder)
-	mux.HandleFunc("GET /api/orders", s.listOrders)
-	mux.HandleFunc("GET /api/orders/events", s.streamOrders)
-	mux.HandleFunc("GET /api/orders/{id}", s.getOrder)
-	mux.HandleFunc("POST /api/orders/{id}/cancel", s.cancelOrder)
-	mux.HandleFunc("GET /api/products", s.listProducts)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	// Each route counts and times its requests under its own pattern.
+	handle := func(pattern string, h http.Handler) {
+		route := prometheus.Labels{"route": pattern}
+		mux.Handle(pattern, promhttp.InstrumentHandlerDuration(s.latency.MustCurryWith(route),
+			promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(route), h)))
+	}
+	handle("POST /api/orders", s.authorized("create", s.createOrder))
+	handle("GET /api/orders", s.authorized("list", s.listOrders))
+	handle("GET /api/orders/events", s.authorized("watch", s.streamOrders))
+	handle("GET /api/orders/{id}", s.authorized("get", s.getOrder))
+	handle("POST /api/orders/{id}/cancel", s.authorized("patch", s.cancelOrder))
+	handle("GET /api/products", s.authorized("", s.listProducts))
+	handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
-	})
+	}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
@@ -99,10 +105,24 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
-	return s.observe(mux)
+	return s.logged(mux)
 }
 
-// statusWriter remembers the status code for logs and metrics.
+// authorized runs h once the caller may perform verb on Orders in the
+// API's namespace (an empty verb only authenticates), handing it the
+// client the caller's writes go through; otherwise it answers the error.
+func (s *Server) authorized(verb string, h func(http.ResponseWriter, *http.Request, client.Client)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, aerr := s.Auth.Allow(r, verb, s.Namespace)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		h(w, r, c)
+	})
+}
+
+// statusWriter remembers the status code for the log.
 type statusWriter struct {
 	http.ResponseWriter
 	code int
@@ -119,31 +139,19 @@ func (w *statusWriter) Flush() {
 	}
 }
 
-// observe logs each request (never its headers: they may carry a token)
-// and counts it by route.
-func (s *Server) observe(next http.Handler) http.Handler {
+// logged logs each request at V(1) (never its headers: they may carry a
+// token).
+func (s *Server) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		d := time.Since(start)
-		s.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
-		s.latency.WithLabelValues(route).Observe(d.Seconds())
-		s.Log.V(1).Info("Request", "method", r.Method, "route", route, "path", r.URL.Path, "code", sw.code,
-			"duration", d.Round(time.Microsecond).String(), "remote", r.RemoteAddr)
+		s.Log.V(1).Info("Request", "method", r.Method, "route", r.Pattern, "path", r.URL.Path, "code", sw.code,
+			"duration", time.Since(start).Round(time.Microsecond).String(), "remote", r.RemoteAddr)
 	})
 }
 
-func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.Auth.Allow(r, "create", s.Namespace)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c client.Client) {
 	spec, aerr := decodeCreate(http.MaxBytesReader(w, r.Body, s.MaxBody))
 	if aerr != nil {
 		writeError(w, aerr)
@@ -158,11 +166,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, viewOf(o, s.UI))
 }
 
-func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
-	if _, aerr := s.Auth.Allow(r, "get", s.Namespace); aerr != nil {
-		writeError(w, aerr)
-		return
-	}
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, _ client.Client) {
 	if o, ok := s.order(w, r); ok {
 		writeJSON(w, http.StatusOK, viewOf(o, s.UI))
 	}
@@ -179,11 +183,7 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) (*v1alpha1.Order,
 	return o, true
 }
 
-func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
-	if _, aerr := s.Auth.Allow(r, "list", s.Namespace); aerr != nil {
-		writeError(w, aerr)
-		return
-	}
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, _ client.Client) {
 	var list v1alpha1.OrderList
 	if err := s.Orders.List(r.Context(), &list, client.InNamespace(s.Namespace)); err != nil {
 		writeError(w, fromKube(err))
@@ -203,12 +203,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"orders": views})
 }
 
-func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.Auth.Allow(r, "patch", s.Namespace)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request, c client.Client) {
 	o, ok := s.order(w, r)
 	if !ok {
 		return
@@ -226,11 +221,7 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, viewOf(o, s.UI))
 }
 
-func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
-	if _, aerr := s.Auth.Allow(r, "", s.Namespace); aerr != nil {
-		writeError(w, aerr)
-		return
-	}
+func (s *Server) listProducts(w http.ResponseWriter, r *http.Request, _ client.Client) {
 	products, err := s.Products(r.Context())
 	if err != nil {
 		s.Log.Error(err, "Listing products failed")

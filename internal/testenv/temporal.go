@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,31 +26,25 @@ type Temporal struct {
 	done      chan struct{}
 }
 
-// DevServerArgs are the arguments of `temporal server start-dev` shared by
-// the tests and the local stack: the namespace and the search attributes
-// the order workflow sets.
-func DevServerArgs(port int, namespace string) []string {
-	return []string{
-		"server", "start-dev",
-		"--ip", "127.0.0.1",
-		"--port", strconv.Itoa(port),
-		"--namespace", namespace,
-		"--search-attribute", "OrderUpdatedAt=Datetime",
-		"--log-level", "warn",
-		// One partition per task queue: with the default four, a task and
-		// the poller waiting for it often meet only after a forward between
-		// partitions, which adds ~45 ms to every step on one machine.
-		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-		// The history service reads its task queues at most 20 times a
-		// second by default, so every workflow and activity task waited up
-		// to 50 ms before it was dispatched and every visibility record up
-		// to 50 ms before it was written: a 5-step order took 500 ms.
-		// At 1000 reads a second it takes ~140 ms.
-		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
-		"--dynamic-config-value", "history.visibilityProcessorMaxPollRPS=1000",
-		"--dynamic-config-value", "history.timerProcessorMaxPollRPS=1000",
+// DevServerArgs are the arguments of `temporal server start-dev` on port:
+// the flags hack/temporal-dev-server.flags holds for every user of the dev
+// server (the namespace and search attributes included), then the port.
+func DevServerArgs(port int) ([]string, error) {
+	root, err := Root()
+	if err != nil {
+		return nil, err
 	}
+	raw, err := os.ReadFile(filepath.Join(root, "hack", "temporal-dev-server.flags"))
+	if err != nil {
+		return nil, fmt.Errorf("testenv: the dev server's flags: %w", err)
+	}
+	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port)}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			args = append(args, strings.Fields(line)...)
+		}
+	}
+	return args, nil
 }
 
 // StartTemporal starts a headless, in-memory dev server on free ports and
@@ -71,7 +68,11 @@ func StartTemporal(ctx context.Context) (*Temporal, error) {
 		return nil, err
 	}
 	t := &Temporal{HostPort: fmt.Sprintf("127.0.0.1:%d", port), Namespace: "default", output: &syncBuffer{}, done: make(chan struct{})}
-	args := append(DevServerArgs(port, t.Namespace), "--headless",
+	args, err := DevServerArgs(port)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, "--headless",
 		"--http-port", strconv.Itoa(httpPort), "--metrics-port", strconv.Itoa(metricsPort))
 	t.cmd = exec.Command(bin, args...)
 	t.cmd.Stdout, t.cmd.Stderr = t.output, t.output

@@ -10,6 +10,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -27,6 +28,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	corev1 "k8s.io/api/core/v1"
@@ -423,8 +427,8 @@ func (b *bench) scale(n int) (result, error) {
 	for time.Since(start) < 10*time.Minute {
 		m, err := scrape(b.managerURL)
 		if err == nil {
-			total = int(m.sum("controller_runtime_reconcile_total", `controller="order"`))
-			if total >= n && m.sum("workqueue_depth", `name="order"`) == 0 {
+			total = int(m.sum("controller_runtime_reconcile_total", "controller", "order"))
+			if total >= n && m.sum("workqueue_depth", "name", "order") == 0 {
 				break
 			}
 		}
@@ -469,10 +473,13 @@ func (b *bench) snapshot(ctx context.Context) (counters, error) {
 	if err != nil {
 		return c, fmt.Errorf("API server metrics: %w", err)
 	}
-	api := parse(strings.NewReader(string(raw)))
+	api, err := parse(bytes.NewReader(raw))
+	if err != nil {
+		return c, fmt.Errorf("API server metrics: %w", err)
+	}
 	for _, verb := range []string{"PATCH", "UPDATE", "APPLY"} {
-		c.statusWrites += api.sum("apiserver_request_total", `resource="orders"`, `subresource="status"`, `verb="`+verb+`"`)
-		c.orderWrites += api.sum("apiserver_request_total", `resource="orders"`, `subresource=""`, `verb="`+verb+`"`)
+		c.statusWrites += api.sum("apiserver_request_total", "resource", "orders", "subresource", "status", "verb", verb)
+		c.orderWrites += api.sum("apiserver_request_total", "resource", "orders", "subresource", "", "verb", verb)
 	}
 	m, err := scrape(b.managerURL)
 	if err != nil {
@@ -511,8 +518,8 @@ func (b *bench) rss(name, field string) float64 {
 	return math.NaN()
 }
 
-// metrics is a parsed Prometheus text exposition: series -> value.
-type metrics map[string]float64
+// metrics is a parsed Prometheus text exposition, by metric name.
+type metrics map[string]*dto.MetricFamily
 
 func scrape(url string) (metrics, error) {
 	resp, err := http.Get(url)
@@ -520,46 +527,34 @@ func scrape(url string) (metrics, error) {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	return parse(resp.Body), nil
+	return parse(resp.Body)
 }
 
-func parse(r io.Reader) metrics {
-	m := metrics{}
-	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		line := s.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			m[line[:i]] = v
-		}
+func parse(r io.Reader) (metrics, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	m, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics: %w", err)
 	}
-	return m
+	return m, nil
 }
 
-// sum adds the series of a metric whose labels contain every matcher.
-func (m metrics) sum(name string, matchers ...string) float64 {
+// sum adds the counters, gauges and untyped series of a metric whose labels
+// have the given name/value pairs; an empty value also matches a missing
+// label.
+func (m metrics) sum(name string, labels ...string) float64 {
 	total := 0.0
-	for series, v := range m {
-		if series != name && !strings.HasPrefix(series, name+"{") {
-			continue
+	for _, s := range m[name].GetMetric() {
+		have := map[string]string{}
+		for _, l := range s.GetLabel() {
+			have[l.GetName()] = l.GetValue()
 		}
 		ok := true
-		for _, want := range matchers {
-			if strings.HasSuffix(want, `=""`) && !strings.Contains(series, strings.TrimSuffix(want, `""`)) {
-				continue // an empty label may also be left out
-			}
-			ok = ok && strings.Contains(series, want)
+		for i := 0; i+1 < len(labels); i += 2 {
+			ok = ok && have[labels[i]] == labels[i+1]
 		}
 		if ok {
-			total += v
+			total += s.GetCounter().GetValue() + s.GetGauge().GetValue() + s.GetUntyped().GetValue()
 		}
 	}
 	return total

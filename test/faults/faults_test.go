@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
+	clientretry "k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -242,15 +243,12 @@ func run(t *testing.T, scenario string, n int, faults string, inject func(t *tes
 }
 
 // retry retries calls the API server refuses while it is down.
+// retry calls f until it succeeds or fails for good (invalid, already
+// there), for 30 s: the API server may be down on purpose.
 func retry(f func() error) error {
-	var err error
-	for i := 0; i < 120; i++ {
-		if err = f(); err == nil || apierrors.IsInvalid(err) || apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	return err
+	return clientretry.OnError(wait.Backoff{Duration: 250 * time.Millisecond, Steps: 120}, func(err error) bool {
+		return !apierrors.IsInvalid(err) && !apierrors.IsAlreadyExists(err)
+	}, f)
 }
 
 // waitFinished waits until every Order is terminal or gone.
