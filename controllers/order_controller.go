@@ -1,15 +1,16 @@
-// Package controllers holds the Order reconciler and what it needs.
+// Package controllers holds the Order reconciler, the pure mapping from
+// workflow progress to Order status, the trimming of finished Orders in the
+// manager's cache, and the controller's metrics.
 //
 // The reconciler turns each Order into a Temporal workflow and mirrors the
 // workflow's progress into the Order's status. It does not poll each order:
-// a single progress watcher (internal/temporal) lists, every ~50 ms with one visibility query,
-// the workflows whose progress changed (the workflow stamps the search
-// attribute OrderUpdatedAt and the memo "progress" at every change), keeps
-// the latest progress in a cache and sends the changed Orders into
-// the controller's queue through a channel source. The reconcile then
-// writes the status from the cached progress, once per change, and only
-// when the status differs. A running order is also requeued every minute
-// as a safety net; that path reads the workflow once with Describe when the
+// the progress watcher of internal/temporal lists, every ~50 ms with one
+// visibility query, the workflows whose progress changed, keeps their
+// latest progress in a cache and sends the changed Orders into the
+// controller's queue through a channel source. The reconcile then writes
+// the status from the cached progress, once per change, and only when the
+// status differs. A running order is also requeued every minute as a
+// safety net; that path reads the workflow once with Describe when the
 // cached progress has grown older than that. The net matters: a change
 // whose visibility record appears later than the watcher's overlap after
 // the change is missed by the listing, and shows at the next resync.
@@ -285,7 +286,7 @@ func (r *OrderReconciler) recordTransitions(order *v1alpha1.Order, old, now *v1a
 	}
 	if now.Phase == old.Phase {
 		if refused(now) && !refused(old) {
-			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefusedEvt, "Cancel",
+			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefused, "Cancel",
 				"Cancel refused: the order already completed")
 		}
 		return
@@ -303,7 +304,7 @@ func (r *OrderReconciler) recordTransitions(order *v1alpha1.Order, old, now *v1a
 		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, string(v1alpha1.PhaseProcessing), "Process", "Order accepted, total %s %s", now.Total, now.Currency)
 	}
 	if refused(now) && !refused(old) {
-		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefusedEvt, "Cancel",
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefused, "Cancel",
 			"Cancel refused: the order already completed")
 	}
 }

@@ -196,7 +196,7 @@ func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
 	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, string(got.UID)); n != 0 {
 		t.Fatal("a completed order was refunded")
 	}
-	waitForEvent(t, c, got, v1alpha1.ReasonCancelRefusedEvt)
+	waitForEvent(t, c, got, v1alpha1.ReasonCancelRefused)
 }
 
 func waitForEvent(t *testing.T, c crclient.Client, o *v1alpha1.Order, reason string) {

@@ -57,12 +57,12 @@ const (
 
 // Reasons for the kstatus conditions and events.
 const (
-	ReasonCompleted        = "Completed"
-	ReasonPending          = "Pending"
-	ReasonInProgress       = "InProgress"
-	ReasonOrderCompleted   = "OrderCompleted"
-	ReasonWorkflowStarted  = "WorkflowStarted"
-	ReasonTemporalError    = "TemporalUnavailable"
-	ReasonCancelRequested  = "CancelRequested"
-	ReasonCancelRefusedEvt = "CancelRefused"
+	ReasonCompleted       = "Completed"
+	ReasonPending         = "Pending"
+	ReasonInProgress      = "InProgress"
+	ReasonOrderCompleted  = "OrderCompleted"
+	ReasonWorkflowStarted = "WorkflowStarted"
+	ReasonTemporalError   = "TemporalUnavailable"
+	ReasonCancelRequested = "CancelRequested"
+	ReasonCancelRefused   = "CancelRefused"
 )

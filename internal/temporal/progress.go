@@ -77,10 +77,8 @@ func (c *ProgressCache) Len() int {
 // less an overlap, so a change that becomes visible a little late is still
 // found (one later than the overlap is left to the reconciler's resync).
 // Duplicates are dropped by the progress sequence number. The query is a
-// range over the search attribute's index: its cost follows the changes it
-// returns, not the workflows the store holds. (With "OR CloseTime >= …" in
-// it, the SQL visibility stores scan every workflow of the namespace: 13 ms
-// a poll with 1000 orders kept, 20 polls a second.)
+// range over the search attribute's index, so its cost follows the changes
+// it returns, not the workflows kept (docs/performance.md has the numbers).
 //
 // A workflow that ends without publishing its last progress (terminated,
 // timed out, failed on an error) has no OrderUpdatedAt for its end, so a
