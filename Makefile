@@ -54,14 +54,18 @@ verify: $(CONTROLLER_GEN) ## Regenerate CRD, RBAC, deepcopy and go.sum; fail if 
 	echo "verify: generated files are up to date"
 
 .PHONY: test
-test: tools verify lint ## Run every test: generation check, lint, unit, integration, end-to-end and fault suites (one package at a time).
-	go test $(GO_TEST_FLAGS) -p 1 -count=1 -timeout 40m ./...
-	$(MAKE) --no-print-directory e2e
+test: tools verify lint ## Run every test: generation check, lint, then the tiers below one after another.
+	$(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-faults
 
 .PHONY: test-unit
-test-unit: ## Run only the unit tests (-short: no external processes).
+test-unit: ## Tier 1: the unit tests only (-short: no servers started), in seconds.
 	go test $(GO_TEST_FLAGS) -short ./...
+
+.PHONY: test-integration
+test-integration: tools ## Tier 2: every package's tests, the integration ones against a real kube-apiserver, Temporal and PostgreSQL started per package (one package at a time).
+	go test $(GO_TEST_FLAGS) -p 1 -count=1 -timeout 40m ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the money parser and the REST request decoder, FUZZTIME each (default 60s).
@@ -119,12 +123,12 @@ dev-clean: ## Stop the local stack and remove .dev/.
 dev-status: ## Say which parts of the local stack run.
 	hack/dev.sh status
 
-.PHONY: e2e
-e2e: tools build ## Run the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl, curl and Chromium.
+.PHONY: test-e2e e2e
+test-e2e e2e: tools build ## Tier 3: the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl, curl and Chromium.
 	go test -tags e2e -count=1 -timeout 20m ./test/e2e
 
 .PHONY: test-faults
-test-faults: tools build ## Run the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows.
+test-faults: tools build ## Tier 4: the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows.
 	go test -tags faults -count=1 -v -timeout 30m ./test/faults
 
 .PHONY: screenshots
