@@ -223,8 +223,8 @@ SQL
   # shellcheck disable=SC2046 # the shared flags split into words on purpose
   start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal" server start-dev --ip 127.0.0.1 \
     --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
-    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
-    $(grep -v '^[[:space:]]*\(#\|$\)' "$root/hack/temporal-dev-server.flags")
+    --namespace default --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+    $(grep -v '^[[:space:]]*\(#\|$\)' "$root/charts/orderflow/files/temporal-dev-server.flags")
   wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
 
   # Schema, demo catalog, CRD.

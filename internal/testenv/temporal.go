@@ -26,19 +26,19 @@ type Temporal struct {
 	done      chan struct{}
 }
 
-// DevServerArgs are the arguments of `temporal server start-dev` on port:
-// the flags hack/temporal-dev-server.flags holds for every user of the dev
-// server (the namespace and search attributes included), then the port.
-func DevServerArgs(port int) ([]string, error) {
+// DevServerArgs are the arguments of `temporal server start-dev` on port
+// with namespace: the flags every OrderFlow dev server runs with, from
+// charts/orderflow/files/temporal-dev-server.flags.
+func DevServerArgs(port int, namespace string) ([]string, error) {
 	root, err := Root()
 	if err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(filepath.Join(root, "hack", "temporal-dev-server.flags"))
+	raw, err := os.ReadFile(filepath.Join(root, "charts", "orderflow", "files", "temporal-dev-server.flags"))
 	if err != nil {
 		return nil, fmt.Errorf("testenv: the dev server's flags: %w", err)
 	}
-	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port)}
+	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--namespace", namespace}
 	for _, line := range strings.Split(string(raw), "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 			args = append(args, strings.Fields(line)...)
@@ -68,7 +68,7 @@ func StartTemporal(ctx context.Context) (*Temporal, error) {
 		return nil, err
 	}
 	t := &Temporal{HostPort: fmt.Sprintf("127.0.0.1:%d", port), Namespace: "default", output: &syncBuffer{}, done: make(chan struct{})}
-	args, err := DevServerArgs(port)
+	args, err := DevServerArgs(port, t.Namespace)
 	if err != nil {
 		return nil, err
 	}

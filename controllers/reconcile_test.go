@@ -1,0 +1,210 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/temporal"
+	"orderflow.io/orderflow/workflows"
+)
+
+// scriptedWorkflows answers as a test tells it to and records what it was
+// asked, in order.
+type scriptedWorkflows struct {
+	startClosed bool
+	startErr    error
+	cancelErr   error
+	describe    temporal.Snapshot
+	describeErr error
+	calls       []string
+}
+
+func (w *scriptedWorkflows) Start(context.Context, workflows.OrderInput) (string, bool, error) {
+	w.calls = append(w.calls, "Start")
+	if w.startErr != nil {
+		return "", false, w.startErr
+	}
+	return "run-1", w.startClosed, nil
+}
+
+func (w *scriptedWorkflows) Cancel(context.Context, string, string) error {
+	w.calls = append(w.calls, "Cancel")
+	return w.cancelErr
+}
+
+func (w *scriptedWorkflows) Describe(context.Context, string) (temporal.Snapshot, error) {
+	w.calls = append(w.calls, "Describe")
+	return w.describe, w.describeErr
+}
+
+func (w *scriptedWorkflows) URL(string, string) string { return "" }
+
+// TestReconcileBranches drives one reconcile of an Order through each of
+// the reconciler's branches against a fake API server and a scripted
+// Temporal, and checks what it asked of Temporal, the Order it left and the
+// Events it recorded.
+func TestReconcileBranches(t *testing.T) {
+	unreachable := errors.New("dial tcp 127.0.0.1:7233: connection refused")
+	running := func(p v1alpha1.OrderPhase) v1alpha1.OrderStatus {
+		return v1alpha1.OrderStatus{Phase: p, ObservedGeneration: 1,
+			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID("uid-1"), RunID: "run-1"}}
+	}
+	progress := func(p v1alpha1.OrderPhase, closed bool) temporal.Snapshot {
+		s := temporal.Snapshot{RunID: "run-1", Closed: closed, Fetched: time.Now(),
+			Progress: workflows.Progress{Seq: 5, Namespace: "shop", Name: "o1", Phase: p, Total: "1299.99", Currency: "USD"}}
+		if closed {
+			s.CloseStatus = "Completed"
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name      string
+		order     *v1alpha1.Order
+		wf        scriptedWorkflows
+		wantErr   bool
+		wantCalls []string
+		// wantPhase "" with wantGone: the Order was deleted.
+		wantPhase     v1alpha1.OrderPhase
+		wantFinalizer bool
+		wantGone      bool
+		wantEvent     string
+		wantRequeue   bool
+	}{
+		{
+			name:      "a new Order starts its workflow and is held by the finalizer",
+			order:     newOrder().build(),
+			wantCalls: []string{"Start"}, wantPhase: v1alpha1.PhasePending, wantFinalizer: true,
+			wantEvent: "Normal " + v1alpha1.ReasonWorkflowStarted, wantRequeue: true,
+		},
+		{
+			name:      "Temporal unreachable at start: an error to retry and a Warning, no workflow recorded",
+			order:     newOrder().build(),
+			wf:        scriptedWorkflows{startErr: unreachable},
+			wantErr:   true,
+			wantCalls: []string{"Start"}, wantPhase: "", wantFinalizer: true,
+			wantEvent: "Warning " + v1alpha1.ReasonTemporalError,
+		},
+		{
+			name:      "a start that finds its workflow already ended attaches to that run and shows its end",
+			order:     newOrder().build(),
+			wf:        scriptedWorkflows{startClosed: true, describe: progress(v1alpha1.PhaseCompleted, true)},
+			wantCalls: []string{"Start", "Describe"}, wantPhase: v1alpha1.PhaseCompleted, wantFinalizer: false,
+			wantEvent: "Normal " + v1alpha1.ReasonCompleted,
+		},
+		{
+			name:      "spec.cancel is passed on to a running workflow",
+			order:     newOrder().cancelled().withStatus(running(v1alpha1.PhaseProcessing)).build(),
+			wf:        scriptedWorkflows{describe: progress(v1alpha1.PhaseProcessing, false)},
+			wantCalls: []string{"Describe", "Cancel"}, wantPhase: v1alpha1.PhaseProcessing, wantFinalizer: true,
+			wantRequeue: true,
+		},
+		{
+			name:      "spec.cancel is not passed on again once the workflow is cancelling",
+			order:     newOrder().cancelled().withStatus(running(v1alpha1.PhaseProcessing)).build(),
+			wf:        scriptedWorkflows{describe: progress(v1alpha1.PhaseCancelling, false)},
+			wantCalls: []string{"Describe"}, wantPhase: v1alpha1.PhaseCancelling, wantFinalizer: true,
+			wantEvent: "Normal " + v1alpha1.ReasonCancelRequested, wantRequeue: true,
+		},
+		{
+			name:      "Temporal unreachable when passing a cancel on: an error to retry and a Warning",
+			order:     newOrder().cancelled().withStatus(running(v1alpha1.PhaseProcessing)).build(),
+			wf:        scriptedWorkflows{describe: progress(v1alpha1.PhaseProcessing, false), cancelErr: unreachable},
+			wantErr:   true,
+			wantCalls: []string{"Describe", "Cancel"}, wantPhase: v1alpha1.PhaseProcessing, wantFinalizer: true,
+			wantEvent: "Warning " + v1alpha1.ReasonTemporalError,
+		},
+		{
+			name:      "a terminal Order lets go of its finalizer and asks Temporal nothing",
+			order:     newOrder().withStatus(v1alpha1.OrderStatus{Phase: v1alpha1.PhaseCompleted, ObservedGeneration: 1}).build(),
+			wantCalls: nil, wantPhase: v1alpha1.PhaseCompleted, wantFinalizer: false,
+		},
+		{
+			name:      "deleting a running Order cancels its workflow and holds the Order until it has unwound",
+			order:     deleted(newOrder().withStatus(running(v1alpha1.PhaseProcessing)).build()),
+			wf:        scriptedWorkflows{describe: progress(v1alpha1.PhaseCancelling, false)},
+			wantCalls: []string{"Cancel", "Describe"}, wantPhase: v1alpha1.PhaseCancelling, wantFinalizer: true,
+			wantRequeue: true,
+		},
+		{
+			name:      "deleting an Order whose workflow never started lets it go at once",
+			order:     deleted(newOrder().withStatus(running(v1alpha1.PhasePending)).build()),
+			wf:        scriptedWorkflows{cancelErr: temporal.ErrNotFound},
+			wantCalls: []string{"Cancel"}, wantGone: true,
+		},
+		{
+			name:      "deleting while Temporal is unreachable keeps the finalizer and warns",
+			order:     deleted(newOrder().withStatus(running(v1alpha1.PhaseProcessing)).build()),
+			wf:        scriptedWorkflows{cancelErr: unreachable},
+			wantErr:   true,
+			wantCalls: []string{"Cancel"}, wantPhase: v1alpha1.PhaseProcessing, wantFinalizer: true,
+			wantEvent: "Warning " + v1alpha1.ReasonTemporalError,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.order
+			o.UID = "uid-1"
+			if !o.DeletionTimestamp.IsZero() || o.Status.Phase.Terminal() || o.Status.Workflow != nil {
+				controllerutil.AddFinalizer(o, Finalizer)
+			}
+			c := fake.NewClientBuilder().WithScheme(v1alpha1.NewScheme()).WithObjects(o).WithStatusSubresource(&v1alpha1.Order{}).Build()
+			rec := events.NewFakeRecorder(20)
+			wf := tc.wf
+			r := &OrderReconciler{Client: c, Recorder: rec, Workflows: &wf, Progress: temporal.NewProgressCache(), Resync: time.Minute}
+
+			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Reconcile error = %v, want error: %v", err, tc.wantErr)
+			}
+			if !slices.Equal(wf.calls, tc.wantCalls) {
+				t.Errorf("asked Temporal %v, want %v", wf.calls, tc.wantCalls)
+			}
+			if got := res.RequeueAfter > 0; got != tc.wantRequeue {
+				t.Errorf("requeue after %s, want a requeue: %v", res.RequeueAfter, tc.wantRequeue)
+			}
+			got := &v1alpha1.Order{}
+			err = c.Get(context.Background(), types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, got)
+			if tc.wantGone {
+				if !apierrors.IsNotFound(err) {
+					t.Fatalf("the Order is still there (%v): finalizers %v", err, got.Finalizers)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status.Phase != tc.wantPhase {
+					t.Errorf("phase %q, want %q", got.Status.Phase, tc.wantPhase)
+				}
+				if has := controllerutil.ContainsFinalizer(got, Finalizer); has != tc.wantFinalizer {
+					t.Errorf("finalizer held: %v, want %v", has, tc.wantFinalizer)
+				}
+			}
+			var recorded []string
+			for len(rec.Events) > 0 {
+				recorded = append(recorded, <-rec.Events)
+			}
+			if tc.wantEvent != "" && !slices.ContainsFunc(recorded, func(e string) bool { return strings.HasPrefix(e, tc.wantEvent+" ") }) {
+				t.Errorf("events %q, want one starting %q", recorded, tc.wantEvent)
+			}
+		})
+	}
+}
+
+// deleted marks an Order as being deleted.
+func deleted(o *v1alpha1.Order) *v1alpha1.Order {
+	o.DeletionTimestamp = &metav1.Time{Time: t0}
+	return o
+}
