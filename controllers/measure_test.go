@@ -77,7 +77,7 @@ func TestMeasureStatusLagAndWritesPerOrder(t *testing.T) {
 	defer mu.Unlock()
 	for _, o := range created {
 		// The workflow's own record of when each step completed.
-		desc, err := s.tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(string(o.UID)), "")
+		desc, err := s.tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(o.Namespace, o.Name), "")
 		if err != nil {
 			t.Fatal(err)
 		}

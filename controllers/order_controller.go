@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
@@ -83,6 +84,9 @@ type OrderReconciler struct {
 	ResyncReads *rate.Limiter
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
+	// DefaultTTL deletes finished Orders that set no
+	// ttlSecondsAfterFinished this long after they finished; 0: never.
+	DefaultTTL time.Duration
 	// Metrics, when set, observes status transitions.
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
@@ -110,7 +114,7 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if trimmed(order) {
-		return ctrl.Result{}, nil // finished: nothing left to do
+		return r.expire(ctx, order) // finished: nothing left but its TTL
 	}
 	if st, ok := r.written.Load(order.UID); ok {
 		order.Status = *st.(*v1alpha1.OrderStatus).DeepCopy()
@@ -119,7 +123,10 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return r.reconcileDelete(ctx, order)
 	}
 	if order.Status.Phase.Terminal() {
-		return ctrl.Result{}, r.finishTerminal(ctx, order)
+		if err := r.finishTerminal(ctx, order); err != nil {
+			return ctrl.Result{}, err
+		}
+		return r.expire(ctx, order)
 	}
 	if err := r.ensureFinalizer(ctx, order); err != nil {
 		return ctrl.Result{}, err
@@ -135,11 +142,39 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, err
 	}
 	if order.Status.Phase.Terminal() {
-		return ctrl.Result{}, r.finishTerminal(ctx, order)
+		if err := r.finishTerminal(ctx, order); err != nil {
+			return ctrl.Result{}, err
+		}
+		return r.expire(ctx, order)
 	}
 	// Jittered, so Orders created together do not come back together
 	// (docs/performance.md).
 	return ctrl.Result{RequeueAfter: wait.Jitter(r.Resync, 0.5)}, nil
+}
+
+// expire deletes a finished Order once its TTL (spec.ttlSecondsAfterFinished,
+// else the manager's DefaultTTL) has passed since it finished, and until
+// then asks to come back when it will have: one requeue, not a poll. Its
+// record stays in PostgreSQL.
+func (r *OrderReconciler) expire(ctx context.Context, order *v1alpha1.Order) (ctrl.Result, error) {
+	ttl := r.DefaultTTL
+	if s := order.Spec.TTLSecondsAfterFinished; s != nil {
+		ttl = time.Duration(*s) * time.Second
+	}
+	done := order.Status.CompletionTime
+	if ttl <= 0 && order.Spec.TTLSecondsAfterFinished == nil || done == nil {
+		return ctrl.Result{}, nil
+	}
+	if left := done.Add(ttl).Sub(r.now()); left > 0 {
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	// The UID precondition spares an Order applied again under the name.
+	err := r.Delete(ctx, order, client.Preconditions{UID: &order.UID})
+	if err := client.IgnoreNotFound(err); err != nil && !apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
+	logf.FromContext(ctx).V(1).Info("Deleted: its TTL after it finished has passed", "ttl", ttl)
+	return ctrl.Result{}, nil
 }
 
 // ensureFinalizer holds the Order until its workflow is done with it.
@@ -169,10 +204,21 @@ func (r *OrderReconciler) finishTerminal(ctx context.Context, order *v1alpha1.Or
 	return client.IgnoreNotFound(r.Patch(ctx, order, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})))
 }
 
+// workflowID is the id of the Order's workflow: the one its status names
+// (Orders placed before identity by name keep theirs), else the one its
+// namespace and name give.
+func workflowID(order *v1alpha1.Order) string {
+	if ref := order.Status.Workflow; ref != nil && ref.ID != "" {
+		return ref.ID
+	}
+	return workflows.WorkflowID(order.Namespace, order.Name)
+}
+
 // ensureWorkflow starts the order's workflow, or attaches to the one that
-// runs, and returns what is known of its progress.
+// runs or ran under the Order's identity, and returns what is known of its
+// progress.
 func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *temporal.Snapshot, error) {
-	id := workflows.WorkflowID(string(order.UID))
+	id := workflowID(order)
 	if ref := order.Status.Workflow; ref != nil && ref.RunID != "" {
 		if _, ok := r.fresh(id); !ok && !order.Spec.Cancel && r.ResyncReads != nil && !r.ResyncReads.Allow() {
 			// Nothing new came from the watcher: this is the safety net,
@@ -247,7 +293,10 @@ func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Ord
 	case v1alpha1.PhaseCancelling, v1alpha1.PhaseCancelled, v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed:
 		return nil
 	}
-	err := r.Workflows.Cancel(ctx, workflows.WorkflowID(string(order.UID)), v1alpha1.ReasonCancelled)
+	if reused(order, snap) {
+		return nil // the workflow is another order's
+	}
+	err := r.Workflows.Cancel(ctx, workflowID(order), v1alpha1.ReasonCancelled)
 	if errors.Is(err, temporal.ErrClosed) || errors.Is(err, temporal.ErrNotFound) {
 		return nil // the next progress shows how it ended
 	}
@@ -256,7 +305,7 @@ func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Ord
 			"Cannot pass the cancel request on to the workflow: %v", err)
 		return err
 	}
-	logf.FromContext(ctx).V(1).Info("Cancel requested", "workflow", workflows.WorkflowID(string(order.UID)))
+	logf.FromContext(ctx).V(1).Info("Cancel requested", "workflow", workflowID(order))
 	return nil
 }
 
@@ -273,7 +322,17 @@ func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order
 		return client.IgnoreNotFound(err)
 	}
 	r.written.Store(order.UID, want.DeepCopy())
-	r.recordTransitions(order, &orig.Status, &want)
+	// An Order that meets its order already finished (re-created after it
+	// ran) was re-attached: what it shows was recorded, nothing moved now.
+	reattached := snap != nil && want.Phase.Terminal() && !orig.Status.Phase.Terminal() &&
+		(snap.Progress.Restored || (snap.Closed && orig.Status.Workflow == nil)) && want.Reason != v1alpha1.ReasonNameReused
+	if reattached {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonReattached, "Reattach",
+			"Order %s/%s was processed before (%s, placed %s): it shows the recorded outcome; nothing was charged or reserved again",
+			order.Namespace, order.Name, want.Phase, snap.Progress.StartTime.UTC().Format(time.RFC3339))
+	} else {
+		r.recordTransitions(order, &orig.Status, &want)
+	}
 	if r.Metrics != nil {
 		r.Metrics.observe(order, &orig.Status, &want)
 	}
@@ -319,13 +378,14 @@ func refused(st *v1alpha1.OrderStatus) bool {
 }
 
 // reconcileDelete cancels a running order's workflow and lets the Order go
-// once the workflow has unwound.
+// once the workflow has unwound; with deletionPolicy Orphan it lets the
+// Order go at once and the workflow carries on.
 func (r *OrderReconciler) reconcileDelete(ctx context.Context, order *v1alpha1.Order) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(order, Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	id := workflows.WorkflowID(string(order.UID))
-	if !order.Status.Phase.Terminal() {
+	id := workflowID(order)
+	if !order.Status.Phase.Terminal() && order.Spec.DeletionPolicy != v1alpha1.DeletionOrphan {
 		err := r.Workflows.Cancel(ctx, id, v1alpha1.ReasonDeleted)
 		switch {
 		case errors.Is(err, temporal.ErrNotFound):
@@ -364,8 +424,9 @@ func (r *OrderReconciler) now() time.Time {
 // orderInput is the workflow input for an Order.
 func orderInput(o *v1alpha1.Order) workflows.OrderInput {
 	in := workflows.OrderInput{
-		UID: string(o.UID), Namespace: o.Namespace, Name: o.Name,
-		CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
+		Key: workflows.Key(o.Namespace, o.Name), UID: string(o.UID), Namespace: o.Namespace, Name: o.Name,
+		Fingerprint: Fingerprint(o.Spec),
+		CustomerID:  o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
 		Currency: o.Spec.Currency, PaymentMethod: o.Spec.PaymentMethod, Cancel: o.Spec.Cancel,
 	}
 	for _, it := range o.Spec.Items {

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,8 +68,8 @@ func TestAnOrderGoesFromPendingToCompletedWithEveryStepVisible(t *testing.T) {
 	}
 	st := done.Status
 	if st.Total != "1299.99" || st.Currency != "USD" || st.PaymentID == "" || st.Step != v1alpha1.StepCustomerNotified ||
-		st.Workflow == nil || st.Workflow.ID != "order-"+string(done.UID) || st.Workflow.RunID == "" ||
-		!strings.Contains(st.Workflow.URL, st.Workflow.ID) || st.StartTime == nil || st.CompletionTime == nil ||
+		st.Workflow == nil || st.Workflow.ID != workflows.WorkflowID(done.Namespace, done.Name) || st.Workflow.RunID == "" ||
+		!strings.Contains(st.Workflow.URL, url.PathEscape(st.Workflow.ID)) || st.StartTime == nil || st.CompletionTime == nil ||
 		st.ObservedGeneration != done.Generation {
 		t.Fatalf("status %+v", st)
 	}
@@ -97,7 +98,7 @@ func TestAnOrderGoesFromPendingToCompletedWithEveryStepVisible(t *testing.T) {
 		}
 		last = i
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, string(done.UID)); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, workflows.Key(done.Namespace, done.Name)); n != 1 {
 		t.Fatalf("%d captures", n)
 	}
 }
@@ -138,7 +139,7 @@ func TestAnOrderCreatedCancelledEndsCancelledWithNoPayment(t *testing.T) {
 	if got.Status.PaymentID != "" || !isTrue(got, "Stalled") {
 		t.Fatalf("status %+v", got.Status)
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, string(got.UID)); n != 0 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, workflows.Key(got.Namespace, got.Name)); n != 0 {
 		t.Fatalf("%d payments for an order cancelled at birth", n)
 	}
 }
@@ -163,7 +164,7 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 	waitFor(t, c, o, "InventoryReserved", func(o *v1alpha1.Order) bool { return o.Status.Step == v1alpha1.StepInventoryReserved })
 	patchCancel(t, c, o)
 	got := waitFor(t, c, o, "Cancelled", phase(v1alpha1.PhaseCancelled))
-	uid := string(got.UID)
+	uid := workflows.Key(got.Namespace, got.Name)
 	if got.Status.PaymentID == "" || got.Status.RefundID == "" || got.Status.Reason != v1alpha1.ReasonCancelled {
 		t.Fatalf("status %+v", got.Status)
 	}
@@ -193,7 +194,7 @@ func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
 	if got.Status.Phase != v1alpha1.PhaseCompleted || got.Status.ObservedGeneration != got.Generation {
 		t.Fatalf("status %+v", got.Status)
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, string(got.UID)); n != 0 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, workflows.Key(got.Namespace, got.Name)); n != 0 {
 		t.Fatal("a completed order was refunded")
 	}
 	waitForEvent(t, c, got, v1alpha1.ReasonCancelRefused)
@@ -236,7 +237,7 @@ func TestDeletingARunningOrderCancelsItBeforeItDisappears(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone(t, c, o)
-	uid := string(got.UID)
+	uid := workflows.Key(got.Namespace, got.Name)
 	if st := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, uid); st != 1 {
 		t.Fatal("the deleted order is not recorded as cancelled")
 	}
@@ -263,7 +264,7 @@ func TestDeletingAFinishedOrderIsImmediateAndKeepsItsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone(t, c, o)
-	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, string(got.UID)); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, workflows.Key(got.Namespace, got.Name)); n != 1 {
 		t.Fatal("the order's record is gone")
 	}
 }
@@ -285,21 +286,21 @@ func TestRestartingTheManagerMidFlightFinishesEveryOrderExactlyOnce(t *testing.T
 	if err := s.restartManager(); err != nil {
 		t.Fatal(err)
 	}
-	var uids []string
+	var keys []string
 	for _, o := range orders {
 		got := waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
-		uids = append(uids, string(got.UID))
+		keys = append(keys, workflows.Key(got.Namespace, got.Name))
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, uids); n != len(orders) {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, keys); n != len(orders) {
 		t.Fatalf("%d captures for %d orders", n, len(orders))
 	}
-	for _, uid := range uids {
-		resp, err := s.tc.ListWorkflow(ctx, listRuns(uid))
+	for _, o := range orders {
+		resp, err := s.tc.ListWorkflow(ctx, listRuns(workflows.WorkflowID(o.Namespace, o.Name)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(resp.GetExecutions()) != 1 {
-			t.Fatalf("order %s has %d workflow runs", uid, len(resp.GetExecutions()))
+			t.Fatalf("order %s has %d workflow runs", o.Name, len(resp.GetExecutions()))
 		}
 	}
 }
@@ -315,7 +316,7 @@ func TestStartingAWorkflowThatAlreadyEndedAttachesToItAndSaysItEnded(t *testing.
 	if err != nil || closed {
 		t.Fatalf("first start: run %q, closed %v, %v", first, closed, err)
 	}
-	if err := s.tc.GetWorkflow(ctx, workflows.WorkflowID(in.UID), first).Get(ctx, nil); err != nil {
+	if err := s.tc.GetWorkflow(ctx, in.WorkflowID(), first).Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	again, closed, err := wf.Start(ctx, in)

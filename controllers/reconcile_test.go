@@ -61,7 +61,7 @@ func TestReconcileBranches(t *testing.T) {
 	unreachable := errors.New("dial tcp 127.0.0.1:7233: connection refused")
 	running := func(p v1alpha1.OrderPhase) v1alpha1.OrderStatus {
 		return v1alpha1.OrderStatus{Phase: p, ObservedGeneration: 1,
-			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID("uid-1"), RunID: "run-1"}}
+			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID("shop", "o1"), RunID: "run-1"}}
 	}
 	progress := func(p v1alpha1.OrderPhase, closed bool) temporal.Snapshot {
 		s := temporal.Snapshot{RunID: "run-1", Closed: closed, Fetched: time.Now(),
@@ -103,7 +103,7 @@ func TestReconcileBranches(t *testing.T) {
 			order:     newOrder().build(),
 			wf:        scriptedWorkflows{startClosed: true, describe: progress(v1alpha1.PhaseCompleted, true)},
 			wantCalls: []string{"Start", "Describe"}, wantPhase: v1alpha1.PhaseCompleted, wantFinalizer: false,
-			wantEvent: "Normal " + v1alpha1.ReasonCompleted,
+			wantEvent: "Normal " + v1alpha1.ReasonReattached,
 		},
 		{
 			name:      "spec.cancel is passed on to a running workflow",
@@ -128,9 +128,31 @@ func TestReconcileBranches(t *testing.T) {
 			wantEvent: "Warning " + v1alpha1.ReasonTemporalError,
 		},
 		{
+			name:      "a workflow of the same name with another spec is another order's: NameReused, and it is not cancelled",
+			order:     newOrder().cancelled().withStatus(running(v1alpha1.PhasePending)).build(),
+			wf:        scriptedWorkflows{describe: otherOrder(progress(v1alpha1.PhaseProcessing, false))},
+			wantCalls: []string{"Describe"}, wantPhase: v1alpha1.PhaseFailed, wantFinalizer: false,
+			wantEvent: "Warning " + v1alpha1.ReasonNameReused,
+		},
+		{
+			name:      "deleting a running Order with deletionPolicy Orphan lets it go at once and leaves the workflow alone",
+			order:     deleted(orphan(newOrder().withStatus(running(v1alpha1.PhaseProcessing)).build())),
+			wantCalls: nil, wantGone: true,
+		},
+		{
 			name:      "a terminal Order lets go of its finalizer and asks Temporal nothing",
 			order:     newOrder().withStatus(v1alpha1.OrderStatus{Phase: v1alpha1.PhaseCompleted, ObservedGeneration: 1}).build(),
 			wantCalls: nil, wantPhase: v1alpha1.PhaseCompleted, wantFinalizer: false,
+		},
+		{
+			name:      "a finished Order whose TTL has passed is deleted",
+			order:     ttl(newOrder().withStatus(finishedAt(t0)).build(), 60),
+			wantCalls: nil, wantGone: true,
+		},
+		{
+			name:      "a finished Order whose TTL has not passed comes back when it will have",
+			order:     ttl(newOrder().withStatus(finishedAt(t0)).build(), 31536000),
+			wantCalls: nil, wantPhase: v1alpha1.PhaseCompleted, wantRequeue: true,
 		},
 		{
 			name:      "deleting a running Order cancels its workflow and holds the Order until it has unwound",
@@ -201,6 +223,29 @@ func TestReconcileBranches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otherOrder makes a snapshot report on an order with another spec.
+func otherOrder(s temporal.Snapshot) temporal.Snapshot {
+	s.Progress.Fingerprint = "v1:another"
+	return s
+}
+
+// ttl sets ttlSecondsAfterFinished.
+func ttl(o *v1alpha1.Order, seconds int32) *v1alpha1.Order {
+	o.Spec.TTLSecondsAfterFinished = &seconds
+	return o
+}
+
+// finishedAt is the status of an Order that completed at t.
+func finishedAt(t time.Time) v1alpha1.OrderStatus {
+	return v1alpha1.OrderStatus{Phase: v1alpha1.PhaseCompleted, ObservedGeneration: 1, CompletionTime: &metav1.Time{Time: t}}
+}
+
+// orphan sets deletionPolicy Orphan.
+func orphan(o *v1alpha1.Order) *v1alpha1.Order {
+	o.Spec.DeletionPolicy = v1alpha1.DeletionOrphan
+	return o
 }
 
 // deleted marks an Order as being deleted.

@@ -57,7 +57,7 @@ func TestTheSafetyNetReadsNoMoreWorkflowsThanItMay(t *testing.T) {
 		o.Name, o.UID = fmt.Sprintf("o%02d", i), types.UID(fmt.Sprintf("uid-%02d", i))
 		o.Finalizers = []string{Finalizer}
 		o.Status = v1alpha1.OrderStatus{Phase: v1alpha1.PhasePending, ObservedGeneration: o.Generation,
-			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID(string(o.UID)), RunID: "run"}}
+			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID(o.Namespace, o.Name), RunID: "run"}}
 		if i == 50 {
 			o.Spec.Cancel = true
 		}

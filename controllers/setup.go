@@ -27,6 +27,9 @@ type Options struct {
 	Resync                  time.Duration
 	ResyncReads             float64
 	MaxConcurrentReconciles int
+	// DefaultTTL deletes finished Orders that set no ttlSecondsAfterFinished
+	// this long after they finished; 0: never.
+	DefaultTTL time.Duration
 }
 
 // DefaultOptions are the manager's defaults.
@@ -69,6 +72,7 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 		Resync:                  opts.Resync,
 		ResyncReads:             rate.NewLimiter(rate.Limit(opts.ResyncReads), max(1, int(opts.ResyncReads))),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		DefaultTTL:              opts.DefaultTTL,
 		Metrics:                 metrics,
 	}
 	return r, r.SetupWithManager(mgr)

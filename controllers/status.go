@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,18 +21,41 @@ func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *temporal.S
 	st.ObservedGeneration = o.Generation
 	if wf != nil {
 		st.Workflow = wf
-		if st.StartTime == nil {
-			st.StartTime = &now
-		}
 	}
 	if st.Phase == "" {
 		st.Phase = v1alpha1.PhasePending
 	}
-	if snap != nil {
+	switch {
+	case reused(o, snap):
+		nameReused(&st, snap, now)
+		snap = nil // its steps are another order's
+	case snap != nil:
 		applyProgress(&st, snap)
+	}
+	if wf != nil && st.StartTime == nil {
+		st.StartTime = &now
 	}
 	setConditions(&st, o.Spec.Cancel, snap, now)
 	return st
+}
+
+// reused says the workflow snap reports on is another order's: one placed
+// under the same namespace/name with a different spec.
+func reused(o *v1alpha1.Order, snap *temporal.Snapshot) bool {
+	return snap != nil && snap.Progress.Fingerprint != "" && snap.Progress.Fingerprint != Fingerprint(o.Spec)
+}
+
+// nameReused is the status of an Order refused because its name was used
+// for another order: failed, with nothing of the other order's in it.
+func nameReused(st *v1alpha1.OrderStatus, snap *temporal.Snapshot, now metav1.Time) {
+	st.Phase, st.Step = v1alpha1.PhaseFailed, ""
+	st.Total, st.Currency, st.PaymentID, st.RefundID = "", "", "", ""
+	st.Reason = v1alpha1.ReasonNameReused
+	st.Message = fmt.Sprintf("%s/%s was already used for a different order, placed %s; this one was not processed",
+		snap.Progress.Namespace, snap.Progress.Name, snap.Progress.StartTime.UTC().Format(time.RFC3339))
+	if st.CompletionTime == nil {
+		st.CompletionTime = &now
+	}
 }
 
 // applyProgress copies the workflow's progress into the status. A workflow
@@ -46,7 +70,7 @@ func applyProgress(st *v1alpha1.OrderStatus, snap *temporal.Snapshot) {
 	st.Total, st.Currency = p.Total, p.Currency
 	st.Reason, st.Message = p.Reason, p.Message
 	st.PaymentID, st.RefundID = p.PaymentID, p.RefundID
-	if !p.StartTime.IsZero() && st.StartTime == nil {
+	if !p.StartTime.IsZero() && (st.StartTime == nil || p.Restored) {
 		t := metav1.NewTime(p.StartTime)
 		st.StartTime = &t
 	}

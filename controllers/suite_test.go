@@ -236,6 +236,6 @@ func (s *system) count(t *testing.T, query string, args ...any) int {
 
 func stackConfig() *rest.Config { return stack.Kube.Config }
 
-func listRuns(uid string) *workflowservice.ListWorkflowExecutionsRequest {
-	return &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(uid))}
+func listRuns(workflowID string) *workflowservice.ListWorkflowExecutionsRequest {
+	return &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: fmt.Sprintf("WorkflowId = '%s'", workflowID)}
 }

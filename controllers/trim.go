@@ -18,7 +18,8 @@ var trimmedMark = map[string]string{TrimmedAnnotation: "true"}
 // TrimFinished is the manager cache's transform for Orders. Most Orders in
 // a cluster are finished: terminal, their finalizer gone, nothing left for
 // the controller to do. For those it keeps only what the reconciler and the
-// orders-by-phase gauge read (identity, labels, spec.cancel and the phase),
+// orders-by-phase gauge read (identity, labels, spec.cancel, the phase, and
+// the TTL and completion time for expiry),
 // so 10 000 finished Orders cost a few megabytes instead of tens. Every
 // other Order is kept whole, less its managed fields.
 //
@@ -39,8 +40,8 @@ func TrimFinished(obj any) (any, error) {
 	t.ResourceVersion, t.Generation = o.ResourceVersion, o.Generation
 	t.CreationTimestamp, t.Labels = o.CreationTimestamp, o.Labels
 	t.Annotations = trimmedMark
-	t.Spec.Cancel = o.Spec.Cancel
-	t.Status.Phase = o.Status.Phase
+	t.Spec.Cancel, t.Spec.TTLSecondsAfterFinished = o.Spec.Cancel, o.Spec.TTLSecondsAfterFinished
+	t.Status.Phase, t.Status.CompletionTime = o.Status.Phase, o.Status.CompletionTime
 	return t, nil
 }
 

@@ -30,10 +30,14 @@ type Activities struct {
 	Outcomes func(status string)
 }
 
-// CreateResult is what CreateOrder priced.
+// CreateResult is what CreateOrder recorded: the order's total, and the key
+// its record and payments go by. Finished is set when the order had been
+// processed already: its outcome as the workflow reports it.
 type CreateResult struct {
-	Total    string `json:"total"`
-	Currency string `json:"currency"`
+	Total    string    `json:"total"`
+	Currency string    `json:"currency"`
+	Key      string    `json:"key,omitempty"`
+	Finished *Progress `json:"finished,omitempty"`
 }
 
 // PaymentInput is what ProcessPayment charges.
@@ -64,7 +68,7 @@ type FinishInput struct {
 // CreateOrder records the order and prices it from the catalog.
 func (a *Activities) CreateOrder(ctx context.Context, in OrderInput) (CreateResult, error) {
 	o := orders.NewOrder{
-		UID: in.UID, Namespace: in.Namespace, Name: in.Name,
+		Key: in.RecordKey(), ObjectUID: in.UID, Fingerprint: in.Fingerprint, Namespace: in.Namespace, Name: in.Name,
 		CustomerID: in.CustomerID, CustomerEmail: in.CustomerEmail, Currency: in.Currency,
 	}
 	for _, it := range in.Items {
@@ -74,7 +78,38 @@ func (a *Activities) CreateOrder(ctx context.Context, in OrderInput) (CreateResu
 	if err != nil {
 		return CreateResult{}, asTemporal(err)
 	}
-	return CreateResult{Total: p.Total.String(), Currency: p.Currency}, nil
+	res := CreateResult{Total: p.Total.String(), Currency: p.Currency, Key: p.Key}
+	if f := p.Finished; f != nil {
+		res.Finished = recorded(in, res, f)
+	}
+	return res, nil
+}
+
+// recorded is the Progress of an order that finished before, from its
+// record.
+func recorded(in OrderInput, res CreateResult, f *orders.Outcome) *Progress {
+	p := &Progress{
+		Namespace: in.Namespace, Name: in.Name, Total: res.Total, Currency: res.Currency,
+		Reason: f.Reason, Message: f.Message, PaymentID: f.PaymentID, RefundID: f.RefundID,
+		StartTime: f.PlacedAt, Fingerprint: in.Fingerprint, Restored: true,
+	}
+	switch f.Status {
+	case orders.StatusCompleted:
+		p.Phase = v1alpha1.PhaseCompleted
+	case orders.StatusCancelled:
+		p.Phase = v1alpha1.PhaseCancelled
+	default:
+		p.Phase = v1alpha1.PhaseFailed
+	}
+	for _, step := range v1alpha1.Steps {
+		if at, ok := f.Steps[step]; ok {
+			p.Step = step
+			p.Steps = append(p.Steps, StepRecord{Step: step, Time: at})
+		}
+	}
+	completed := f.Completed
+	p.CompletionTime = &completed
+	return p
 }
 
 // ReserveInventory reserves stock for every item, or none.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,8 +103,10 @@ var orderSeq atomic.Int64
 
 func newOrder(product string, qty int32, method string) workflows.OrderInput {
 	n := orderSeq.Add(1)
+	name := fmt.Sprintf("order-%d", n)
 	return workflows.OrderInput{
-		UID: fmt.Sprintf("it-%d-%d", time.Now().UnixNano(), n), Namespace: "it", Name: fmt.Sprintf("order-%d", n),
+		Key: workflows.Key("it", name), Fingerprint: fmt.Sprintf("v1:%s-%d", product, qty),
+		UID: fmt.Sprintf("it-%d-%d", time.Now().UnixNano(), n), Namespace: "it", Name: name,
 		CustomerID: "CUST-001", CustomerEmail: "a@example.com", PaymentMethod: method,
 		Items: []workflows.Item{{ProductID: product, Quantity: qty}},
 	}
@@ -113,7 +116,7 @@ func (e *env) run(t *testing.T, in workflows.OrderInput) workflows.Progress {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +156,7 @@ func TestOrdersRunEndToEndThroughARealWorker(t *testing.T) {
 			}
 			took[i] = p.CompletionTime.Sub(p.StartTime)
 			if i == 0 {
-				e.saveHistory(t, in, "completed")
+				e.saveHistory(t, in.WorkflowID(), "completed")
 			}
 		}(i)
 	}
@@ -179,15 +182,87 @@ func TestBusinessFailuresOnTheRealStackEndWithTheirReasonAndMoveNoStock(t *testi
 		if p.Phase != v1alpha1.PhaseFailed || p.Reason != tc.reason {
 			t.Fatalf("%+v; want Failed/%s", p, tc.reason)
 		}
-		if st, _ := (&orders.Service{DB: e.db}).Status(context.Background(), tc.in.UID); st != orders.StatusFailed {
+		if st, _ := (&orders.Service{DB: e.db}).Status(context.Background(), tc.in.RecordKey()); st != orders.StatusFailed {
 			t.Fatalf("recorded status %q", st)
 		}
 		if tc.name != "" {
-			e.saveHistory(t, tc.in, tc.name)
+			e.saveHistory(t, tc.in.WorkflowID(), tc.name)
 		}
 	}
 	if after := e.count(t, `SELECT stock FROM products WHERE id = 'PROD-002'`); after != before {
 		t.Fatalf("PROD-002 stock %d -> %d after a declined order", before, after)
+	}
+}
+
+func TestAnOrderPlacedUnderItsUIDFinishesUnderItsUID(t *testing.T) {
+	e := realWorker(t)
+	in := newOrder("BULK", 1, "")
+	in.Key, in.Fingerprint = "", "" // as placed before identity by name
+	if p := e.run(t, in); p.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("%+v", p)
+	}
+	if n := e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, in.UID); n != 1 {
+		t.Fatalf("%d captures under the UID", n)
+	}
+}
+
+// TestAnOrderRunAgainShowsItsRecordOrIsRefused runs finished orders again
+// in new workflows, as after Temporal forgot the first ones: the same order
+// shows what it recorded and moves nothing; another order under its name
+// is refused and leaves the record alone.
+func TestAnOrderRunAgainShowsItsRecordOrIsRefused(t *testing.T) {
+	e := realWorker(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		in    workflows.OrderInput
+		phase v1alpha1.OrderPhase
+	}{
+		{newOrder("BULK", 1, ""), v1alpha1.PhaseCompleted},
+		{newOrder("PROD-003", 1, ""), v1alpha1.PhaseFailed},
+		{newOrder("PROD-002", 1, "pm_card_chargeDeclined"), v1alpha1.PhaseFailed},
+	} {
+		first := e.run(t, tc.in)
+		if first.Phase != tc.phase {
+			t.Fatalf("first run %+v", first)
+		}
+		stock := e.count(t, `SELECT sum(stock)::bigint FROM products`)
+		again := func(in workflows.OrderInput, id string) workflows.Progress {
+			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p workflows.Progress
+			if err := run.Get(ctx, &p); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		p := again(tc.in, tc.in.WorkflowID()+"-again")
+		if p.Phase != first.Phase || p.Reason != first.Reason || p.PaymentID != first.PaymentID || p.Total != first.Total || !p.Restored ||
+			p.CompletionTime == nil || len(p.Steps) != len(first.Steps) {
+			t.Fatalf("run again: %+v\nfirst: %+v", p, first)
+		}
+		if tc.phase == v1alpha1.PhaseCompleted {
+			e.saveHistory(t, tc.in.WorkflowID()+"-again", "restored")
+		}
+		other := tc.in
+		other.Fingerprint, other.Items = "v1:another", []workflows.Item{{ProductID: "BULK", Quantity: 7}}
+		p = again(other, tc.in.WorkflowID()+"-other")
+		if p.Phase != v1alpha1.PhaseFailed || p.Reason != v1alpha1.ReasonNameReused {
+			t.Fatalf("another order under the name: %+v", p)
+		}
+		if tc.phase == v1alpha1.PhaseCompleted {
+			e.saveHistory(t, tc.in.WorkflowID()+"-other", "name-reused")
+		}
+		if n := e.count(t, `SELECT sum(stock)::bigint FROM products`); n != stock {
+			t.Fatalf("stock %d -> %d", stock, n)
+		}
+		if n := e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, tc.in.Key); n != map[bool]int{true: 1}[tc.phase == v1alpha1.PhaseCompleted] {
+			t.Fatalf("%d payments", n)
+		}
+		if st, _ := (&orders.Service{DB: e.db}).Status(ctx, tc.in.Key); st != strings.ToLower(string(tc.phase)) {
+			t.Fatalf("record says %s", st)
+		}
 	}
 }
 
@@ -196,12 +271,12 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 	ctx := context.Background()
 	in := newOrder("BULK", 5, "")
 	// Cancel as soon as the payment is captured.
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, in.UID) == 0 {
+	for e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, in.RecordKey()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no payment captured within a minute")
 		}
@@ -214,10 +289,10 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 	}
 	switch p.Phase {
 	case v1alpha1.PhaseCancelled:
-		if p.RefundID == "" || e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, in.UID) != 1 {
+		if p.RefundID == "" || e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, in.RecordKey()) != 1 {
 			t.Fatalf("cancelled after payment without one refund: %+v", p)
 		}
-		if e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'released'`, in.UID) != 1 {
+		if e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'released'`, in.RecordKey()) != 1 {
 			t.Fatal("reservation not released")
 		}
 	case v1alpha1.PhaseCompleted:
@@ -237,17 +312,17 @@ func TestWithAFlakyGatewayEveryOrderCompletesAndIsChargedOnce(t *testing.T) {
 	chargesBefore := e.gateway.charges.Load()
 	const n = 100
 	var wg sync.WaitGroup
-	uids := make([]string, n)
+	uids := make([]string, n) // the orders' record keys
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		in := newOrder("BULK", 1, "")
-		uids[i] = in.UID
+		uids[i] = in.RecordKey()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
 			if err != nil {
 				errs <- err
 				return
@@ -281,13 +356,13 @@ func TestWithAFlakyGatewayEveryOrderCompletesAndIsChargedOnce(t *testing.T) {
 
 // saveHistory writes the history of a finished run under testdata/ when
 // -update-histories is set; TestReplay replays them.
-func (e *env) saveHistory(t *testing.T, in workflows.OrderInput, name string) {
+func (e *env) saveHistory(t *testing.T, workflowID, name string) {
 	t.Helper()
 	if !*updateHistories {
 		return
 	}
 	ctx := context.Background()
-	iter := e.tc.GetWorkflowHistory(ctx, workflows.WorkflowID(in.UID), "", false, 0)
+	iter := e.tc.GetWorkflowHistory(ctx, workflowID, "", false, 0)
 	var events []json.RawMessage
 	for iter.HasNext() {
 		ev, err := iter.Next()

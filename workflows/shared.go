@@ -1,6 +1,8 @@
 // Package workflows owns the order workflow and its activities.
 //
-// One workflow runs per Order; its id is derived from the Order's UID. The
+// One workflow runs per order; its id is derived from the order's identity,
+// the Order's namespace and name (WorkflowID), so an Order deleted and
+// applied again is the same order, never a second one. The
 // steps run in order: CreateOrder, ReserveInventory, ProcessPayment,
 // SendNotification. After each step that moved something, its compensation
 // is registered (release the reservation, refund the payment); a business
@@ -38,19 +40,28 @@ const (
 	ProgressQuery = "progress"
 	// ProgressMemoKey is the memo key holding the current Progress.
 	ProgressMemoKey = "progress"
-	// WorkflowIDPrefix starts every order workflow id.
-	WorkflowIDPrefix = "order-"
+	// LegacyWorkflowIDPrefix starts the ids of the workflows of orders
+	// placed before identity by namespace and name: order-<uid>.
+	LegacyWorkflowIDPrefix = "order-"
 )
 
 // UpdatedAt is the search attribute the workflow sets at each progress
 // change; the controller lists executions by it.
 var UpdatedAt = temporal.NewSearchAttributeKeyTime("OrderUpdatedAt")
 
-// WorkflowID is the id of the workflow of the Order with the given UID.
-func WorkflowID(orderUID string) string { return WorkflowIDPrefix + orderUID }
+// Key is the identity of the order an Order in namespace with name places:
+// its record in PostgreSQL and its payments' idempotency keys derive from it.
+func Key(namespace, name string) string { return namespace + "/" + name }
+
+// WorkflowID is the id of the workflow of the order in namespace with name.
+func WorkflowID(namespace, name string) string { return "order/" + Key(namespace, name) }
 
 // OrderInput is an order as placed: the workflow's input.
 type OrderInput struct {
+	// Key is the order's identity (Key); empty in the input of orders placed
+	// before identity by name, which are keyed by UID.
+	Key string `json:"key,omitempty"`
+	// UID is the Order object that placed the order.
 	UID           string `json:"uid"`
 	Namespace     string `json:"namespace"`
 	Name          string `json:"name"`
@@ -61,6 +72,27 @@ type OrderInput struct {
 	PaymentMethod string `json:"paymentMethod,omitempty"`
 	// Cancel is set when the order was cancelled before its workflow started.
 	Cancel bool `json:"cancel,omitempty"`
+	// Fingerprint identifies what was ordered (customer, items, currency,
+	// payment method): an Order applied again under the same name with
+	// another fingerprint is not this order.
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// RecordKey is the key of the order's record in PostgreSQL and of its
+// payments: Key, or the UID for orders placed before identity by name.
+func (in OrderInput) RecordKey() string {
+	if in.Key != "" {
+		return in.Key
+	}
+	return in.UID
+}
+
+// WorkflowID is the id of the order's workflow.
+func (in OrderInput) WorkflowID() string {
+	if in.Key != "" {
+		return WorkflowID(in.Namespace, in.Name)
+	}
+	return LegacyWorkflowIDPrefix + in.UID
 }
 
 // Item is one line of an order.
@@ -101,6 +133,11 @@ type Progress struct {
 	// CancelRefused is set when a cancel arrived after the order completed
 	// its last step.
 	CancelRefused bool `json:"cancelRefused,omitempty"`
+	// Fingerprint is the input's: what this workflow's order is.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Restored is set when the order had been processed already (its
+	// workflow gone from Temporal) and this is its recorded outcome.
+	Restored bool `json:"restored,omitempty"`
 }
 
 // StepRecord says when a step completed.

@@ -53,9 +53,9 @@ var (
 // OrderWorkflow processes one order; see the package comment. It returns the
 // final Progress; a failed or cancelled order is a result, not an error.
 func OrderWorkflow(ctx workflow.Context, in OrderInput) (Progress, error) {
-	r := &orderRun{in: in}
+	r := &orderRun{in: in, key: in.RecordKey()}
 	now := workflow.Now(ctx)
-	r.p = Progress{Namespace: in.Namespace, Name: in.Name, Phase: v1alpha1.PhasePending, StartTime: now}
+	r.p = Progress{Namespace: in.Namespace, Name: in.Name, Phase: v1alpha1.PhasePending, StartTime: now, Fingerprint: in.Fingerprint}
 	if in.Cancel {
 		r.cancel = &CancelRequest{Reason: v1alpha1.ReasonCancelled}
 	}
@@ -84,7 +84,9 @@ func OrderWorkflow(ctx workflow.Context, in OrderInput) (Progress, error) {
 }
 
 type orderRun struct {
-	in     OrderInput
+	in OrderInput
+	// key is what the order's record and payments go by.
+	key    string
 	p      Progress
 	cancel *CancelRequest
 	// recorded is set once CreateOrder ran, so the order has a row to
@@ -96,6 +98,8 @@ type orderRun struct {
 	localDatabaseSteps bool
 	// reserved is set once ReserveInventory ran in this run's history.
 	reserved bool
+	// restored is set when CreateOrder found the order processed already.
+	restored bool
 }
 
 // releaseAfterLostTaskChange names the change that releases inventory when a
@@ -138,6 +142,10 @@ func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 			reason, message := classify(err)
 			return r.unwind(ctx, v1alpha1.PhaseFailed, reason, message)
 		}
+		if r.restored {
+			// Processed before: show how it ended, move nothing.
+			return r.p, r.publish(ctx)
+		}
 		r.p.Phase = v1alpha1.PhaseProcessing
 		r.p.Step = s.name
 		r.p.Steps = append(r.p.Steps, StepRecord{Step: s.name, Time: workflow.Now(ctx)})
@@ -155,7 +163,7 @@ func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 	}
 	// The customer was told: from here on the order is complete, and a
 	// cancel that arrived meanwhile is refused.
-	err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: orders.StatusCompleted}).Get(ctx, nil)
+	err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.key, Status: orders.StatusCompleted}).Get(ctx, nil)
 	if err != nil {
 		return r.p, err
 	}
@@ -172,18 +180,27 @@ func (r *orderRun) createOrder(ctx workflow.Context) error {
 	if err := r.database(ctx, a.CreateOrder, r.in).Get(ctx, &res); err != nil {
 		return err
 	}
+	if res.Key != "" {
+		r.key = res.Key // an earlier record of the same order
+	}
+	if res.Finished != nil {
+		seq := r.p.Seq
+		r.p, r.restored = *res.Finished, true
+		r.p.Seq = seq
+		return nil
+	}
 	r.p.Total, r.p.Currency = res.Total, res.Currency
 	return nil
 }
 
 func (r *orderRun) reserveInventory(ctx workflow.Context) error {
 	var a *Activities
-	if err := r.database(ctx, a.ReserveInventory, r.in.UID).Get(ctx, nil); err != nil {
+	if err := r.database(ctx, a.ReserveInventory, r.key).Get(ctx, nil); err != nil {
 		return err
 	}
 	r.reserved = true
 	r.compensations = append(r.compensations, func(ctx workflow.Context) error {
-		return r.database(ctx, a.ReleaseInventory, r.in.UID).Get(ctx, nil)
+		return r.database(ctx, a.ReleaseInventory, r.key).Get(ctx, nil)
 	})
 	return nil
 }
@@ -203,7 +220,7 @@ func (r *orderRun) releaseLostReservation(ctx workflow.Context) error {
 		return nil
 	}
 	var a *Activities
-	return r.database(ctx, a.ReleaseInventory, r.in.UID).Get(ctx, nil)
+	return r.database(ctx, a.ReleaseInventory, r.key).Get(ctx, nil)
 }
 
 func (r *orderRun) processPayment(ctx workflow.Context) error {
@@ -212,12 +229,12 @@ func (r *orderRun) processPayment(ctx workflow.Context) error {
 	if method == "" {
 		method = DefaultPaymentMethod
 	}
-	in := PaymentInput{UID: r.in.UID, Total: r.p.Total, Currency: r.p.Currency, PaymentMethod: method}
+	in := PaymentInput{UID: r.key, Total: r.p.Total, Currency: r.p.Currency, PaymentMethod: method}
 	if err := workflow.ExecuteActivity(ctx, a.ProcessPayment, in).Get(ctx, &r.p.PaymentID); err != nil {
 		return err
 	}
 	r.compensations = append(r.compensations, func(ctx workflow.Context) error {
-		return workflow.ExecuteActivity(ctx, a.RefundPayment, r.in.UID).Get(ctx, &r.p.RefundID)
+		return workflow.ExecuteActivity(ctx, a.RefundPayment, r.key).Get(ctx, &r.p.RefundID)
 	})
 	return nil
 }
@@ -230,7 +247,7 @@ func (r *orderRun) notify(ctx workflow.Context, kind, message string) error {
 	var a *Activities
 	ctx = workflow.WithActivityOptions(ctx, notifyOptions)
 	return workflow.ExecuteActivity(ctx, a.SendNotification, NotifyInput{
-		UID: r.in.UID, Order: r.in.Namespace + "/" + r.in.Name, Kind: kind, Recipient: r.in.CustomerEmail, Message: message,
+		UID: r.key, Order: r.in.Namespace + "/" + r.in.Name, Kind: kind, Recipient: r.in.CustomerEmail, Message: message,
 	}).Get(ctx, nil)
 }
 
@@ -241,6 +258,13 @@ func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reaso
 	var a *Activities
 	logger := workflow.GetLogger(ctx)
 	r.p.Reason, r.p.Message = reason, message
+	if reason == v1alpha1.ReasonNameReused {
+		// Another order holds this name: its record is not this run's to
+		// touch, and nothing was done for this one.
+		r.p.Phase = phase
+		r.complete(ctx)
+		return r.p, r.publish(ctx)
+	}
 	if phase == v1alpha1.PhaseCancelled {
 		r.p.Phase = v1alpha1.PhaseCancelling
 		if err := r.publish(ctx); err != nil {
@@ -261,7 +285,7 @@ func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reaso
 	if phase == v1alpha1.PhaseCancelled {
 		status = orders.StatusCancelled
 	}
-	if err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.in.UID, Status: status, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
+	if err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.key, Status: status, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
 		return r.p, err
 	}
 	// The outcome stands whether or not the customer can be reached.

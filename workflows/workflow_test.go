@@ -288,3 +288,61 @@ func TestProgressIsPublishedInTheMemo(t *testing.T) {
 		t.Fatalf("seq %d; want 3", p.Seq)
 	}
 }
+
+func keyed() OrderInput {
+	in := order()
+	in.Key, in.Fingerprint = Key(in.Namespace, in.Name), "v1:this"
+	return in
+}
+
+func TestEveryStepGoesByTheOrdersIdentity(t *testing.T) {
+	s := newScenario(t)
+	key := Key("shop", "order-001")
+	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{Total: "1299.99", Currency: "USD", Key: key}, nil)
+	s.env.OnActivity(a.ReserveInventory, mock.Anything, key).Return(nil)
+	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.UID == key })).Return("pay_1", nil)
+	s.env.OnActivity(a.SendNotification, mock.Anything, mock.MatchedBy(func(in NotifyInput) bool { return in.UID == key })).Return(nil)
+	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.UID == key })).Return(nil)
+	p := s.run(keyed())
+	if p.Phase != v1alpha1.PhaseCompleted || p.Fingerprint != "v1:this" {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestAnOrderRecordedUnderAnEarlierKeyGoesOnUnderThatKey(t *testing.T) {
+	s := newScenario(t)
+	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{Total: "1299.99", Currency: "USD", Key: "legacy-uid"}, nil)
+	s.env.OnActivity(a.ReserveInventory, mock.Anything, "legacy-uid").Return(nil)
+	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.UID == "legacy-uid" })).Return("pay_1", nil)
+	s.env.OnActivity(a.SendNotification, mock.Anything, mock.Anything).Return(nil)
+	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.UID == "legacy-uid" })).Return(nil)
+	if p := s.run(keyed()); p.Phase != v1alpha1.PhaseCompleted {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestAnOrderProcessedBeforeShowsItsRecordAndMovesNothing(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	s := newScenario(t)
+	done := t0.Add(time.Minute)
+	recorded := &Progress{Phase: v1alpha1.PhaseCompleted, Step: v1alpha1.StepCustomerNotified, Total: "1299.99", Currency: "USD",
+		PaymentID: "pay_first", StartTime: t0, CompletionTime: &done, Restored: true, Fingerprint: "v1:this",
+		Steps: []StepRecord{{Step: v1alpha1.StepAccepted, Time: t0}}}
+	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{Total: "1299.99", Currency: "USD", Key: "shop/order-001", Finished: recorded}, nil)
+	p := s.run(keyed())
+	s.wantCalls("CreateOrder")
+	if p.Phase != v1alpha1.PhaseCompleted || p.PaymentID != "pay_first" || !p.Restored || p.CompletionTime == nil || !p.CompletionTime.Equal(done) || p.Seq == 0 {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestANameUsedForAnotherOrderFailsWithoutTouchingItsRecord(t *testing.T) {
+	s := newScenario(t)
+	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{},
+		temporal.NewNonRetryableApplicationError("shop/order-001 was already used", v1alpha1.ReasonNameReused, nil))
+	p := s.run(keyed())
+	s.wantCalls("CreateOrder")
+	if p.Phase != v1alpha1.PhaseFailed || p.Reason != v1alpha1.ReasonNameReused || p.CompletionTime == nil {
+		t.Fatalf("progress %+v", p)
+	}
+}

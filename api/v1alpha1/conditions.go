@@ -51,8 +51,11 @@ const (
 	ReasonPaymentDeclined    = "PaymentDeclined"
 	ReasonNotificationFailed = "NotificationFailed"
 	ReasonCancelled          = "Cancelled"
-	ReasonDeleted            = "Deleted"
-	ReasonWorkflowFailed     = "WorkflowFailed"
+	// ReasonNameReused: an Order was applied under a namespace/name already
+	// used for an order with a different spec; nothing was charged.
+	ReasonNameReused     = "NameReused"
+	ReasonDeleted        = "Deleted"
+	ReasonWorkflowFailed = "WorkflowFailed"
 )
 
 // Reasons for the kstatus conditions and events.
@@ -65,4 +68,7 @@ const (
 	ReasonTemporalError   = "TemporalUnavailable"
 	ReasonCancelRequested = "CancelRequested"
 	ReasonCancelRefused   = "CancelRefused"
+	// ReasonReattached: a re-created Order found its order already
+	// processed and shows the recorded outcome; nothing was charged again.
+	ReasonReattached = "Reattached"
 )

@@ -4,8 +4,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// OrderSpec is what the customer ordered. Everything but cancel is fixed at
-// creation; cancel can go from false to true, never back.
+// OrderSpec is what the customer ordered. Everything but cancel,
+// deletionPolicy and ttlSecondsAfterFinished is fixed at creation; cancel can
+// go from false to true, never back.
 //
 // +kubebuilder:validation:XValidation:rule="self.customerID == oldSelf.customerID",message="customerID is immutable",fieldPath=".customerID"
 // +kubebuilder:validation:XValidation:rule="has(self.customerEmail) == has(oldSelf.customerEmail) && (!has(self.customerEmail) || self.customerEmail == oldSelf.customerEmail)",message="customerEmail is immutable",fieldPath=".customerEmail"
@@ -54,7 +55,36 @@ type OrderSpec struct {
 	// cannot be set back to false. A Completed order refuses it.
 	// +optional
 	Cancel bool `json:"cancel,omitempty"`
+
+	// deletionPolicy says what deleting the Order does while it runs: Cancel
+	// (the default) cancels it, runs the compensations and lets the Order go
+	// once they are done; Orphan lets the Order go at once and leaves its
+	// workflow running, so the Order can be applied again (here or in
+	// another cluster on the same Temporal and PostgreSQL) and pick it up.
+	// +optional
+	// +kubebuilder:validation:Enum=Cancel;Orphan
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ttlSecondsAfterFinished deletes the Order this long after it finished
+	// (Completed, Failed or Cancelled), like a Job's. Its record stays in
+	// PostgreSQL: applying the Order again shows the recorded outcome. Not
+	// for Orders a GitOps tool owns: it would apply them again. At most one
+	// year (31536000).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
 }
+
+// DeletionPolicy says what deleting a running Order does to its workflow.
+type DeletionPolicy string
+
+const (
+	// DeletionCancel cancels the workflow; the Order goes once it unwound.
+	DeletionCancel DeletionPolicy = "Cancel"
+	// DeletionOrphan leaves the workflow running; the Order goes at once.
+	DeletionOrphan DeletionPolicy = "Orphan"
+)
 
 // OrderItem is one product line of an order.
 type OrderItem struct {
@@ -82,7 +112,9 @@ type OrderItem struct {
 
 // WorkflowRef points at the Temporal workflow that processes an order.
 type WorkflowRef struct {
-	// id is the workflow id, derived from the Order's UID.
+	// id is the workflow id, derived from the Order's namespace and name
+	// (order/<namespace>/<name>; Orders placed before that keep the
+	// order-<uid> of their workflow).
 	ID string `json:"id,omitempty"`
 	// runID is the id of the workflow run.
 	// +optional

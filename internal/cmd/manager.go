@@ -29,6 +29,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		watchNamespace string
 		qps, burst     int
 		pprofAddr      string
+		ttlSeconds     int
 	)
 	registerTemporal(f, &tcfg)
 	log.register(f)
@@ -48,6 +49,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f.duration(&opts.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", opts.ProgressOverlap, "how far back each progress listing reaches past the newest change seen")
 	f.string(&pprofAddr, "pprof-bind-address", "PPROF_BIND_ADDRESS", "", "address of the Go profiler (/debug/pprof); empty disables it")
 	f.duration(&opts.Resync, "resync", "RESYNC", opts.Resync, "safety-net requeue of running Orders")
+	f.int(&ttlSeconds, "ttl-seconds-after-finished", "TTL_SECONDS_AFTER_FINISHED", 0, "delete finished Orders that set no spec.ttlSecondsAfterFinished this many seconds after they finished (records stay in PostgreSQL); 0 never")
 	f.float(&opts.ResyncReads, "resync-reads", "RESYNC_READS", opts.ResyncReads, "workflow reads per second the safety-net resync may make")
 	if err := f.parse(args); err != nil {
 		return err
@@ -55,6 +57,10 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := lease.validate(); err != nil {
 		return err
 	}
+	if ttlSeconds < 0 || ttlSeconds > 31536000 {
+		return fmt.Errorf("--ttl-seconds-after-finished %d: want 0 (never) to 31536000 (a year)", ttlSeconds)
+	}
+	opts.DefaultTTL = time.Duration(ttlSeconds) * time.Second
 	opts.TemporalNamespace = tcfg.Namespace
 	logger := log.logger()
 	ctrl.SetLogger(logger)

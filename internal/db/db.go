@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 
@@ -86,6 +87,12 @@ func (s *DB) Close() { s.Pool.Close() }
 // Migrate applies the embedded migrations that have not been applied yet.
 // A PostgreSQL advisory lock lets workers starting together migrate once.
 func (s *DB) Migrate(ctx context.Context) (applied int, err error) {
+	return s.MigrateTo(ctx, math.MaxInt64)
+}
+
+// MigrateTo applies the embedded migrations up to version, as Migrate does:
+// for tests of data written under an older schema.
+func (s *DB) MigrateTo(ctx context.Context, version int64) (applied int, err error) {
 	db := stdlib.OpenDBFromPool(s.Pool)
 	defer db.Close()
 	locker, err := lock.NewPostgresSessionLocker()
@@ -96,7 +103,7 @@ func (s *DB) Migrate(ctx context.Context) (applied int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("db: migrations: %w", err)
 	}
-	res, err := p.Up(ctx)
+	res, err := p.UpTo(ctx, version)
 	if err != nil {
 		return 0, fmt.Errorf("db: migrate: %w", err)
 	}

@@ -57,8 +57,8 @@ func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 	}
 	if wf := o.Status.Workflow; wf != nil {
 		v.WorkflowID, v.WorkflowURL = wf.ID, wf.URL
-	} else if o.UID != "" {
-		v.WorkflowURL = ui.Workflow(workflows.WorkflowID(string(o.UID)), "")
+	} else if o.Name != "" {
+		v.WorkflowURL = ui.Workflow(workflows.WorkflowID(o.Namespace, o.Name), "")
 	}
 	if !o.CreationTimestamp.IsZero() {
 		t := o.CreationTimestamp.Time

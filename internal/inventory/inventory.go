@@ -1,6 +1,13 @@
 // Package inventory reserves and releases stock for orders. A reservation
 // is all items or none, taken in one transaction; stock never goes below
 // zero, however many orders reserve at once.
+//
+// Reserve and Release are fenced against each other and against the
+// order's end: each locks the order's row first, a reservation for an order
+// that finished is refused, and a release that finds nothing reserved
+// writes the order's items as fenced, so a reservation arriving late (from
+// a worker that stalled and ran an old task after the order was cancelled)
+// takes nothing.
 package inventory
 
 import (
@@ -23,11 +30,21 @@ type Service struct {
 }
 
 // Reserve takes stock for every item of the order, or none. A repeated call
-// finds the existing reservation and takes nothing more. Not enough stock
-// is the OutOfStock business failure.
+// finds the existing reservation and takes nothing more; so does a call
+// after Release. Not enough stock is the OutOfStock business failure; an
+// order that already finished is refused (WorkflowFailed).
 func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 	var short []string
+	var ended string
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
+		status, err := lockOrder(ctx, tx, orderUID)
+		if err != nil {
+			return err
+		}
+		if status == "completed" || status == "failed" || status == "cancelled" {
+			ended = status
+			return nil
+		}
 		var existing int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1`, orderUID).Scan(&existing); err != nil {
 			return err
@@ -83,6 +100,9 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 		_, err = tx.Exec(ctx, `UPDATE orders SET status = 'reserved', updated_at = now() WHERE uid = $1 AND status = 'created'`, orderUID)
 		return err
 	})
+	if ended != "" {
+		return failure.New(v1alpha1.ReasonWorkflowFailed, "order %s is already %s: nothing reserved", orderUID, ended)
+	}
 	if len(short) > 0 {
 		return failure.New(v1alpha1.ReasonOutOfStock, "not enough stock of %s", strings.Join(short, ", "))
 	}
@@ -92,13 +112,35 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 	return nil
 }
 
+// lockOrder locks the order's row for the transaction and returns its
+// status: reservations and releases of one order happen one at a time.
+func lockOrder(ctx context.Context, tx pgx.Tx, orderUID string) (string, error) {
+	var status string
+	err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1 FOR UPDATE`, orderUID).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("order %s is not recorded", orderUID)
+	}
+	return status, err
+}
+
 // errRollback makes a transaction roll back without being reported.
 var errRollback = errors.New("rollback")
 
 // Release puts back the stock of the order's held reservations. Released or
 // committed reservations are left alone, so a repeated call does nothing.
+// When nothing was reserved, it fences the order's items: a Reserve that
+// comes after takes nothing.
 func (s *Service) Release(ctx context.Context, orderUID string) error {
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := lockOrder(ctx, tx, orderUID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO inventory_reservations (order_uid, product_id, quantity, status)
+			SELECT order_uid, product_id, quantity, 'fenced' FROM order_items
+			WHERE order_uid = $1 AND NOT EXISTS (SELECT 1 FROM inventory_reservations WHERE order_uid = $1)`, orderUID); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `
 			UPDATE inventory_reservations SET status = 'released', updated_at = now()
 			WHERE order_uid = $1 AND status = 'held' RETURNING product_id, quantity`, orderUID)

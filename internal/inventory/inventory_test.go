@@ -80,7 +80,7 @@ func TestAReservationIsAllItemsOrNone(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&orders.Service{DB: s}).Create(ctx, orders.NewOrder{UID: "ab", Namespace: "ns", Name: "ab", CustomerID: "C",
+	if _, err := (&orders.Service{DB: s}).Create(ctx, orders.NewOrder{Key: "ab", Namespace: "ns", Name: "ab", CustomerID: "C",
 		Items: []orders.NewItem{{ProductID: "A", Quantity: 5}, {ProductID: "B", Quantity: 2}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +116,58 @@ func TestAReservationRetriedOrReleasedTwiceMovesStockOnce(t *testing.T) {
 	}
 	if got := stock(t, s, "P"); got != 10 {
 		t.Fatalf("stock after repeated release %d; want 10", got)
+	}
+}
+
+// TestAReservationThatArrivesLateTakesNothing runs a stalled worker's
+// reservation after the order was released and after it was cancelled: it
+// takes no stock, and nothing is left held.
+func TestAReservationThatArrivesLateTakesNothing(t *testing.T) {
+	s := stack.TestDB(t, 60)
+	ctx := context.Background()
+	if err := catalog.Upsert(ctx, s, []catalog.Product{{ID: "P", Name: "P", Price: 100, Currency: "USD", Stock: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	inv := &inventory.Service{DB: s}
+	ords := &orders.Service{DB: s}
+	held := func(uid string) int64 {
+		var n int64
+		if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, uid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Released (cancel unwinding) before the stale reservation ran.
+	testenv.PlaceOrder(t, s, "released-first", "P", 3)
+	if err := inv.Release(ctx, "released-first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Reserve(ctx, "released-first"); err != nil {
+		t.Fatal(err)
+	}
+	if got := stock(t, s, "P"); got != 10 || held("released-first") != 0 {
+		t.Fatalf("a reservation after the release took stock: stock %d, %d held", got, held("released-first"))
+	}
+
+	// Recorded cancelled (the order's end) before the stale reservation ran.
+	testenv.PlaceOrder(t, s, "cancelled-first", "P", 3)
+	if err := ords.SetStatus(ctx, "cancelled-first", orders.StatusCancelled, "Cancelled", "cancelled"); err != nil {
+		t.Fatal(err)
+	}
+	err := inv.Reserve(ctx, "cancelled-first")
+	if f, ok := failure.As(err); !ok || f.Reason != "WorkflowFailed" {
+		t.Fatalf("a reservation for a cancelled order: %v", err)
+	}
+	if got := stock(t, s, "P"); got != 10 || held("cancelled-first") != 0 {
+		t.Fatalf("a reservation for a cancelled order took stock: stock %d, %d held", got, held("cancelled-first"))
+	}
+
+	// And a finished order's outcome stands: a late status write is ignored.
+	if err := ords.SetStatus(ctx, "cancelled-first", orders.StatusCompleted, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ords.Status(ctx, "cancelled-first"); st != orders.StatusCancelled {
+		t.Fatalf("a finished order's status changed to %s", st)
 	}
 }

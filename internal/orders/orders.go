@@ -1,6 +1,9 @@
 // Package orders owns the orders and order_items tables: an order recorded
 // as placed, priced from the catalog (its unitPrices checked), and where it
-// stands (Status*). Recording is idempotent on the order's identity.
+// stands (Status*). An order's record is keyed by its identity, the Order's
+// namespace/name (older records by the Order's UID), and remembers what was
+// ordered (a fingerprint): recording the same order again finds the first
+// record, and a different order under a used name is refused (NameReused).
 package orders
 
 import (
@@ -9,6 +12,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,7 +39,13 @@ const (
 
 // NewOrder is an order to record, as placed.
 type NewOrder struct {
-	UID           string
+	// Key keys the record: the order's identity, <namespace>/<name> (the
+	// Order's UID for orders placed before identity by name).
+	Key string
+	// ObjectUID is the UID of the Order object that placed it.
+	ObjectUID string
+	// Fingerprint says what was ordered; empty: not checked.
+	Fingerprint   string
 	Namespace     string
 	Name          string
 	CustomerID    string
@@ -52,35 +62,79 @@ type NewItem struct {
 	UnitPrice string
 }
 
-// Priced is an order as recorded: its total and currency.
+// Priced is an order as recorded: its total and currency, the key its
+// record and payments go by (NewOrder.Key, or the key of the earlier record
+// of the same order), and, when the order had already finished, how.
 type Priced struct {
 	Total    money.Amount
 	Currency string
+	Key      string
+	Finished *Outcome
+}
+
+// Outcome is how a recorded order ended, with what the workflow reports of
+// it: for an order applied again after it finished.
+type Outcome struct {
+	Status    string // completed, failed or cancelled
+	Reason    string
+	Message   string
+	PaymentID string
+	RefundID  string
+	// Steps are the times the steps completed, by step.
+	Steps     map[v1alpha1.OrderStep]time.Time
+	PlacedAt  time.Time
+	Completed time.Time
 }
 
 // Create records an order and its items, priced from the catalog. It is
-// idempotent on the order's UID: a repeated call returns what the first one
-// recorded, including its business failure (UnknownProduct, PriceChanged,
-// CurrencyMismatch), which is recorded too.
+// idempotent on the order's identity: a repeated call finds the record the
+// first one made (by its key, or an older record of the same
+// namespace/name) and returns what it recorded, including its business
+// failure (UnknownProduct, PriceChanged, CurrencyMismatch) or, for an order
+// that finished, its outcome. A record of a different order under the same
+// namespace/name is the NameReused business failure; it is left untouched.
 func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 	var out Priced
 	var bizErr error
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		var status, reason, message, currency string
+		var key, status, reason, message, currency, customer string
+		var fingerprint *string
 		var total int64
-		err := tx.QueryRow(ctx, `SELECT status, reason, message, currency, total_cents FROM orders WHERE uid = $1`, o.UID).
-			Scan(&status, &reason, &message, &currency, &total)
+		var placed, updated time.Time
+		err := tx.QueryRow(ctx, `
+			SELECT uid, status, reason, message, currency, total_cents, fingerprint, customer_id, created_at, updated_at
+			FROM orders WHERE uid = $1 OR order_key = $2 ORDER BY uid = $1 DESC LIMIT 1 FOR UPDATE`, o.Key, o.Namespace+"/"+o.Name).
+			Scan(&key, &status, &reason, &message, &currency, &total, &fingerprint, &customer, &placed, &updated)
 		switch {
 		case err == nil:
-			out = Priced{Total: money.Amount(total), Currency: currency}
+			same, err := sameOrder(ctx, tx, key, fingerprint, customer, o)
+			if err != nil {
+				return err
+			}
+			if !same {
+				bizErr = failure.New(v1alpha1.ReasonNameReused,
+					"%s/%s was already used for a different order, placed %s; this one was not processed",
+					o.Namespace, o.Name, placed.UTC().Format(time.RFC3339))
+				return nil
+			}
+			out = Priced{Total: money.Amount(total), Currency: currency, Key: key}
 			if status == StatusFailed && reason != "" && isPricingReason(reason) {
 				bizErr = &failure.Error{Reason: reason, Message: message}
+				return nil
 			}
-			return nil
+			if finished(status) {
+				out.Finished, err = outcome(ctx, tx, key, status, reason, message, placed, updated)
+			}
+			return err
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
 
+		var fp *string
+		if o.Fingerprint != "" {
+			fp = &o.Fingerprint
+		}
+		orderKey := o.Namespace + "/" + o.Name
 		priced, lines, perr := s.price(ctx, tx, o)
 		if perr != nil {
 			f, ok := failure.As(perr)
@@ -93,22 +147,23 @@ func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 				cur = "USD"
 			}
 			_, err := tx.Exec(ctx, `
-				INSERT INTO orders (uid, namespace, name, customer_id, customer_email, currency, status, reason, message)
-				VALUES ($1, $2, $3, $4, $5, $6, 'failed', $7, $8)`,
-				o.UID, o.Namespace, o.Name, o.CustomerID, o.CustomerEmail, cur, f.Reason, f.Message)
+				INSERT INTO orders (uid, order_key, object_uid, fingerprint, namespace, name, customer_id, customer_email, currency, status, reason, message)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'failed', $10, $11)`,
+				o.Key, orderKey, o.ObjectUID, fp, o.Namespace, o.Name, o.CustomerID, o.CustomerEmail, cur, f.Reason, f.Message)
 			return err
 		}
 		out = priced
+		out.Key = o.Key
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO orders (uid, namespace, name, customer_id, customer_email, currency, total_cents, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'created')`,
-			o.UID, o.Namespace, o.Name, o.CustomerID, o.CustomerEmail, priced.Currency, int64(priced.Total)); err != nil {
+			INSERT INTO orders (uid, order_key, object_uid, fingerprint, namespace, name, customer_id, customer_email, currency, total_cents, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'created')`,
+			o.Key, orderKey, o.ObjectUID, fp, o.Namespace, o.Name, o.CustomerID, o.CustomerEmail, priced.Currency, int64(priced.Total)); err != nil {
 			return err
 		}
 		for _, l := range lines {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO order_items (order_uid, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)`,
-				o.UID, l.ProductID, l.Quantity, int64(l.price)); err != nil {
+				o.Key, l.ProductID, l.Quantity, int64(l.price)); err != nil {
 				return err
 			}
 		}
@@ -118,6 +173,94 @@ func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 		return Priced{}, fmt.Errorf("orders: create: %w", err)
 	}
 	return out, bizErr
+}
+
+// sameOrder says whether the record under key is the order o. Records that
+// carry a fingerprint compare it; older ones compare the customer and the
+// items (product and quantity), all they hold of what was ordered.
+func sameOrder(ctx context.Context, tx pgx.Tx, key string, fingerprint *string, customer string, o NewOrder) (bool, error) {
+	if key == o.Key {
+		// The record this very order made (a retried step), or an order
+		// placed under its UID continuing.
+		return fingerprint == nil || o.Fingerprint == "" || *fingerprint == o.Fingerprint, nil
+	}
+	if fingerprint != nil && o.Fingerprint != "" {
+		return *fingerprint == o.Fingerprint, nil
+	}
+	if customer != o.CustomerID {
+		return false, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM order_items WHERE order_uid = $1`, key)
+	if err != nil {
+		return false, err
+	}
+	recorded := map[string]int32{}
+	for rows.Next() {
+		var id string
+		var q int32
+		if err := rows.Scan(&id, &q); err != nil {
+			rows.Close()
+			return false, err
+		}
+		recorded[id] = q
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	if len(recorded) != len(o.Items) {
+		return false, nil
+	}
+	for _, it := range o.Items {
+		if recorded[it.ProductID] != it.Quantity {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func finished(status string) bool {
+	return status == StatusCompleted || status == StatusFailed || status == StatusCancelled
+}
+
+// outcome reads how the finished order under key ended: its payments and
+// when each step completed. (A fenced reservation row is Release's fence,
+// not a reservation: see inventory.)
+func outcome(ctx context.Context, tx pgx.Tx, key, status, reason, message string, placed, updated time.Time) (*Outcome, error) {
+	out := &Outcome{Status: status, Reason: reason, Message: message, PlacedAt: placed, Completed: updated,
+		Steps: map[v1alpha1.OrderStep]time.Time{v1alpha1.StepAccepted: placed}}
+	var reserved, captured, notified *time.Time
+	err := tx.QueryRow(ctx, `
+		SELECT (SELECT min(created_at) FROM inventory_reservations WHERE order_uid = $1 AND status <> 'fenced'),
+		       (SELECT min(created_at) FROM payments WHERE order_uid = $1 AND kind = 'capture'),
+		       (SELECT coalesce(delivered_at, created_at) FROM notifications WHERE order_uid = $1 AND kind = 'completed')`, key).
+		Scan(&reserved, &captured, &notified)
+	if err != nil {
+		return nil, err
+	}
+	for step, at := range map[v1alpha1.OrderStep]*time.Time{v1alpha1.StepInventoryReserved: reserved,
+		v1alpha1.StepPaymentCaptured: captured, v1alpha1.StepCustomerNotified: notified} {
+		if at != nil {
+			out.Steps[step] = *at
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id, kind FROM payments WHERE order_uid = $1 ORDER BY created_at`, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, kind string
+		if err := rows.Scan(&id, &kind); err != nil {
+			return nil, err
+		}
+		if kind == "capture" {
+			out.PaymentID = id
+		} else {
+			out.RefundID = id
+		}
+	}
+	return out, rows.Err()
 }
 
 func isPricingReason(r string) bool {
@@ -204,11 +347,13 @@ func (s *Service) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []p
 }
 
 // SetStatus records where an order stands. Completing an order commits
-// its held reservations in the same transaction.
+// its held reservations in the same transaction. A finished order's
+// outcome stands: it is never changed again.
 func (s *Service) SetStatus(ctx context.Context, uid, status, reason, message string) error {
 	return s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
-			UPDATE orders SET status = $2, reason = $3, message = $4, updated_at = now() WHERE uid = $1`,
+			UPDATE orders SET status = $2, reason = $3, message = $4, updated_at = now()
+			WHERE uid = $1 AND status NOT IN ('completed', 'failed', 'cancelled')`,
 			uid, status, reason, message); err != nil {
 			return err
 		}

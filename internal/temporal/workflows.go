@@ -57,7 +57,7 @@ func (t *OrderWorkflows) count(call string) {
 // Start starts the order's workflow, or finds the one already started, and
 // returns its run id; closed says the one found has already ended.
 func (t *OrderWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, bool, error) {
-	id := workflows.WorkflowID(in.UID)
+	id := in.WorkflowID()
 	t.count("StartWorkflowExecution")
 	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,

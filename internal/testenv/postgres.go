@@ -187,7 +187,7 @@ func (p *Postgres) TestDB(t testing.TB, maxConns int32, products ...catalog.Prod
 // first step does; the test fails if it cannot.
 func PlaceOrder(t testing.TB, d *db.DB, uid, product string, qty int32) {
 	t.Helper()
-	if _, err := (&orders.Service{DB: d}).Create(context.Background(), orders.NewOrder{UID: uid, Namespace: "ns", Name: uid,
+	if _, err := (&orders.Service{DB: d}).Create(context.Background(), orders.NewOrder{Key: uid, ObjectUID: uid, Namespace: "ns", Name: uid,
 		CustomerID: "C", Items: []orders.NewItem{{ProductID: product, Quantity: qty}}}); err != nil {
 		t.Fatal(err)
 	}

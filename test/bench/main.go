@@ -195,7 +195,7 @@ type seen struct {
 	created   time.Time
 	completed time.Time
 	stepSeen  map[v1alpha1.OrderStep]time.Time
-	uid       string
+	workflow  string
 	lastState string
 	writes    int
 }
@@ -224,7 +224,7 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 			s = &seen{stepSeen: map[v1alpha1.OrderStep]time.Time{}}
 			orders[o.Name] = s
 		}
-		s.uid = string(o.UID)
+		s.workflow = workflows.WorkflowID(o.Namespace, o.Name)
 		if ns, err := strconv.ParseInt(o.Annotations[createdAnnotation], 10, 64); err == nil {
 			s.created = time.Unix(0, ns)
 		}
@@ -315,7 +315,7 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 	for _, s := range orders {
 		latencies = append(latencies, ms(s.completed.Sub(s.created)))
 		writes += s.writes
-		p, err := b.progress(ctx, s.uid)
+		p, err := b.progress(ctx, s.workflow)
 		if err != nil {
 			return result{}, err
 		}
@@ -364,10 +364,11 @@ func (b *bench) direct(n int) (result, error) {
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			in := workflows.OrderInput{UID: fmt.Sprintf("direct-%d-%d", run, i), Namespace: "direct", Name: fmt.Sprintf("d-%05d", i),
+			name := fmt.Sprintf("d-%d-%05d", run, i)
+			in := workflows.OrderInput{Key: workflows.Key("direct", name), UID: fmt.Sprintf("direct-%d-%d", run, i), Namespace: "direct", Name: name,
 				CustomerID: "BENCH", Items: []workflows.Item{{ProductID: benchProduct, Quantity: 1}}}
 			t0 := time.Now()
-			wr, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(in.UID), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+			wr, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
 			if err != nil {
 				firstErr.Store(err)
 				return
@@ -452,9 +453,9 @@ func (b *bench) scale(n int) (result, error) {
 }
 
 // progress reads an order's workflow progress from its memo.
-func (b *bench) progress(ctx context.Context, uid string) (workflows.Progress, error) {
+func (b *bench) progress(ctx context.Context, workflowID string) (workflows.Progress, error) {
 	var p workflows.Progress
-	d, err := b.tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(uid), "")
+	d, err := b.tc.DescribeWorkflowExecution(ctx, workflowID, "")
 	if err != nil {
 		return p, err
 	}

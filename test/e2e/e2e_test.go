@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/internal/testenv"
+	"orderflow.io/orderflow/workflows"
 )
 
 // The suite runs its own stack on ports of its own, under .e2e/, so it
@@ -139,8 +140,9 @@ func queryInt(t *testing.T, conn *pgx.Conn, q string, args ...any) int {
 	return n
 }
 
-func uid(t *testing.T, name string) string {
-	return strings.TrimSpace(kubectl(t, "get", "order", name, "-o", "jsonpath={.metadata.uid}"))
+// key is the identity of the order an Order places: its record's key.
+func key(t *testing.T, name string) string {
+	return workflows.Key(strings.TrimSpace(kubectl(t, "get", "order", name, "-o", "jsonpath={.metadata.namespace}")), name)
 }
 
 func TestTheSamplesBehaveAsTheREADMESays(t *testing.T) {
@@ -190,11 +192,11 @@ func TestTheSamplesBehaveAsTheREADMESays(t *testing.T) {
 	if got := queryInt(t, conn, `SELECT stock FROM products WHERE id = 'PROD-001'`); got != laptopsBefore-1 {
 		t.Fatalf("PROD-001 stock %d -> %d; want -1", laptopsBefore, got)
 	}
-	if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, uid(t, "order-001")); n != 1 {
+	if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, key(t, "order-001")); n != 1 {
 		t.Fatalf("order-001 has %d captures", n)
 	}
 	for _, name := range []string{"order-002", "order-003", "order-004"} {
-		if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1`, uid(t, name)); n != 0 {
+		if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1`, key(t, name)); n != 0 {
 			t.Fatalf("%s has %d payments", name, n)
 		}
 	}
@@ -228,7 +230,7 @@ func TestPatchingCancelCancelsARunningOrderAndRefundsIt(t *testing.T) {
 	waitJSONPath(t, "order/cancel-me", "{.status.step}", "InventoryReserved")
 	kubectl(t, "patch", "order", "cancel-me", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
 	waitJSONPath(t, "order/cancel-me", "{.status.phase}", "Cancelled")
-	id := uid(t, "cancel-me")
+	id := key(t, "cancel-me")
 	if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, id); n != 1 {
 		t.Fatalf("%d refunds", n)
 	}
@@ -245,7 +247,7 @@ func TestDeletingARunningOrderCancelsItFirst(t *testing.T) {
 	conn := db(t)
 	applyOrder(t, "delete-me")
 	waitJSONPath(t, "order/delete-me", "{.status.step}", "InventoryReserved")
-	id := uid(t, "delete-me")
+	id := key(t, "delete-me")
 	start := time.Now()
 	kubectl(t, "delete", "order", "delete-me", "--timeout=60s")
 	t.Logf("deleting a running order took %s (compensation included)", time.Since(start).Round(time.Millisecond))

@@ -175,7 +175,7 @@ func kindOf(i int) kind {
 
 type placed struct {
 	name string
-	uid  string
+	key  string // the order's identity: its record's key
 	kind kind
 }
 
@@ -216,7 +216,7 @@ func run(t *testing.T, scenario string, n int, faults string, inject func(t *tes
 				return
 			}
 			mu.Lock()
-			orders = append(orders, placed{name: o.Name, uid: string(o.UID), kind: k})
+			orders = append(orders, placed{name: o.Name, key: workflows.Key(o.Namespace, o.Name), kind: k})
 			mu.Unlock()
 			switch k {
 			case cancelled:
@@ -311,18 +311,18 @@ func (e *env) audit(t *testing.T, ns string, orders []placed, stockBefore int64)
 		var status, reason string
 		var qty int64
 		err = e.db.QueryRow(ctx, `SELECT o.status, o.reason, coalesce(sum(i.quantity), 0) FROM orders o
-			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason`, p.uid).Scan(&status, &reason, &qty)
+			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason`, p.key).Scan(&status, &reason, &qty)
 		if errors.Is(err, pgx.ErrNoRows) {
 			status = "" // cancelled or deleted before anything was recorded
 		} else if err != nil {
 			t.Fatal(err)
 		}
 		var captures, refunds, held int
-		if err := e.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'capture'), count(*) FILTER (WHERE kind = 'refund') FROM payments WHERE order_uid = $1`, p.uid).
+		if err := e.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'capture'), count(*) FILTER (WHERE kind = 'refund') FROM payments WHERE order_uid = $1`, p.key).
 			Scan(&captures, &refunds); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, p.uid).Scan(&held); err != nil {
+		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, p.key).Scan(&held); err != nil {
 			t.Fatal(err)
 		}
 		if held != 0 {
@@ -365,7 +365,7 @@ func (e *env) audit(t *testing.T, ns string, orders []placed, stockBefore int64)
 			fail("%s %s with %d captures and %d refunds", p.name, status, captures, refunds)
 		}
 		resp, err := e.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
-			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(p.uid))})
+			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(ns, p.name))})
 		if err != nil {
 			t.Fatal(err)
 		}
