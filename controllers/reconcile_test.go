@@ -31,6 +31,8 @@ type scriptedWorkflows struct {
 	describe    temporal.Snapshot
 	describeErr error
 	calls       []string
+	// ids are the workflow ids Cancel and Describe were asked about.
+	ids []string
 }
 
 func (w *scriptedWorkflows) Start(context.Context, workflows.OrderInput) (string, bool, error) {
@@ -41,13 +43,13 @@ func (w *scriptedWorkflows) Start(context.Context, workflows.OrderInput) (string
 	return "run-1", w.startClosed, nil
 }
 
-func (w *scriptedWorkflows) Cancel(context.Context, string, string) error {
-	w.calls = append(w.calls, "Cancel")
+func (w *scriptedWorkflows) Cancel(_ context.Context, id, _ string) error {
+	w.calls, w.ids = append(w.calls, "Cancel"), append(w.ids, id)
 	return w.cancelErr
 }
 
-func (w *scriptedWorkflows) Describe(context.Context, string) (temporal.Snapshot, error) {
-	w.calls = append(w.calls, "Describe")
+func (w *scriptedWorkflows) Describe(_ context.Context, id string) (temporal.Snapshot, error) {
+	w.calls, w.ids = append(w.calls, "Describe"), append(w.ids, id)
 	return w.describe, w.describeErr
 }
 
@@ -252,4 +254,25 @@ func orphan(o *v1alpha1.Order) *v1alpha1.Order {
 func deleted(o *v1alpha1.Order) *v1alpha1.Order {
 	o.DeletionTimestamp = &metav1.Time{Time: t0}
 	return o
+}
+
+// TestAnOrderPlacedUnderItsUIDKeepsItsWorkflow reconciles an Order whose
+// status names a workflow from before identity by name (order-<uid>): the
+// reconciler reads, cancels and deletes through that workflow, never the
+// one its name would give.
+func TestAnOrderPlacedUnderItsUIDKeepsItsWorkflow(t *testing.T) {
+	o := newOrder().cancelled().withStatus(v1alpha1.OrderStatus{Phase: v1alpha1.PhaseProcessing, ObservedGeneration: 1,
+		Workflow: &v1alpha1.WorkflowRef{ID: "order-uid-1", RunID: "run-1"}}).build()
+	o.UID = "uid-1"
+	controllerutil.AddFinalizer(o, Finalizer)
+	c := fake.NewClientBuilder().WithScheme(v1alpha1.NewScheme()).WithObjects(o).WithStatusSubresource(&v1alpha1.Order{}).Build()
+	wf := &scriptedWorkflows{describe: temporal.Snapshot{RunID: "run-1", Fetched: time.Now(),
+		Progress: workflows.Progress{Seq: 3, Phase: v1alpha1.PhaseProcessing}}}
+	r := &OrderReconciler{Client: c, Recorder: events.NewFakeRecorder(20), Workflows: wf, Progress: temporal.NewProgressCache(), Resync: time.Minute}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o)}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(wf.ids, []string{"order-uid-1", "order-uid-1"}) {
+		t.Fatalf("asked Temporal about %v", wf.ids)
+	}
 }
