@@ -50,6 +50,9 @@ func TestTheAPIServerRefusesInvalidOrdersNamingTheField(t *testing.T) {
 		{"lower-case currency", func(s *v1alpha1.OrderSpec) { s.Currency = "usd" }, "spec.currency"},
 		{"four-letter currency", func(s *v1alpha1.OrderSpec) { s.Currency = "USDT" }, "spec.currency"},
 		{"payment method with a dash", func(s *v1alpha1.OrderSpec) { s.PaymentMethod = "pm-card" }, "spec.paymentMethod"},
+		{"unknown deletion policy", func(s *v1alpha1.OrderSpec) { s.DeletionPolicy = "Delete" }, "spec.deletionPolicy"},
+		{"negative TTL", func(s *v1alpha1.OrderSpec) { s.TTLSecondsAfterFinished = ptr(int32(-1)) }, "spec.ttlSecondsAfterFinished"},
+		{"TTL over a year", func(s *v1alpha1.OrderSpec) { s.TTLSecondsAfterFinished = ptr(int32(31536001)) }, "spec.ttlSecondsAfterFinished"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOrder(ns, "invalid").build()
@@ -113,6 +116,15 @@ func TestEditsToAnythingButCancelAreRefusedAndCancelIsOneWay(t *testing.T) {
 	uncancel := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":false}}`))
 	if err := c.Patch(ctx, cur, uncancel); err == nil || !strings.Contains(err.Error(), "spec.cancel") {
 		t.Fatalf("un-cancelling: %v", err)
+	}
+	// deletionPolicy and the TTL stay mutable.
+	mutable := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"deletionPolicy":"Orphan","ttlSecondsAfterFinished":60}}`))
+	if err := c.Patch(ctx, cur, mutable); err != nil {
+		t.Fatalf("changing deletionPolicy and the TTL was refused: %v", err)
+	}
+	bad := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"deletionPolicy":"Keep"}}`))
+	if err := c.Patch(ctx, cur, bad); err == nil || !strings.Contains(err.Error(), "spec.deletionPolicy") {
+		t.Fatalf("an unknown deletionPolicy: %v", err)
 	}
 }
 

@@ -174,15 +174,19 @@ func kindOf(i int) kind {
 }
 
 type placed struct {
-	name string
-	key  string // the order's identity: its record's key
-	kind kind
+	name     string
+	key      string // the order's identity: its record's key
+	kind     kind
+	manifest *v1alpha1.Order
 }
 
 // run places n orders in a fresh namespace, cancels and deletes some of
 // them mid-flight, calls inject while they are in flight, waits until every
-// order is finished and audits the result.
-func run(t *testing.T, scenario string, n int, faults string, inject func(t *testing.T)) {
+// order is finished and audits the result. With reapply, every Order not
+// meant to be deleted is placed with deletionPolicy Orphan and, once all are
+// placed, deleted and applied again from its manifest, as a GitOps tool's
+// replace does, while the faults go on.
+func run(t *testing.T, scenario string, n int, faults string, reapply bool, inject func(t *testing.T)) {
 	e := connect(t)
 	ctx := context.Background()
 	ns := fmt.Sprintf("faults-%s-%d", scenario, time.Now().Unix())
@@ -211,12 +215,16 @@ func run(t *testing.T, scenario string, n int, faults string, inject func(t *tes
 			case declined:
 				o.Spec.PaymentMethod = "pm_card_chargeDeclined"
 			}
+			if reapply && k != deleted {
+				o.Spec.DeletionPolicy = v1alpha1.DeletionOrphan
+			}
+			manifest := o.DeepCopy()
 			if err := retry(func() error { return e.kube.Create(ctx, o) }); err != nil {
 				t.Errorf("create %s: %v", o.Name, err)
 				return
 			}
 			mu.Lock()
-			orders = append(orders, placed{name: o.Name, key: workflows.Key(o.Namespace, o.Name), kind: k})
+			orders = append(orders, placed{name: o.Name, key: workflows.Key(o.Namespace, o.Name), kind: k, manifest: manifest})
 			mu.Unlock()
 			switch k {
 			case cancelled:
@@ -237,12 +245,50 @@ func run(t *testing.T, scenario string, n int, faults string, inject func(t *tes
 		}
 	}
 	wg.Wait()
+	if reapply {
+		e.applyAgain(t, orders)
+	}
 	drained := e.waitFinished(t, ns, orders)
 	audit := e.audit(t, ns, orders, stockBefore)
 	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s |", scenario, n, faults, audit, drained.Sub(start).Round(100*time.Millisecond)))
 }
 
-// retry retries calls the API server refuses while it is down.
+// applyAgain deletes every Order not meant to be deleted and applies its
+// manifest again once it is gone, 16 at a time.
+func (e *env) applyAgain(t *testing.T, orders []placed) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, p := range orders {
+		if p.kind == deleted {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(p placed) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			o := p.manifest.DeepCopy()
+			if err := retry(func() error { return crclient.IgnoreNotFound(e.kube.Delete(ctx, o)) }); err != nil {
+				t.Errorf("delete %s: %v", p.name, err)
+				return
+			}
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+				err := e.kube.Get(ctx, crclient.ObjectKeyFromObject(o), &v1alpha1.Order{})
+				return apierrors.IsNotFound(err), nil
+			})
+			if err != nil {
+				t.Errorf("%s was not deleted", p.name)
+				return
+			}
+			if err := retry(func() error { return e.kube.Create(ctx, p.manifest.DeepCopy()) }); err != nil {
+				t.Errorf("apply %s again: %v", p.name, err)
+			}
+		}(p)
+	}
+	wg.Wait()
+}
+
 // retry calls f until it succeeds or fails for good (invalid, already
 // there), for 30 s: the API server may be down on purpose.
 func retry(f func() error) error {
@@ -329,6 +375,8 @@ func (e *env) audit(t *testing.T, ns string, orders []placed, stockBefore int64)
 			fail("%s: %d reservations still held by a finished order", p.name, held)
 		}
 		if captures > 1 || refunds > 1 {
+			// One record and one idempotency key per namespace/name: this
+			// counts across every incarnation of the Order.
 			fail("%s: %d captures, %d refunds", p.name, captures, refunds)
 		}
 		phase := o.Status.Phase
@@ -383,7 +431,7 @@ func (e *env) audit(t *testing.T, ns string, orders []placed, stockBefore int64)
 }
 
 func TestWorkerKilledSeveralTimes(t *testing.T) {
-	run(t, "worker-sigkill", ordersPerScenario, "worker SIGKILL ×3", func(t *testing.T) {
+	run(t, "worker-sigkill", ordersPerScenario, "worker SIGKILL ×3", false, func(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			kill9(t, "worker")
 			time.Sleep(500 * time.Millisecond)
@@ -396,7 +444,7 @@ func TestWorkerKilledSeveralTimes(t *testing.T) {
 }
 
 func TestManagerKilled(t *testing.T) {
-	run(t, "manager-sigkill", ordersPerScenario, "manager SIGKILL ×2", func(t *testing.T) {
+	run(t, "manager-sigkill", ordersPerScenario, "manager SIGKILL ×2", false, func(t *testing.T) {
 		for i := 0; i < 2; i++ {
 			kill9(t, "manager")
 			time.Sleep(500 * time.Millisecond)
@@ -409,7 +457,7 @@ func TestManagerKilled(t *testing.T) {
 }
 
 func TestPostgresRestarted(t *testing.T) {
-	run(t, "postgres-restart", ordersPerScenario, "PostgreSQL restart", func(t *testing.T) {
+	run(t, "postgres-restart", ordersPerScenario, "PostgreSQL restart", false, func(t *testing.T) {
 		if err := dev(nil, "restart", "postgres"); err != nil {
 			t.Error(err)
 		}
@@ -417,7 +465,7 @@ func TestPostgresRestarted(t *testing.T) {
 }
 
 func TestTemporalRestarted(t *testing.T) {
-	run(t, "temporal-restart", ordersPerScenario, "Temporal dev server restart (file-backed)", func(t *testing.T) {
+	run(t, "temporal-restart", ordersPerScenario, "Temporal dev server restart (file-backed)", false, func(t *testing.T) {
 		if err := dev(nil, "restart", "temporal"); err != nil {
 			t.Error(err)
 		}
@@ -434,11 +482,29 @@ func TestFlakyGateway(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	run(t, "gateway-30pct", ordersPerScenario, "gateway fails 30% of charges", func(*testing.T) {})
+	run(t, "gateway-30pct", ordersPerScenario, "gateway fails 30% of charges", false, func(*testing.T) {})
+}
+
+// TestOrdersAppliedAgainWhileTheWorkerIsKilled deletes every Order and
+// applies it again, as Argo CD's replace does, while the worker is killed:
+// the audit finds each order charged at most once across its incarnations
+// (one record, one idempotency key per namespace/name) and the stock moved
+// once for each completed order.
+func TestOrdersAppliedAgainWhileTheWorkerIsKilled(t *testing.T) {
+	run(t, "reapplied", ordersPerScenario, "every Order deleted and applied again; worker SIGKILL ×2", true, func(t *testing.T) {
+		for range 2 {
+			kill9(t, "worker")
+			time.Sleep(500 * time.Millisecond)
+			if err := dev(nil, "up"); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	})
 }
 
 func TestAPIServerDownForTenSeconds(t *testing.T) {
-	run(t, "apiserver-down", ordersPerScenario, "kube-apiserver stopped 10 s", func(t *testing.T) {
+	run(t, "apiserver-down", ordersPerScenario, "kube-apiserver stopped 10 s", false, func(t *testing.T) {
 		if err := dev(nil, "stop", "kube-apiserver"); err != nil {
 			t.Error(err)
 		}
@@ -468,7 +534,7 @@ func TestLeaderHandover(t *testing.T) {
 	if _, err := leader(managers, nil, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "leader-handover", ordersPerScenario, "leader SIGKILL, standby takes over", func(t *testing.T) {
+	run(t, "leader-handover", ordersPerScenario, "leader SIGKILL, standby takes over", false, func(t *testing.T) {
 		old, err := leader(managers, nil, time.Minute)
 		if err != nil {
 			t.Error(err)
