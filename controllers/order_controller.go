@@ -239,15 +239,16 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		return nil, nil, err
 	}
 	ref := &v1alpha1.WorkflowRef{ID: id, RunID: runID, URL: r.Workflows.URL(id, runID)}
-	r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonWorkflowStarted, "StartWorkflow",
-		"Started workflow %s", id)
 	if closed {
-		// It ended before its status was ever written (the API server was
-		// down, say): its last progress may be gone from the watcher's
-		// listing, so read it.
+		// It ended before this Order's status was ever written (the API
+		// server was down, or the Order was deleted and applied again):
+		// its last progress may be gone from the watcher's listing, so
+		// read it.
 		snap, err := r.snapshot(ctx, order, id)
 		return ref, snap, err
 	}
+	r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonWorkflowStarted, "StartWorkflow",
+		"Started workflow %s", id)
 	if snap, ok := r.Progress.Get(id); ok {
 		return ref, &snap, nil
 	}
