@@ -22,6 +22,7 @@ import (
 	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/httpapi"
+	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -78,9 +79,9 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	orders := mgr.GetCache()
+	orderCache := mgr.GetCache()
 	events := httpapi.NewBroadcaster(ui)
-	inf, err := orders.GetInformer(ctx, &v1alpha1.Order{})
+	inf, err := orderCache.GetInformer(ctx, &v1alpha1.Order{})
 	if err != nil {
 		return fmt.Errorf("watch Orders (is the CRD installed?): %w", err)
 	}
@@ -98,12 +99,13 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		authz = &httpapi.KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: scheme}}
+		authz = &httpapi.KubernetesAuth{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()}}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpapi.Server{
-		Namespace: namespace, Orders: orders, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) }, Events: events,
+		Namespace: namespace, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
+		Records: (&orders.Service{DB: database}).Records, Events: events,
 		UI: ui, Log: logger, MaxBody: int64(maxBody), Registry: reg,
 		Ready: func(ctx context.Context) error {
 			if err := database.Pool.Ping(ctx); err != nil {

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -13,6 +15,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
@@ -80,7 +83,7 @@ func TestKubernetesAuthLetsACallerDoOnlyWhatItsRBACAllows(t *testing.T) {
 	}
 	s := &Server{
 		Namespace: ns, Orders: own, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(),
-		Auth:     &KubernetesAuth{Reviews: cs, Config: cfg, Scheme: client.Options{Scheme: v1alpha1.NewScheme()}},
+		Auth:     &KubernetesAuth{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()}},
 		Products: func(context.Context) ([]catalog.Product, error) { return nil, nil },
 	}
 	h := s.Handler(nil)
@@ -151,3 +154,77 @@ func TestValidationErrorsFromTheAPIServerKeepTheirField(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewsAreCachedAndARevocationTakesEffectWithinTheTTL lists twice
+// with one token: one TokenReview and one SubjectAccessReview in all. Then
+// the caller's RoleBinding is deleted: the cached decision stands for at
+// most its TTL, and after it the caller is refused.
+func TestReviewsAreCachedAndARevocationTakesEffectWithinTheTTL(t *testing.T) {
+	testenv.Integration(t)
+	ctx := context.Background()
+	var tokenReviews, accessReviews atomic.Int64
+	cfg := rest.CopyConfig(stack.Kube.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			switch {
+			case strings.HasSuffix(r.URL.Path, "/tokenreviews"):
+				tokenReviews.Add(1)
+			case strings.HasSuffix(r.URL.Path, "/subjectaccessreviews"):
+				accessReviews.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "cached"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reader := serviceAccount(t, cs, ns, "reader", "list")
+	own, err := client.New(stack.Kube.Config, client.Options{Scheme: v1alpha1.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const accessTTL = time.Second
+	s := &Server{Namespace: ns, Orders: own, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(),
+		Auth: &KubernetesAuth{Reviews: cs, Config: stack.Kube.Config, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()},
+			ReviewTTL: time.Minute, AccessTTL: accessTTL, DeniedTTL: accessTTL}}
+	h := s.Handler(nil)
+	list := func() int {
+		req := httptest.NewRequest("GET", "/api/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+reader)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	tokenReviews.Store(0)
+	accessReviews.Store(0)
+	for range 5 {
+		if code := list(); code != 200 {
+			t.Fatalf("listing answered %d", code)
+		}
+	}
+	if tokenReviews.Load() != 1 || accessReviews.Load() != 1 {
+		t.Fatalf("5 lists made %d TokenReviews and %d SubjectAccessReviews; want 1 and 1", tokenReviews.Load(), accessReviews.Load())
+	}
+	if err := cs.RbacV1().RoleBindings(ns).Delete(ctx, "reader", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for list() == 200 {
+		if time.Since(revoked) > accessTTL+2*time.Second {
+			t.Fatalf("still allowed %s after the RoleBinding was deleted (access TTL %s)", time.Since(revoked), accessTTL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code := list(); code != 403 {
+		t.Fatalf("after the revocation listing answered %d; want 403", code)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -6,11 +6,11 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,6 +22,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -41,6 +42,9 @@ type Server struct {
 	Auth Authorizer
 	// Products lists the catalog.
 	Products func(context.Context) ([]catalog.Product, error)
+	// Records reads an order's payments and notifications by its record
+	// key; nil leaves them out.
+	Records func(ctx context.Context, key string) (orders.Records, error)
 	// Ready reports whether the server can serve (cache synced, database up).
 	Ready func(context.Context) error
 	// Events streams Order changes to the page.
@@ -54,12 +58,18 @@ type Server struct {
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// cursorKey signs continue tokens.
+	cursorKey []byte
 }
 
 // Handler returns the routes of the API, the page and the probes.
 func (s *Server) Handler(metrics http.Handler) http.Handler {
 	if s.MaxBody == 0 {
 		s.MaxBody = DefaultMaxBody
+	}
+	s.cursorKey = make([]byte, 32)
+	if _, err := rand.Read(s.cursorKey); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
 	}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orderflow_api_requests_total", Help: "API requests by route, method and status code.",
@@ -87,11 +97,13 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 	handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	}))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	page := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
 		_, _ = w.Write(indexHTML)
-	})
+	}
+	mux.HandleFunc("GET /{$}", page)
+	mux.HandleFunc("GET /orders/{id}", page) // an order's own page: the same page, showing one order
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if s.Ready != nil {
@@ -113,6 +125,12 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 // client the caller's writes go through; otherwise it answers the error.
 func (s *Server) authorized(verb string, h func(http.ResponseWriter, *http.Request, client.Client)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, name := range []string{"access_token", "token", "bearer"} {
+			if r.URL.Query().Has(name) {
+				writeError(w, badRequest("TokenInURL", name, "tokens travel in the Authorization header only, never in the URL (where logs and browser history keep them)"))
+				return
+			}
+		}
 		c, aerr := s.Auth.Allow(r, verb, s.Namespace)
 		if aerr != nil {
 			writeError(w, aerr)
@@ -166,10 +184,24 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c client.Cl
 	writeJSON(w, http.StatusCreated, viewOf(o, s.UI))
 }
 
+// getOrder serves GET /api/orders/{id}: the order, each completed step with
+// its time, and, when the database can be read, its payments and
+// notifications.
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, _ client.Client) {
-	if o, ok := s.order(w, r); ok {
-		writeJSON(w, http.StatusOK, viewOf(o, s.UI))
+	o, ok := s.order(w, r)
+	if !ok {
+		return
 	}
+	v := detailView{orderView: viewOf(o, s.UI), Steps: stepsOf(o)}
+	if s.Records != nil {
+		rec, err := s.Records(r.Context(), recordKey(o))
+		if err != nil {
+			s.Log.Error(err, "Reading an order's records failed", "order", o.Name)
+		} else {
+			v.Payments, v.Notifications = rec.Payments, rec.Notifications
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // order reads the Order named by the path's id from the cache; when there
@@ -181,26 +213,6 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) (*v1alpha1.Order,
 		return nil, false
 	}
 	return o, true
-}
-
-func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, _ client.Client) {
-	var list v1alpha1.OrderList
-	if err := s.Orders.List(r.Context(), &list, client.InNamespace(s.Namespace)); err != nil {
-		writeError(w, fromKube(err))
-		return
-	}
-	sort.Slice(list.Items, func(i, j int) bool {
-		a, b := list.Items[i].CreationTimestamp, list.Items[j].CreationTimestamp
-		if a.Equal(&b) {
-			return list.Items[i].Name < list.Items[j].Name
-		}
-		return b.Before(&a)
-	})
-	views := make([]orderView, 0, len(list.Items))
-	for i := range list.Items {
-		views = append(views, viewOf(&list.Items[i], s.UI))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"orders": views})
 }
 
 func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request, c client.Client) {

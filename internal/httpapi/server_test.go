@@ -26,6 +26,7 @@ const seedBody = `{"customerID":"CUST-001","totalAmount":1299.99,
 
 type harness struct {
 	c      client.Client
+	s      *Server
 	h      http.Handler
 	broken bool
 }
@@ -42,7 +43,7 @@ func newHarness(t testing.TB, objs ...client.Object) *harness {
 			return catalog.DemoCatalog, nil
 		},
 	}
-	hs.h = s.Handler(nil)
+	hs.s, hs.h = s, s.Handler(nil)
 	return hs
 }
 

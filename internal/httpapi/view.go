@@ -1,9 +1,14 @@
 package httpapi
 
 import (
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
@@ -73,4 +78,39 @@ func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 		v.CompletionTime = &t
 	}
 	return v
+}
+
+// detailView is one order as GET /api/orders/{id} shows it: the order, its
+// steps with their times, and what PostgreSQL recorded of it.
+type detailView struct {
+	orderView
+	Steps         []stepView            `json:"steps"`
+	Payments      []orders.Payment      `json:"payments,omitempty"`
+	Notifications []orders.Notification `json:"notifications,omitempty"`
+}
+
+type stepView struct {
+	Step string    `json:"step"`
+	At   time.Time `json:"at"`
+}
+
+// stepsOf lists the steps the order completed, in order, with the time each
+// completed (its condition's transition time).
+func stepsOf(o *v1alpha1.Order) []stepView {
+	out := []stepView{}
+	for _, step := range v1alpha1.Steps {
+		if c := meta.FindStatusCondition(o.Status.Conditions, string(step)); c != nil && c.Status == metav1.ConditionTrue {
+			out = append(out, stepView{Step: string(step), At: c.LastTransitionTime.Time})
+		}
+	}
+	return out
+}
+
+// recordKey is the key of the order's record in PostgreSQL: its identity,
+// or its UID for an order placed before identity by name.
+func recordKey(o *v1alpha1.Order) string {
+	if wf := o.Status.Workflow; wf != nil && strings.HasPrefix(wf.ID, workflows.LegacyWorkflowIDPrefix) {
+		return string(o.UID)
+	}
+	return workflows.Key(o.Namespace, o.Name)
 }

@@ -373,3 +373,64 @@ func (s *Service) Status(ctx context.Context, uid string) (string, error) {
 	err := s.DB.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, uid).Scan(&status)
 	return status, err
 }
+
+// Records is what PostgreSQL holds of an order beyond its status: the
+// money it moved and the notifications sent about it.
+type Records struct {
+	Payments      []Payment      `json:"payments"`
+	Notifications []Notification `json:"notifications"`
+}
+
+// Payment is a capture or a refund.
+type Payment struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"` // capture or refund
+	Amount   string    `json:"amount"`
+	Currency string    `json:"currency"`
+	At       time.Time `json:"at"`
+}
+
+// Notification is a message recorded for the customer.
+type Notification struct {
+	Kind        string     `json:"kind"`
+	Recipient   string     `json:"recipient,omitempty"`
+	At          time.Time  `json:"at"`
+	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
+}
+
+// Records reads the payments and notifications of the order under key,
+// oldest first; an order with none has empty lists.
+func (s *Service) Records(ctx context.Context, key string) (Records, error) {
+	out := Records{Payments: []Payment{}, Notifications: []Notification{}}
+	rows, err := s.DB.Pool.Query(ctx, `SELECT id, kind, amount_cents, currency, created_at FROM payments WHERE order_uid = $1 ORDER BY created_at`, key)
+	if err != nil {
+		return out, err
+	}
+	for rows.Next() {
+		var p Payment
+		var cents int64
+		if err := rows.Scan(&p.ID, &p.Kind, &cents, &p.Currency, &p.At); err != nil {
+			rows.Close()
+			return out, err
+		}
+		p.Amount = money.Amount(cents).String()
+		out.Payments = append(out.Payments, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, err
+	}
+	rows, err = s.DB.Pool.Query(ctx, `SELECT kind, recipient, created_at, delivered_at FROM notifications WHERE order_uid = $1 ORDER BY created_at`, key)
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n Notification
+		if err := rows.Scan(&n.Kind, &n.Recipient, &n.At, &n.DeliveredAt); err != nil {
+			return out, err
+		}
+		out.Notifications = append(out.Notifications, n)
+	}
+	return out, rows.Err()
+}

@@ -71,8 +71,8 @@ func secretsInLogs(dir string) error {
 	if err != nil || len(logs) == 0 {
 		return fmt.Errorf("no component logs under %s (%v)", dir, err)
 	}
-	forbidden := []string{"pm_card_visa", "pm_card_chargeDeclined", "orderflow:orderflow@", "password=orderflow",
-		"POSTGRES_PASSWORD=", "PRIVATE KEY", "Bearer "}
+	forbidden := append([]string{"pm_card_visa", "pm_card_chargeDeclined", "orderflow:orderflow@", "password=orderflow",
+		"POSTGRES_PASSWORD=", "PRIVATE KEY", "Bearer "}, tokensUsed...)
 	for _, f := range logs {
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -1,0 +1,161 @@
+package httpapi
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+)
+
+// Paging of GET /api/orders.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// listQuery is a parsed GET /api/orders query.
+type listQuery struct {
+	limit      int
+	after      *cursor
+	phase      v1alpha1.OrderPhase
+	customerID string
+}
+
+// cursor is where a page ended: the last Order shown, in the list's order
+// (newest first, then by name).
+type cursor struct {
+	Created int64  `json:"t"`
+	Name    string `json:"n"`
+}
+
+var phases = []v1alpha1.OrderPhase{v1alpha1.PhasePending, v1alpha1.PhaseProcessing, v1alpha1.PhaseCompleted,
+	v1alpha1.PhaseFailed, v1alpha1.PhaseCancelling, v1alpha1.PhaseCancelled}
+
+// parseList reads limit, continue, phase, customerID and namespace; any
+// other parameter is refused by name.
+func (s *Server) parseList(q url.Values) (listQuery, *apiError) {
+	lq := listQuery{limit: DefaultPageSize}
+	for name, values := range q {
+		v := values[0]
+		switch name {
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				return lq, badRequest("BadLimit", "limit", fmt.Sprintf("limit %q: want a number from 1 to %d", v, MaxPageSize))
+			}
+			lq.limit = n
+		case "continue":
+			c, ok := s.openCursor(v)
+			if !ok {
+				return lq, badRequest("BadContinue", "continue", "the continue token is not valid (altered, or from before the API restarted): list again without it")
+			}
+			lq.after = &c
+		case "phase":
+			if !slices.Contains(phases, v1alpha1.OrderPhase(v)) {
+				return lq, badRequest("BadPhase", "phase", fmt.Sprintf("phase %q: want one of %v", v, phases))
+			}
+			lq.phase = v1alpha1.OrderPhase(v)
+		case "customerID":
+			lq.customerID = v
+		case "namespace":
+			if v != s.Namespace {
+				return lq, badRequest("BadNamespace", "namespace", fmt.Sprintf("this API serves namespace %q, not %q", s.Namespace, v))
+			}
+		default:
+			return lq, badRequest("UnknownParameter", name, fmt.Sprintf("unknown query parameter %q: want limit, continue, phase, customerID or namespace", name))
+		}
+	}
+	return lq, nil
+}
+
+// sealCursor and openCursor make continue tokens the API alone can read
+// back: the cursor, signed with a key of this process.
+func (s *Server) sealCursor(c cursor) string {
+	raw, _ := json.Marshal(c)
+	mac := hmac.New(sha256.New, s.cursorKey)
+	mac.Write(raw)
+	return base64.RawURLEncoding.EncodeToString(raw) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func (s *Server) openCursor(token string) (cursor, bool) {
+	var c cursor
+	body, sig, ok := strings.Cut(token, ".")
+	raw, err1 := base64.RawURLEncoding.DecodeString(body)
+	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err1 != nil || err2 != nil {
+		return c, false
+	}
+	mac := hmac.New(sha256.New, s.cursorKey)
+	mac.Write(raw)
+	if !hmac.Equal(got, mac.Sum(nil)) || json.Unmarshal(raw, &c) != nil {
+		return c, false
+	}
+	return c, true
+}
+
+// newerFirst orders Orders newest first, then by name.
+func newerFirst(a, b *v1alpha1.Order) int {
+	if c := b.CreationTimestamp.Compare(a.CreationTimestamp.Time); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// listOrders serves GET /api/orders: a page of the namespace's Orders,
+// newest first, filtered by phase and customer, with a continue token when
+// there are more.
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, _ client.Client) {
+	lq, aerr := s.parseList(r.URL.Query())
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	var list v1alpha1.OrderList
+	if err := s.Orders.List(r.Context(), &list, client.InNamespace(s.Namespace)); err != nil {
+		writeError(w, fromKube(err))
+		return
+	}
+	matches := make([]*v1alpha1.Order, 0, len(list.Items))
+	for i := range list.Items {
+		o := &list.Items[i]
+		phase := o.Status.Phase
+		if phase == "" {
+			phase = v1alpha1.PhasePending
+		}
+		if (lq.phase != "" && phase != lq.phase) || (lq.customerID != "" && o.Spec.CustomerID != lq.customerID) {
+			continue
+		}
+		if lq.after != nil {
+			at := &v1alpha1.Order{}
+			at.CreationTimestamp.Time, at.Name = time.Unix(lq.after.Created, 0), lq.after.Name
+			if newerFirst(o, at) <= 0 {
+				continue
+			}
+		}
+		matches = append(matches, o)
+	}
+	slices.SortFunc(matches, newerFirst)
+	resp := struct {
+		Orders   []orderView `json:"orders"`
+		Continue string      `json:"continue,omitempty"`
+	}{Orders: make([]orderView, 0, min(len(matches), lq.limit))}
+	for _, o := range matches[:min(len(matches), lq.limit)] {
+		resp.Orders = append(resp.Orders, viewOf(o, s.UI))
+	}
+	if len(matches) > lq.limit {
+		last := matches[lq.limit-1]
+		resp.Continue = s.sealCursor(cursor{Created: last.CreationTimestamp.Unix(), Name: last.Name})
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

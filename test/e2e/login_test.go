@@ -1,0 +1,170 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// tokensUsed are the bearer tokens the suite handed out: no log may hold
+// one (secretsInLogs).
+var tokensUsed []string
+
+// serviceAccountToken creates a ServiceAccount in ns allowed verbs on
+// Orders there, and returns a token for it from `kubectl create token`.
+func serviceAccountToken(t *testing.T, ns, name, verbs string) string {
+	t.Helper()
+	kubectl(t, "-n", ns, "create", "serviceaccount", name)
+	kubectl(t, "-n", ns, "create", "role", name, "--verb="+verbs, "--resource=orders.orderflow.io")
+	kubectl(t, "-n", ns, "create", "rolebinding", name, "--role="+name, "--serviceaccount="+ns+":"+name)
+	tok := strings.TrimSpace(kubectl(t, "-n", ns, "create", "token", name))
+	tokensUsed = append(tokensUsed, tok)
+	return tok
+}
+
+// kubernetesAuthAPI starts `orderflow api --auth=kubernetes` for ns against
+// the suite's stack, as the chart runs it, and returns its URL.
+func kubernetesAuthAPI(t *testing.T, ns string) string {
+	t.Helper()
+	const port = 18081
+	logf, err := os.Create(filepath.Join(root, ".e2e", "logs", "api-kubernetes-auth.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(root, "bin", "orderflow"), "api", "--auth=kubernetes", "--namespace="+ns,
+		fmt.Sprintf("--port=%d", port), "--bind=127.0.0.1", "--zap-log-level=debug")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(root, ".e2e", "kubeconfig"),
+		"POSTGRES_HOST=127.0.0.1", "POSTGRES_PORT=15432", "POSTGRES_USER=orderflow", "POSTGRES_PASSWORD=orderflow",
+		"POSTGRES_DB=orderflow", "POSTGRES_SSLMODE=disable")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait(); logf.Close() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API under --auth=kubernetes did not become ready: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// signIn pastes a token into the page's login form.
+func signIn(t *testing.T, ctx context.Context, url, token string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#login #token`)),
+	); err != nil {
+		t.Fatalf("the page asked for no token: %v", err)
+	}
+	screenshot(t, ctx, "web-login.png")
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitNotVisible(chromedp.CSS("#login")),
+		chromedp.WaitReady(chromedp.CSS(`#lines select option[value="PROD-002"]`)),
+	); err != nil {
+		t.Fatalf("signing in: %v", err)
+	}
+}
+
+// TestThePageUnderKubernetesAuth signs in with real ServiceAccount tokens
+// against the API as the chart runs it (--auth=kubernetes): a clerk places
+// an order and watches it complete live, cancels another; a viewer sees the
+// orders but is told plainly that it may not place one.
+func TestThePageUnderKubernetesAuth(t *testing.T) {
+	ns := "webauth"
+	kubectl(t, "create", "namespace", ns)
+	clerk := serviceAccountToken(t, ns, "clerk", "create,get,list,watch,patch")
+	viewer := serviceAccountToken(t, ns, "viewer", "get,list,watch")
+	url := kubernetesAuthAPI(t, ns)
+
+	ctx := browser(t, 1280, 900)
+	signIn(t, ctx, url, clerk)
+	done := placeOrder(t, ctx, "AUTH-001", "PROD-002", "pm_card_visa")
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(row(done)+` .badge.Completed`))); err != nil {
+		t.Fatalf("%s never showed Completed live: %v", done, err)
+	}
+	running := placeOrder(t, ctx, "AUTH-002", "PROD-002", "pm_card_visa")
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row(running)+` button[data-cancel]`)),
+		chromedp.WaitVisible(chromedp.CSS(row(running)+` .badge.Cancelled`)),
+	); err != nil {
+		t.Fatalf("cancelling %s: %v", running, err)
+	}
+	screenshot(t, ctx, "web-signed-in.png")
+
+	// The completed order's own page: its steps, its capture, its notice.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row(done)+` td strong a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#detail .timeline li.done:nth-child(4)`)),
+		chromedp.WaitVisible(chromedp.CSS(`#detail table td code`)),
+	); err != nil {
+		t.Fatalf("%s's own page: %v", done, err)
+	}
+	page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#detail")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Order " + done, "CustomerNotified", "capture", "49.90 USD", "completed"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("%s's page lacks %q:\n%s", done, want, page)
+		}
+	}
+	screenshot(t, ctx, "web-order.png")
+
+	// A fresh browser: the token was kept for that tab only.
+	view := browser(t, 1280, 900)
+	signIn(t, view, url, viewer)
+	if err := chromedp.Do(view, chromedp.WaitVisible(chromedp.CSS(row(done)+` .badge.Completed`))); err != nil {
+		t.Fatalf("the viewer does not see %s: %v", done, err)
+	}
+	if err := chromedp.Do(view,
+		chromedp.SetValue(chromedp.CSS("#customer"), "AUTH-003"),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS(`#note.err`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	note, err := chromedp.Run(view, chromedp.Text(chromedp.CSS("#note")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(note, "Not allowed") || !strings.Contains(note, "may not create orders in namespace "+ns) {
+		t.Fatalf("the viewer placing an order read %q", note)
+	}
+
+	// A token the API server refuses brings the login back, saying so.
+	bad := browser(t, 1280, 900)
+	if err := chromedp.Do(bad,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#login #token`)),
+		chromedp.SendKeys(chromedp.CSS("#token"), "not-a-token"),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS(`#loginnote`)),
+	); err != nil {
+		t.Fatalf("a refused token: %v", err)
+	}
+}
