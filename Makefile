@@ -143,6 +143,10 @@ bench: build ## Benchmark against `make dev`: burst, steady and direct-Temporal 
 bench-scale: build ## Benchmark manager memory with 10 000 Orders and its restart catch-up, against `make dev`.
 	go run ./test/bench -mode scale -n 10000 -out bench-scale.json $(BENCH_ARGS)
 
+.PHONY: bench-api
+bench-api: build ## Benchmark the REST API against `make dev` under --auth=none and --auth=kubernetes side by side (BENCH_API_ARGS, e.g. -n 5000 -c 16).
+	go run ./test/benchapi -root $(CURDIR) $(BENCH_API_ARGS)
+
 ##@ Tools
 
 .PHONY: tools

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"orderflow.io/orderflow/api/v1alpha1"
@@ -115,7 +116,10 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		},
 	}
 	addr := net.JoinHostPort(bind, strconv.Itoa(port))
-	handler := srv.Handler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// /metrics also shows controller-runtime's registry: the Kubernetes
+	// client's requests (rest_client_requests_total), what make bench-api
+	// counts per API request.
+	handler := srv.Handler(promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		logger.Info("Serving the REST API and web page", "address", addr, "namespace", namespace, "auth", auth)
 		return serve(ctx, addr, handler)
