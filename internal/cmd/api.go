@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -103,7 +102,6 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		authz = &httpapi.KubernetesAuth{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()}}
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &httpapi.Server{
 		Namespace: namespace, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
 		Records: (&orders.Service{DB: database}).Records, Events: events,
@@ -116,9 +114,9 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		},
 	}
 	addr := net.JoinHostPort(bind, strconv.Itoa(port))
-	// /metrics also shows controller-runtime's registry: the Kubernetes
-	// client's requests (rest_client_requests_total), what make bench-api
-	// counts per API request.
+	// /metrics also shows controller-runtime's registry: the Go and process
+	// collectors, and the Kubernetes client's requests
+	// (rest_client_requests_total), what make bench-api counts per request.
 	handler := srv.Handler(promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		logger.Info("Serving the REST API and web page", "address", addr, "namespace", namespace, "auth", auth)

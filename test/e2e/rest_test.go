@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -62,5 +64,29 @@ func TestTheOriginalCurlCallsWorkAsDocumented(t *testing.T) {
 	body, code = curl(t, `curl http://localhost:8080/api/orders/no-such-order`)
 	if code != "404" || body["error"] == nil {
 		t.Fatalf("missing order answered %s %v", code, body)
+	}
+}
+
+// TestTheAPIServesItsMetrics scrapes the API's /metrics: its own request
+// metrics and the Kubernetes client's, from one page.
+func TestTheAPIServesItsMetrics(t *testing.T) {
+	resp, err := http.Get(apiURL + "/api/products")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(apiURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics answered %d: %.300s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"orderflow_api_requests_total", "rest_client_requests_total", "go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
