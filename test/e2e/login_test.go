@@ -163,7 +163,7 @@ func TestThePageUnderKubernetesAuth(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#login #token`)),
 		chromedp.SendKeys(chromedp.CSS("#token"), "not-a-token"),
 		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS(`#loginnote`)),
+		chromedp.WaitVisible(chromedp.CSS(`#loginnote:not(:empty)`)),
 	); err != nil {
 		t.Fatalf("a refused token: %v", err)
 	}
