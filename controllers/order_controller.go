@@ -247,8 +247,6 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		snap, err := r.snapshot(ctx, order, id)
 		return ref, snap, err
 	}
-	r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonWorkflowStarted, "StartWorkflow",
-		"Started workflow %s", id)
 	if snap, ok := r.Progress.Get(id); ok {
 		return ref, &snap, nil
 	}
@@ -340,15 +338,15 @@ func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order
 	return nil
 }
 
+// recordTransitions records what a person needs to know, not every step
+// (each step's time is in its condition): one Normal Event when the order
+// completes or is cancelled, a Warning when it fails or a cancel is refused.
 func (r *OrderReconciler) recordTransitions(order *v1alpha1.Order, old, now *v1alpha1.OrderStatus) {
-	if now.Step != old.Step && now.Step != "" {
-		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, string(now.Step), "Step", "Step %s completed", now.Step)
+	if refused(now) && !refused(old) {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefused, "Cancel",
+			"Cancel refused: the order already completed")
 	}
 	if now.Phase == old.Phase {
-		if refused(now) && !refused(old) {
-			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefused, "Cancel",
-				"Cancel refused: the order already completed")
-		}
 		return
 	}
 	switch now.Phase {
@@ -356,16 +354,8 @@ func (r *OrderReconciler) recordTransitions(order *v1alpha1.Order, old, now *v1a
 		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonCompleted, "Complete", "Order completed, total %s %s", now.Total, now.Currency)
 	case v1alpha1.PhaseFailed:
 		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, now.Reason, "Fail", "Order failed: %s", now.Message)
-	case v1alpha1.PhaseCancelling:
-		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonCancelRequested, "Cancel", "Cancelling: compensations are running")
 	case v1alpha1.PhaseCancelled:
 		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonCancelled, "Cancel", "Order cancelled: %s", now.Message)
-	case v1alpha1.PhaseProcessing:
-		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, string(v1alpha1.PhaseProcessing), "Process", "Order accepted, total %s %s", now.Total, now.Currency)
-	}
-	if refused(now) && !refused(old) {
-		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonCancelRefused, "Cancel",
-			"Cancel refused: the order already completed")
 	}
 }
 

@@ -90,7 +90,7 @@ func TestReconcileBranches(t *testing.T) {
 			name:      "a new Order starts its workflow and is held by the finalizer",
 			order:     newOrder().build(),
 			wantCalls: []string{"Start"}, wantPhase: v1alpha1.PhasePending, wantFinalizer: true,
-			wantEvent: "Normal " + v1alpha1.ReasonWorkflowStarted, wantRequeue: true,
+			wantRequeue: true,
 		},
 		{
 			name:      "Temporal unreachable at start: an error to retry and a Warning, no workflow recorded",
@@ -119,7 +119,7 @@ func TestReconcileBranches(t *testing.T) {
 			order:     newOrder().cancelled().withStatus(running(v1alpha1.PhaseProcessing)).build(),
 			wf:        scriptedWorkflows{describe: progress(v1alpha1.PhaseCancelling, false)},
 			wantCalls: []string{"Describe"}, wantPhase: v1alpha1.PhaseCancelling, wantFinalizer: true,
-			wantEvent: "Normal " + v1alpha1.ReasonCancelRequested, wantRequeue: true,
+			wantRequeue: true,
 		},
 		{
 			name:      "Temporal unreachable when passing a cancel on: an error to retry and a Warning",
@@ -219,6 +219,9 @@ func TestReconcileBranches(t *testing.T) {
 			var recorded []string
 			for len(rec.Events) > 0 {
 				recorded = append(recorded, <-rec.Events)
+			}
+			if tc.wantEvent == "" && len(recorded) > 0 {
+				t.Errorf("events %q, want none: a person needs no Event for this", recorded)
 			}
 			if tc.wantEvent != "" && !slices.ContainsFunc(recorded, func(e string) bool { return strings.HasPrefix(e, tc.wantEvent+" ") }) {
 				t.Errorf("events %q, want one starting %q", recorded, tc.wantEvent)

@@ -178,7 +178,7 @@ func TestTheSamplesBehaveAsTheREADMESays(t *testing.T) {
 	}
 
 	describe := kubectl(t, "describe", "order", "order-001")
-	for _, s := range []string{"Events:", "WorkflowStarted", "InventoryReserved", "PaymentCaptured", "Completed"} {
+	for _, s := range []string{"Events:", "Accepted", "InventoryReserved", "PaymentCaptured", "CustomerNotified", "Order completed"} {
 		if !strings.Contains(describe, s) {
 			t.Fatalf("kubectl describe lacks %s:\n%s", s, describe)
 		}
