@@ -36,7 +36,8 @@ var stack *testenv.Stack
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	testenv.Main(m, testenv.Options{Kube: true, Temporal: true, Postgres: true, CRDDirs: []string{"config/crd/bases"}}, &stack)
+	testenv.Main(m, testenv.Options{Kube: true, Temporal: true, Postgres: true, CRDDirs: []string{"config/crd/bases"},
+		Manifests: []string{"config/admission/finalizer.yaml"}}, &stack)
 }
 
 var nsSeq atomic.Int64

@@ -16,8 +16,9 @@ import (
 // -update-histories): a change that makes the workflow non-deterministic
 // for orders already in flight fails here. history-v0-* were recorded before
 // the database steps became local activities, history-v1-* before orders
-// were keyed by namespace/name (their input has no key: they go by UID);
-// they stay while orders that old can be in flight.
+// were keyed by namespace/name (their input has no key: they go by UID),
+// history-v2-* while progress was still published after the payment; they
+// stay while orders that old can be in flight.
 func TestReplay(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "history-*.json"))
 	if err != nil || len(files) == 0 {

@@ -15,11 +15,15 @@
 // A cancel that arrives once the customer was notified is refused and
 // reported in Progress.CancelRefused.
 //
-// Progress is published after every step (the two database steps, which run
-// as local activities in one workflow task, together; the last step and
-// completion together) as the memo ProgressMemoKey and the search attribute
-// OrderUpdatedAt, so the controller reads the progress of every order that
-// changed with one visibility query. Nothing is published before the first
+// Progress is published twice on the happy path, each publish one status
+// write for the controller: once the order is accepted and its stock
+// reserved (the two database steps run as local activities in one workflow
+// task), and once it completed (the payment, the notification milliseconds
+// later and the completion together; every step's time is in it). A cancel
+// or failure publishes Cancelling and the end. It goes out as the memo
+// ProgressMemoKey and the search attribute OrderUpdatedAt, so the
+// controller reads the progress of every order that changed with one
+// visibility query. Nothing is published before the first
 // step: the controller shows Pending until then.
 package workflows
 

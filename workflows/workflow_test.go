@@ -282,10 +282,10 @@ func TestProgressIsPublishedInTheMemo(t *testing.T) {
 	if len(seen) != 1 || seen[0] != v1alpha1.PhaseProcessing {
 		t.Fatalf("phase at 1.5s: %v", seen)
 	}
-	// One publish per workflow task: the two database steps share one,
-	// payment has one, the last step and completion share one.
-	if p.Seq != 3 {
-		t.Fatalf("seq %d; want 3", p.Seq)
+	// Two publishes: the two database steps share one; the payment, the
+	// last step and completion share the other.
+	if p.Seq != 2 || len(p.Steps) != 4 {
+		t.Fatalf("seq %d, %d step times; want 2 and 4", p.Seq, len(p.Steps))
 	}
 }
 

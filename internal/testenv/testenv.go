@@ -72,6 +72,9 @@ type Options struct {
 	Postgres bool
 	// CRDDirs are installed into the API server, relative to the repository root.
 	CRDDirs []string
+	// Manifests are applied to the API server once the CRDs are in, as
+	// YAML files relative to the repository root.
+	Manifests []string
 }
 
 // Start brings up the components named in opts. On error, whatever started
@@ -92,7 +95,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		}
 	}
 	if opts.Kube {
-		if s.Kube, err = StartKube(opts.CRDDirs...); err != nil {
+		if s.Kube, err = StartKube(opts.CRDDirs, opts.Manifests...); err != nil {
 			s.Stop()
 			return nil, err
 		}
