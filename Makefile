@@ -26,6 +26,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC from the controller-ge
 	cp config/crd/bases/orderflow.io_orders.yaml charts/orderflow/files/crds/
 	cp config/rbac/manager/role.yaml charts/orderflow/files/rbac/manager-role.yaml
 	cp config/rbac/api/role.yaml charts/orderflow/files/rbac/api-role.yaml
+	cp config/admission/finalizer.yaml charts/orderflow/files/admission/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the deepcopy code of the API types.
@@ -43,7 +44,7 @@ vet: ## Run go vet.
 lint: vet ## Lint: go vet plus gofmt (golangci-lint is not installable offline here).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-GENERATED := config/crd/bases config/rbac charts/orderflow/files api/v1alpha1/zz_generated.deepcopy.go go.mod go.sum
+GENERATED := config/crd/bases config/rbac config/admission charts/orderflow/files api/v1alpha1/zz_generated.deepcopy.go go.mod go.sum
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Regenerate CRD, RBAC, deepcopy and go.sum; fail if that changed anything.

@@ -349,3 +349,17 @@ func TestATerminatedWorkflowShowsAsFailedWellBeforeTheResync(t *testing.T) {
 		t.Fatalf("status %+v", got.Status)
 	}
 }
+
+// TestTheFinalizerIsOnFromCreation: the admission policy puts the finalizer
+// on as the Order is created, so the controller needs no write to add it.
+func TestTheFinalizerIsOnFromCreation(t *testing.T) {
+	c := kube(t)
+	ns := namespace(t, c)
+	o := newOrder(ns, "finalized").items(item("BULK", 1, "")).build()
+	if err := c.Create(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(o.Finalizers, controllers.Finalizer) {
+		t.Fatalf("created with finalizers %v; want %s from the admission policy", o.Finalizers, controllers.Finalizer)
+	}
+}

@@ -232,6 +232,9 @@ SQL
     POSTGRES_DB=orderflow POSTGRES_SSLMODE=disable TEMPORAL_HOST_PORT=127.0.0.1:$temporal_port
   "$bin/orderflow" migrate --demo-catalog >"$dev/logs/migrate.log" 2>&1 || die "migrations failed; see $dev/logs/migrate.log"
   kubectl_dev apply --server-side -f "$root/config/crd/bases" >/dev/null
+  # The finalizer on at creation; without the policy the controller adds it.
+  kubectl_dev apply --server-side -f "$root/config/admission/finalizer.yaml" >/dev/null ||
+    echo "dev: the admission policy was not installed; the controller adds finalizers itself"
   kubectl_dev wait --for condition=Established crd/orders.orderflow.io --timeout 60s >/dev/null
 
   # OrderFlow itself.

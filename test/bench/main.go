@@ -79,6 +79,10 @@ type result struct {
 	StatusLagP50     float64 `json:"statusLagP50Ms,omitempty"`
 	StatusLagP99     float64 `json:"statusLagP99Ms,omitempty"`
 	StatusWrites     float64 `json:"statusWritesPerOrder,omitempty"`
+	// Events are Event writes per order; Writes every API write per order:
+	// the create, status, other Order writes (the finalizer) and Events.
+	Events float64 `json:"eventsPerOrder,omitempty"`
+	Writes float64 `json:"apiWritesPerOrder,omitempty"`
 	OtherWrites      float64 `json:"otherOrderWritesPerOrder,omitempty"`
 	TemporalCalls    float64 `json:"managerTemporalCallsPerOrder,omitempty"`
 	ManagerCPU       float64 `json:"managerCPUSeconds,omitempty"`
@@ -334,6 +338,8 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 	statusWrites := after.statusWrites - before.statusWrites
 	r.StatusWrites = statusWrites / float64(n)
 	r.OtherWrites = (after.orderWrites - before.orderWrites) / float64(n)
+	r.Events = (after.events - before.events) / float64(n)
+	r.Writes = (after.creates-before.creates)/float64(n) + r.StatusWrites + r.OtherWrites + r.Events
 	r.TemporalCalls = (after.temporalCalls - before.temporalCalls) / float64(n)
 	r.ManagerCPU, r.WorkerCPU = after.managerCPU-before.managerCPU, after.workerCPU-before.workerCPU
 	r.ManagerPeakRSSMB, r.WorkerPeakRSSMB = b.peakRSS("manager"), b.peakRSS("worker")
@@ -464,7 +470,7 @@ func (b *bench) progress(ctx context.Context, workflowID string) (workflows.Prog
 }
 
 type counters struct {
-	statusWrites, orderWrites, temporalCalls, managerCPU, workerCPU float64
+	statusWrites, orderWrites, creates, events, temporalCalls, managerCPU, workerCPU float64
 }
 
 // snapshot reads the counters a scenario reports the difference of.
@@ -481,6 +487,10 @@ func (b *bench) snapshot(ctx context.Context) (counters, error) {
 	for _, verb := range []string{"PATCH", "UPDATE", "APPLY"} {
 		c.statusWrites += api.sum("apiserver_request_total", "resource", "orders", "subresource", "status", "verb", verb)
 		c.orderWrites += api.sum("apiserver_request_total", "resource", "orders", "subresource", "", "verb", verb)
+	}
+	c.creates = api.sum("apiserver_request_total", "resource", "orders", "subresource", "", "verb", "POST")
+	for _, verb := range []string{"POST", "PATCH"} {
+		c.events += api.sum("apiserver_request_total", "resource", "events", "verb", verb)
 	}
 	m, err := scrape(b.managerURL)
 	if err != nil {
@@ -573,17 +583,17 @@ func pct(xs []float64, q float64) float64 {
 }
 
 func report(w io.Writer, rs []result) {
-	fmt.Fprintln(w, "| scenario | orders | completed | orders/s | latency p50 / p95 / p99 (ms) | status lag p50 / p99 (ms) | status writes / order | other Order writes / order | manager Temporal calls / order | manager CPU s | worker CPU s | manager peak RSS MB | worker peak RSS MB |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| scenario | orders | completed | orders/s | latency p50 / p95 / p99 (ms) | status lag p50 / p99 (ms) | API writes / order | status writes / order | other Order writes / order | Events / order | manager Temporal calls / order | manager CPU s | worker CPU s | manager peak RSS MB | worker peak RSS MB |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	var op, direct float64
 	for _, r := range rs {
 		lag := "—"
 		if !math.IsNaN(r.StatusLagP50) && r.StatusLagP50 != 0 {
 			lag = fmt.Sprintf("%.0f / %.0f", r.StatusLagP50, r.StatusLagP99)
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %.1f | %.0f / %.0f / %.0f | %s | %.2f | %.2f | %.2f | %.1f | %.1f | %.0f | %.0f |\n",
+		fmt.Fprintf(w, "| %s | %d | %d | %.1f | %.0f / %.0f / %.0f | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f | %.0f | %.0f |\n",
 			r.Scenario, r.Orders, r.Completed, r.Throughput, r.LatencyP50, r.LatencyP95, r.LatencyP99, lag,
-			r.StatusWrites, r.OtherWrites, r.TemporalCalls, r.ManagerCPU, r.WorkerCPU, r.ManagerPeakRSSMB, r.WorkerPeakRSSMB)
+			r.Writes, r.StatusWrites, r.OtherWrites, r.Events, r.TemporalCalls, r.ManagerCPU, r.WorkerCPU, r.ManagerPeakRSSMB, r.WorkerPeakRSSMB)
 		if r.Scenario == "burst" {
 			op = r.Throughput
 		}
