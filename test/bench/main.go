@@ -68,21 +68,21 @@ type config struct {
 
 // result is one scenario's numbers.
 type result struct {
-	Scenario         string  `json:"scenario"`
-	Orders           int     `json:"orders"`
-	Completed        int     `json:"completed"`
-	Seconds          float64 `json:"seconds"`
-	Throughput       float64 `json:"ordersPerSecond"`
-	LatencyP50       float64 `json:"latencyP50Ms"`
-	LatencyP95       float64 `json:"latencyP95Ms"`
-	LatencyP99       float64 `json:"latencyP99Ms"`
-	StatusLagP50     float64 `json:"statusLagP50Ms,omitempty"`
-	StatusLagP99     float64 `json:"statusLagP99Ms,omitempty"`
-	StatusWrites     float64 `json:"statusWritesPerOrder,omitempty"`
+	Scenario     string  `json:"scenario"`
+	Orders       int     `json:"orders"`
+	Completed    int     `json:"completed"`
+	Seconds      float64 `json:"seconds"`
+	Throughput   float64 `json:"ordersPerSecond"`
+	LatencyP50   float64 `json:"latencyP50Ms"`
+	LatencyP95   float64 `json:"latencyP95Ms"`
+	LatencyP99   float64 `json:"latencyP99Ms"`
+	StatusLagP50 float64 `json:"statusLagP50Ms,omitempty"`
+	StatusLagP99 float64 `json:"statusLagP99Ms,omitempty"`
+	StatusWrites float64 `json:"statusWritesPerOrder,omitempty"`
 	// Events are Event writes per order; Writes every API write per order:
 	// the create, status, other Order writes (the finalizer) and Events.
-	Events float64 `json:"eventsPerOrder,omitempty"`
-	Writes float64 `json:"apiWritesPerOrder,omitempty"`
+	Events           float64 `json:"eventsPerOrder,omitempty"`
+	Writes           float64 `json:"apiWritesPerOrder,omitempty"`
 	OtherWrites      float64 `json:"otherOrderWritesPerOrder,omitempty"`
 	TemporalCalls    float64 `json:"managerTemporalCallsPerOrder,omitempty"`
 	ManagerCPU       float64 `json:"managerCPUSeconds,omitempty"`
