@@ -22,6 +22,10 @@ type Options struct {
 	// change seen.
 	ProgressInterval time.Duration
 	ProgressOverlap  time.Duration
+	// ProgressIdleInterval is the longest wait between listings while no
+	// order runs or changes; a started or cancelled order brings the
+	// watcher back to ProgressInterval at once.
+	ProgressIdleInterval time.Duration
 	// Resync requeues running orders as a safety net; ResyncReads bounds
 	// the workflow reads (Describe) that net makes per second.
 	Resync                  time.Duration
@@ -38,7 +42,9 @@ func DefaultOptions() Options {
 		TemporalNamespace: "default",
 		ProgressInterval:  50 * time.Millisecond,
 		ProgressOverlap:   500 * time.Millisecond,
-		Resync:            time.Minute,
+		// An idle stack costs Temporal one listing a second, not twenty.
+		ProgressIdleInterval: time.Second,
+		Resync:               time.Minute,
 		// Bounds the safety net's reads of Temporal when many Orders run
 		// (docs/performance.md).
 		ResyncReads: 20,
@@ -57,9 +63,10 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 		UI: temporal.UI{Address: opts.TemporalUI, Namespace: opts.TemporalNamespace}, Calls: metrics.TemporalCalls}
 	watcher := &temporal.ProgressWatcher{
 		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Events: events,
-		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap,
+		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap, IdleInterval: opts.ProgressIdleInterval,
 		Polls: func() { metrics.TemporalCalls.WithLabelValues("ListWorkflowExecutions").Inc() },
 	}
+	wf.Moved = watcher.Wake
 	if err := mgr.Add(watcher); err != nil {
 		return nil, err
 	}

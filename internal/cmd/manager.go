@@ -46,6 +46,7 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f.int(&qps, "kube-api-qps", "KUBE_API_QPS", 100, "Kubernetes API requests per second")
 	f.int(&burst, "kube-api-burst", "KUBE_API_BURST", 200, "Kubernetes API request burst")
 	f.duration(&opts.ProgressInterval, "progress-interval", "PROGRESS_INTERVAL", opts.ProgressInterval, "how often to list workflows whose progress changed")
+	f.duration(&opts.ProgressIdleInterval, "progress-idle-interval", "PROGRESS_IDLE_INTERVAL", opts.ProgressIdleInterval, "longest wait between progress listings while no order runs or changes")
 	f.duration(&opts.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", opts.ProgressOverlap, "how far back each progress listing reaches past the newest change seen")
 	f.string(&pprofAddr, "pprof-bind-address", "PPROF_BIND_ADDRESS", "", "address of the Go profiler (/debug/pprof); empty disables it")
 	f.duration(&opts.Resync, "resync", "RESYNC", opts.Resync, "safety-net requeue of running Orders")

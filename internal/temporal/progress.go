@@ -61,6 +61,19 @@ func (c *ProgressCache) EvictClosedBefore(t time.Time) {
 	}
 }
 
+// Running returns how many cached workflows have not closed.
+func (c *ProgressCache) Running() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.byID {
+		if !s.Closed {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns how many workflows are cached.
 func (c *ProgressCache) Len() int {
 	c.mu.Lock()
@@ -103,8 +116,29 @@ type ProgressWatcher struct {
 	// newest change seen they reach (default 10 s).
 	EndedInterval time.Duration
 	EndedOverlap  time.Duration
+	// IdleInterval is the longest wait between polls while no order runs
+	// or changes (default: Interval, no backing off): the waits double up to
+	// it, and Wake or a change brings them back to Interval.
+	IdleInterval time.Duration
 	// Polls counts the visibility queries made.
 	Polls func()
+
+	wakeOnce sync.Once
+	woken    chan struct{}
+}
+
+// Wake makes the watcher poll at once and at its full rate again: the
+// controller calls it when it starts or signals a workflow.
+func (w *ProgressWatcher) Wake() {
+	select {
+	case w.wake() <- struct{}{}:
+	default: // a wake is pending already
+	}
+}
+
+func (w *ProgressWatcher) wake() chan struct{} {
+	w.wakeOnce.Do(func() { w.woken = make(chan struct{}, 1) })
+	return w.woken
 }
 
 // endedAbnormally matches the executions that end without the workflow
@@ -127,15 +161,31 @@ func (w *ProgressWatcher) Start(ctx context.Context) error {
 	seen, evicted := watermark, watermark
 	var widened time.Duration
 	var widenedUntil, endedPolled time.Time
-	ticker := time.NewTicker(w.Interval)
-	defer ticker.Stop()
+	idle := w.IdleInterval
+	if idle < w.Interval {
+		idle = w.Interval
+	}
+	// interval is the wait before the next poll: Interval while orders run
+	// or change, doubling up to IdleInterval while nothing does.
+	interval := w.Interval
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticker.C:
+		case <-timer.C:
+		case <-w.wake():
+			interval = w.Interval
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
 		}
+		timer.Reset(interval)
 		failed := func(err error) {
 			failures++
 			if failures == 1 || failures%100 == 0 {
@@ -148,7 +198,12 @@ func (w *ProgressWatcher) Start(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		if time.Since(endedPolled) >= endedInterval {
+		if newest.After(seen) || w.Cache.Running() > 0 {
+			interval = w.Interval
+		} else {
+			interval = min(2*interval, idle)
+		}
+		if time.Since(endedPolled) >= max(endedInterval, interval) {
 			// What ended abnormally is not "late": it leaves the overlap alone.
 			if n, _, err := w.poll(ctx, endedAbnormally+" AND CloseTime >= '%s'", seen.Add(-endedOverlap), newest); err != nil {
 				failed(err)

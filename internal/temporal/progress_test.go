@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,5 +174,44 @@ func TestAnOlderReportDoesNotReplaceANewerOne(t *testing.T) {
 	}
 	if s, _ := c.Get("w"); s.Progress.Seq != 3 {
 		t.Fatalf("seq %d", s.Progress.Seq)
+	}
+}
+
+// quietVisibility is a visibility store where nothing changes; it counts
+// the listings.
+type quietVisibility struct {
+	client.Client
+	lists atomic.Int64
+}
+
+func (q *quietVisibility) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	q.lists.Add(1)
+	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+}
+
+// TestAnIdleWatcherBacksOffAndWakesAtOnce: with nothing running and
+// nothing changing, the watcher's listings slow down to IdleInterval; a
+// Wake (a workflow started) brings a listing at once.
+func TestAnIdleWatcherBacksOffAndWakesAtOnce(t *testing.T) {
+	q := &quietVisibility{}
+	w := &ProgressWatcher{Client: q, Namespace: "default", Cache: NewProgressCache(), Events: make(chan event.GenericEvent, 10),
+		Interval: 10 * time.Millisecond, Overlap: time.Millisecond, IdleInterval: 300 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.Start(ctx) }()
+	time.Sleep(1500 * time.Millisecond)
+	idle := q.lists.Load()
+	// At full rate it would have listed ~150 times; backing off: 10, 20,
+	// 40, ... 300 ms, about ten.
+	if idle > 25 {
+		t.Fatalf("%d listings in 1.5 s of nothing happening; want the watcher to back off", idle)
+	}
+	w.Wake()
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for q.lists.Load() == idle {
+		if time.Now().After(deadline) {
+			t.Fatal("no listing within 100 ms of a Wake")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -46,6 +46,15 @@ type OrderWorkflows struct {
 	UI UI
 	// Calls, when set, counts calls to Temporal by kind.
 	Calls *prometheus.CounterVec
+	// Moved, when set, is called after a workflow was started or signalled:
+	// its progress is about to change (the watcher's Wake).
+	Moved func()
+}
+
+func (t *OrderWorkflows) moved() {
+	if t.Moved != nil {
+		t.Moved()
+	}
 }
 
 func (t *OrderWorkflows) count(call string) {
@@ -75,6 +84,7 @@ func (t *OrderWorkflows) Start(ctx context.Context, in workflows.OrderInput) (st
 	if err != nil {
 		return "", false, fmt.Errorf("start workflow %s: %w", id, err)
 	}
+	t.moved()
 	return run.GetRunID(), false, nil
 }
 
@@ -93,6 +103,7 @@ func (t *OrderWorkflows) Cancel(ctx context.Context, workflowID, reason string) 
 	if err != nil {
 		return fmt.Errorf("signal workflow %s: %w", workflowID, err)
 	}
+	t.moved()
 	return nil
 }
 
