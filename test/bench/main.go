@@ -81,22 +81,24 @@ type result struct {
 	StatusWrites float64 `json:"statusWritesPerOrder,omitempty"`
 	// Events are Event writes per order; Writes every API write per order:
 	// the create, status, other Order writes (the finalizer) and Events.
-	Events           float64 `json:"eventsPerOrder,omitempty"`
-	Writes           float64 `json:"apiWritesPerOrder,omitempty"`
-	OtherWrites      float64 `json:"otherOrderWritesPerOrder,omitempty"`
-	TemporalCalls    float64 `json:"managerTemporalCallsPerOrder,omitempty"`
-	ManagerCPU       float64 `json:"managerCPUSeconds,omitempty"`
-	WorkerCPU        float64 `json:"workerCPUSeconds"`
-	ManagerPeakRSSMB float64 `json:"managerPeakRSSMB,omitempty"`
-	WorkerPeakRSSMB  float64 `json:"workerPeakRSSMB"`
-	Note             string  `json:"note,omitempty"`
+	Events float64 `json:"eventsPerOrder,omitempty"`
+	Writes float64 `json:"apiWritesPerOrder,omitempty"`
+	// CPUPerOrder is each local-stack component's CPU ms per order.
+	CPUPerOrder      map[string]float64 `json:"cpuMsPerOrder,omitempty"`
+	OtherWrites      float64            `json:"otherOrderWritesPerOrder,omitempty"`
+	TemporalCalls    float64            `json:"managerTemporalCallsPerOrder,omitempty"`
+	ManagerCPU       float64            `json:"managerCPUSeconds,omitempty"`
+	WorkerCPU        float64            `json:"workerCPUSeconds"`
+	ManagerPeakRSSMB float64            `json:"managerPeakRSSMB,omitempty"`
+	WorkerPeakRSSMB  float64            `json:"workerPeakRSSMB"`
+	Note             string             `json:"note,omitempty"`
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.mode, "mode", "all", "all (burst, steady, direct), burst, steady, direct or scale")
 	flag.IntVar(&c.n, "n", 1000, "orders in burst, direct and scale")
-	flag.IntVar(&c.rate, "rate", 20, "orders per second in steady")
+	flag.IntVar(&c.rate, "rate", 20, "orders per second in steady (with -mode all: half the direct run's throughput unless set)")
 	flag.DurationVar(&c.duration, "duration", 60*time.Second, "length of steady")
 	flag.IntVar(&c.concurrency, "concurrency", 32, "parallel create calls")
 	flag.DurationVar(&c.wait, "wait", 30*time.Minute, "how long a scenario may take to finish its orders")
@@ -108,11 +110,15 @@ func main() {
 	flag.StringVar(&c.out, "out", "bench.json", "JSON output file")
 	flag.StringVar(&c.postgres, "postgres", "postgres://orderflow:orderflow@127.0.0.1:5432/orderflow?sslmode=disable", "the local stack's PostgreSQL, to stock the benchmark's product")
 	flag.Parse()
+	flag.Visit(func(f *flag.Flag) { rateSet = rateSet || f.Name == "rate" })
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+// rateSet says -rate was given.
+var rateSet bool
 
 type bench struct {
 	config
@@ -155,17 +161,27 @@ func run(c config) error {
 	var results []result
 	modes := []string{c.mode}
 	if c.mode == "all" {
-		modes = []string{"burst", "steady", "direct"}
+		// The direct run measures Temporal's capacity here; steady then
+		// runs at half of it, on both paths.
+		modes = []string{"direct", "steady", "direct-steady", "burst", "idle"}
 	}
+	rate := c.rate
 	for _, m := range modes {
 		var r result
 		switch m {
 		case "burst":
 			r, err = b.operator("burst", c.n, 0)
 		case "steady":
-			r, err = b.operator("steady", c.rate*int(c.duration.Seconds()), c.rate)
+			r, err = b.operator("steady", rate*int(c.duration.Seconds()), rate)
 		case "direct":
-			r, err = b.direct(c.n)
+			r, err = b.direct("direct", c.n, 0)
+			if err == nil && c.mode == "all" && !rateSet {
+				rate = max(1, int(r.Throughput/2))
+			}
+		case "idle":
+			r, err = b.idle(context.Background(), 30*time.Second)
+		case "direct-steady":
+			r, err = b.direct("direct-steady", rate*int(c.duration.Seconds()), rate)
 		case "scale":
 			r, err = b.scale(c.n)
 		default:
@@ -342,6 +358,7 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 	r.Writes = (after.creates-before.creates)/float64(n) + r.StatusWrites + r.OtherWrites + r.Events
 	r.TemporalCalls = (after.temporalCalls - before.temporalCalls) / float64(n)
 	r.ManagerCPU, r.WorkerCPU = after.managerCPU-before.managerCPU, after.workerCPU-before.workerCPU
+	r.CPUPerOrder = cpuPerOrder(before, after, n)
 	r.ManagerPeakRSSMB, r.WorkerPeakRSSMB = b.peakRSS("manager"), b.peakRSS("worker")
 	if rate > 0 {
 		r.Note = fmt.Sprintf("%d/s for %s", rate, b.duration)
@@ -351,7 +368,7 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 
 // direct starts the same workflow n times straight on Temporal, as the
 // original OrderFlow's API did, and waits for every result.
-func (b *bench) direct(n int) (result, error) {
+func (b *bench) direct(name string, n, rate int) (result, error) {
 	ctx := context.Background()
 	before, err := b.snapshot(ctx)
 	if err != nil {
@@ -364,12 +381,24 @@ func (b *bench) direct(n int) (result, error) {
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	start := time.Now()
+	var pace <-chan time.Time
+	if rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(rate))
+		defer t.Stop()
+		pace = t.C
+	}
 	for i := 0; i < n; i++ {
-		sem <- struct{}{}
+		if pace != nil {
+			<-pace
+		} else {
+			sem <- struct{}{}
+		}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			defer func() { <-sem }()
+			if pace == nil {
+				defer func() { <-sem }()
+			}
 			name := fmt.Sprintf("d-%d-%05d", run, i)
 			in := workflows.OrderInput{Key: workflows.Key("direct", name), UID: fmt.Sprintf("direct-%d-%d", run, i), Namespace: "direct", Name: name,
 				CustomerID: "BENCH", Items: []workflows.Item{{ProductID: benchProduct, Quantity: 1}}}
@@ -399,10 +428,35 @@ func (b *bench) direct(n int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	r := result{Scenario: "direct", Orders: n, Completed: int(completed.Load()), Seconds: elapsed.Seconds(), Throughput: float64(n) / elapsed.Seconds(),
-		WorkerCPU: after.workerCPU - before.workerCPU, WorkerPeakRSSMB: b.peakRSS("worker"), Note: "no Kubernetes: start + result on Temporal"}
+	r := result{Scenario: name, Orders: n, Completed: int(completed.Load()), Seconds: elapsed.Seconds(), Throughput: float64(n) / elapsed.Seconds(),
+		WorkerCPU: after.workerCPU - before.workerCPU, WorkerPeakRSSMB: b.peakRSS("worker"), Note: "no Kubernetes: start + result on Temporal",
+		CPUPerOrder: cpuPerOrder(before, after, n)}
+	if rate > 0 {
+		r.Note += fmt.Sprintf(", %d/s for %s", rate, b.duration)
+	}
 	r.LatencyP50, r.LatencyP95, r.LatencyP99 = pct(latencies, .5), pct(latencies, .95), pct(latencies, .99)
 	return r, nil
+}
+
+// idle measures what each component costs with no order running: it lets
+// the stack settle for 15 s, then reads the CPU used over d, as % of a core.
+func (b *bench) idle(ctx context.Context, d time.Duration) (result, error) {
+	time.Sleep(15 * time.Second)
+	before, err := b.snapshot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	time.Sleep(d)
+	after, err := b.snapshot(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	var parts []string
+	for _, name := range components {
+		parts = append(parts, fmt.Sprintf("%s %.1f%%", name, (after.cpu[name]-before.cpu[name])*100/d.Seconds()))
+	}
+	return result{Scenario: "idle", Note: "CPU with no order running, % of a core over " + d.String() + ": " + strings.Join(parts, ", ") +
+		fmt.Sprintf("; manager Temporal calls %.1f/s", (after.temporalCalls-before.temporalCalls)/d.Seconds())}, nil
 }
 
 // scale creates n Orders, waits until they finish, reports the manager's
@@ -471,6 +525,8 @@ func (b *bench) progress(ctx context.Context, workflowID string) (workflows.Prog
 
 type counters struct {
 	statusWrites, orderWrites, creates, events, temporalCalls, managerCPU, workerCPU float64
+	// cpu is each local-stack component's CPU seconds so far.
+	cpu map[string]float64
 }
 
 // snapshot reads the counters a scenario reports the difference of.
@@ -503,7 +559,62 @@ func (b *bench) snapshot(ctx context.Context) (counters, error) {
 		return c, err
 	}
 	c.workerCPU = w.sum("process_cpu_seconds_total")
+	c.cpu = map[string]float64{}
+	for _, name := range components {
+		c.cpu[name] = b.cpuSeconds(name)
+	}
 	return c, nil
+}
+
+// components are the local stack's processes whose CPU the benchmark
+// reports per order.
+var components = []string{"kube-apiserver", "etcd", "temporal", "manager", "worker", "postgres"}
+
+// cpuSeconds reads the CPU time a local-stack process has used, its exited
+// children's included (PostgreSQL's backends), and its live children's.
+func (b *bench) cpuSeconds(name string) float64 {
+	raw, err := os.ReadFile(filepath.Join(b.devDir, "run", name+".pid"))
+	if err != nil {
+		return math.NaN()
+	}
+	pid := strings.TrimSpace(string(raw))
+	total := 0.0
+	stat := func(p string) (ppid string, ticks float64, ok bool) {
+		b, err := os.ReadFile(filepath.Join("/proc", p, "stat"))
+		if err != nil {
+			return "", 0, false
+		}
+		// Fields after the command, which may hold spaces: state, ppid, ...
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+			v, _ := strconv.ParseFloat(f[i], 64)
+			ticks += v
+		}
+		return f[1], ticks, true
+	}
+	_, ticks, ok := stat(pid)
+	if !ok {
+		return math.NaN()
+	}
+	total += ticks
+	if procs, err := os.ReadDir("/proc"); err == nil {
+		for _, d := range procs {
+			if ppid, t, ok := stat(d.Name()); ok && ppid == pid && d.Name() != pid {
+				total += t
+			}
+		}
+	}
+	return total / 100 // USER_HZ
+}
+
+// cpuPerOrder is each component's CPU milliseconds per order between two
+// snapshots.
+func cpuPerOrder(before, after counters, n int) map[string]float64 {
+	out := map[string]float64{}
+	for _, name := range components {
+		out[name] = (after.cpu[name] - before.cpu[name]) * 1000 / float64(n)
+	}
+	return out
 }
 
 func (b *bench) peakRSS(name string) float64 { return b.rss(name, "VmHWM") }
@@ -587,6 +698,9 @@ func report(w io.Writer, rs []result) {
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	var op, direct float64
 	for _, r := range rs {
+		if r.Orders == 0 {
+			continue // idle: a note below
+		}
 		lag := "—"
 		if !math.IsNaN(r.StatusLagP50) && r.StatusLagP50 != 0 {
 			lag = fmt.Sprintf("%.0f / %.0f", r.StatusLagP50, r.StatusLagP99)
@@ -608,6 +722,33 @@ func report(w io.Writer, rs []result) {
 	}
 	if op > 0 && direct > 0 {
 		fmt.Fprintf(w, "\n- operator (burst) / direct throughput: %.2f", op/direct)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "\nCPU ms per order by component (from /proc):\n\n")
+	fmt.Fprintln(w, "| scenario | "+strings.Join(components, " | ")+" | all |")
+	fmt.Fprintln(w, "| --- |"+strings.Repeat(" ---: |", len(components)+1))
+	by := map[string]result{}
+	for _, r := range rs {
+		by[r.Scenario] = r
+		if r.CPUPerOrder == nil {
+			continue
+		}
+		row, all := "| "+r.Scenario+" |", 0.0
+		for _, name := range components {
+			row += fmt.Sprintf(" %.1f |", r.CPUPerOrder[name])
+			all += r.CPUPerOrder[name]
+		}
+		fmt.Fprintf(w, "%s %.1f |\n", row, all)
+	}
+	for _, pair := range [][2]string{{"burst", "direct"}, {"steady", "direct-steady"}} {
+		op, d := by[pair[0]], by[pair[1]]
+		if op.CPUPerOrder == nil || d.CPUPerOrder == nil || d.CPUPerOrder["temporal"] == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n- Temporal CPU per order, %s / %s: %.2f", pair[0], pair[1], op.CPUPerOrder["temporal"]/d.CPUPerOrder["temporal"])
+		if d.LatencyP99 > 0 {
+			fmt.Fprintf(w, "; create → Completed p99, %s / %s: %.2f", pair[0], pair[1], op.LatencyP99/d.LatencyP99)
+		}
 	}
 	fmt.Fprintln(w)
 }
