@@ -305,3 +305,18 @@ func TestHelmInstallsAndUninstallsKeepingTheCRD(t *testing.T) {
 		t.Fatal("the PostgreSQL password Secret was not kept")
 	}
 }
+
+// TestThePackagedChartKeepsItsTestHook packages the chart as users get it
+// and renders the package: `helm test` needs its test hook (.helmignore
+// once dropped templates/tests/ from the package).
+func TestThePackagedChartKeepsItsTestHook(t *testing.T) {
+	dir := t.TempDir()
+	helm(t, "package", "charts/orderflow", "--destination", dir)
+	pkgs, err := filepath.Glob(filepath.Join(dir, "orderflow-*.tgz"))
+	if err != nil || len(pkgs) != 1 {
+		t.Fatalf("packages %v, %v", pkgs, err)
+	}
+	if out := helm(t, "template", "orderflow", pkgs[0]); !strings.Contains(out, "helm.sh/hook: test") {
+		t.Fatal("the packaged chart renders no test hook")
+	}
+}
