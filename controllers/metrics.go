@@ -21,6 +21,10 @@ type Metrics struct {
 	reader      client.Reader
 	// temporalCalls counts the calls the manager makes to Temporal, by kind.
 	TemporalCalls *prometheus.CounterVec
+	// ProgressDelay observes how long after a workflow's change the watcher
+	// first saw it: Temporal's visibility lag plus the wait for a listing,
+	// the part of the status lag before the reconcile.
+	ProgressDelay prometheus.Histogram
 }
 
 var (
@@ -55,8 +59,13 @@ func newMetrics() *Metrics {
 			Name: "orderflow_manager_temporal_calls_total",
 			Help: "Calls the manager made to Temporal, by kind.",
 		}, []string{"call"}),
+		ProgressDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "orderflow_progress_seen_delay_seconds",
+			Help:    "Time from a workflow's progress change to the watcher's first sight of it.",
+			Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5},
+		}),
 	}
-	metrics.Registry.MustRegister(m.transitions, m.duration, m.TemporalCalls, m)
+	metrics.Registry.MustRegister(m.transitions, m.duration, m.TemporalCalls, m.ProgressDelay, m)
 	return m
 }
 

@@ -65,6 +65,7 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Events: events,
 		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap, IdleInterval: opts.ProgressIdleInterval,
 		Polls: func() { metrics.TemporalCalls.WithLabelValues("ListWorkflowExecutions").Inc() },
+		Seen:  func(d time.Duration) { metrics.ProgressDelay.Observe(d.Seconds()) },
 	}
 	wf.Moved = watcher.Wake
 	if err := mgr.Add(watcher); err != nil {

@@ -122,6 +122,8 @@ type ProgressWatcher struct {
 	IdleInterval time.Duration
 	// Polls counts the visibility queries made.
 	Polls func()
+	// Seen, when set, is told how long after a change the watcher saw it.
+	Seen func(delay time.Duration)
 
 	wakeOnce sync.Once
 	woken    chan struct{}
@@ -264,6 +266,9 @@ func (w *ProgressWatcher) poll(ctx context.Context, filter string, since, seen t
 			}
 			if !w.Cache.Put(ex.GetExecution().GetWorkflowId(), snap) {
 				continue
+			}
+			if w.Seen != nil {
+				w.Seen(time.Since(snap.Changed))
 			}
 			late = max(late, seen.Sub(snap.Changed))
 			o := &v1alpha1.Order{}

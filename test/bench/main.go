@@ -360,8 +360,10 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 	r.ManagerCPU, r.WorkerCPU = after.managerCPU-before.managerCPU, after.workerCPU-before.workerCPU
 	r.CPUPerOrder = cpuPerOrder(before, after, n)
 	r.ManagerPeakRSSMB, r.WorkerPeakRSSMB = b.peakRSS("manager"), b.peakRSS("worker")
+	r.Note = fmt.Sprintf("a change seen by the progress watcher after p50 ≤ %.0f ms, p99 ≤ %.0f ms (Temporal's visibility lag and the wait for a listing)",
+		seenQuantile(before, after, .5), seenQuantile(before, after, .99))
 	if rate > 0 {
-		r.Note = fmt.Sprintf("%d/s for %s", rate, b.duration)
+		r.Note = fmt.Sprintf("%d/s for %s; %s", rate, b.duration, r.Note)
 	}
 	return r, nil
 }
@@ -527,6 +529,9 @@ type counters struct {
 	statusWrites, orderWrites, creates, events, temporalCalls, managerCPU, workerCPU float64
 	// cpu is each local-stack component's CPU seconds so far.
 	cpu map[string]float64
+	// seen is the manager's histogram of how long after a change the
+	// progress watcher saw it: cumulative counts by upper bound.
+	seen map[float64]float64
 }
 
 // snapshot reads the counters a scenario reports the difference of.
@@ -553,6 +558,13 @@ func (b *bench) snapshot(ctx context.Context) (counters, error) {
 		return c, err
 	}
 	c.temporalCalls = m.sum("orderflow_manager_temporal_calls_total")
+	c.seen = map[float64]float64{}
+	for _, h := range m["orderflow_progress_seen_delay_seconds"].GetMetric() {
+		for _, bk := range h.GetHistogram().GetBucket() {
+			c.seen[bk.GetUpperBound()] += float64(bk.GetCumulativeCount())
+		}
+		c.seen[math.Inf(1)] += float64(h.GetHistogram().GetSampleCount())
+	}
 	c.managerCPU = m.sum("process_cpu_seconds_total")
 	w, err := scrape(b.workerURL)
 	if err != nil {
@@ -573,11 +585,15 @@ var components = []string{"kube-apiserver", "etcd", "temporal", "manager", "work
 // cpuSeconds reads the CPU time a local-stack process has used, its exited
 // children's included (PostgreSQL's backends), and its live children's.
 func (b *bench) cpuSeconds(name string) float64 {
-	raw, err := os.ReadFile(filepath.Join(b.devDir, "run", name+".pid"))
+	pidFile := filepath.Join(b.devDir, "run", name+".pid")
+	if name == "postgres" {
+		pidFile = filepath.Join(b.devDir, "postgres", "data", "postmaster.pid") // pg_ctl's: the pid on its first line
+	}
+	raw, err := os.ReadFile(pidFile)
 	if err != nil {
 		return math.NaN()
 	}
-	pid := strings.TrimSpace(string(raw))
+	pid, _, _ := strings.Cut(strings.TrimSpace(string(raw)), "\n")
 	total := 0.0
 	stat := func(p string) (ppid string, ticks float64, ok bool) {
 		b, err := os.ReadFile(filepath.Join("/proc", p, "stat"))
@@ -605,6 +621,27 @@ func (b *bench) cpuSeconds(name string) float64 {
 		}
 	}
 	return total / 100 // USER_HZ
+}
+
+// seenQuantile estimates a quantile (ms) of the watcher's delay between
+// two snapshots, from the histogram's buckets: the bound of the bucket it
+// falls in.
+func seenQuantile(before, after counters, q float64) float64 {
+	var bounds []float64
+	for ub := range after.seen {
+		bounds = append(bounds, ub)
+	}
+	slices.Sort(bounds)
+	total := after.seen[math.Inf(1)] - before.seen[math.Inf(1)]
+	if total <= 0 {
+		return math.NaN()
+	}
+	for _, ub := range bounds {
+		if after.seen[ub]-before.seen[ub] >= q*total {
+			return ub * 1000
+		}
+	}
+	return math.Inf(1)
 }
 
 // cpuPerOrder is each component's CPU milliseconds per order between two
