@@ -563,7 +563,9 @@ func (b *bench) snapshot(ctx context.Context) (counters, error) {
 		for _, bk := range h.GetHistogram().GetBucket() {
 			c.seen[bk.GetUpperBound()] += float64(bk.GetCumulativeCount())
 		}
-		c.seen[math.Inf(1)] += float64(h.GetHistogram().GetSampleCount())
+		if _, ok := c.seen[math.Inf(1)]; !ok { // the +Inf bucket may be left out
+			c.seen[math.Inf(1)] = float64(h.GetHistogram().GetSampleCount())
+		}
 	}
 	c.managerCPU = m.sum("process_cpu_seconds_total")
 	w, err := scrape(b.workerURL)
