@@ -233,6 +233,9 @@ SQL
   "$bin/orderflow" migrate --demo-catalog >"$dev/logs/migrate.log" 2>&1 || die "migrations failed; see $dev/logs/migrate.log"
   kubectl_dev apply --server-side -f "$root/config/crd/bases" >/dev/null
   # The finalizer on at creation; without the policy the controller adds it.
+  # The policy needs the Order's schema, which the API server publishes a
+  # little after the CRD is established: until then it would fail creates.
+  wait_for kube-apiserver 60 kubectl_dev get --raw /openapi/v3/apis/orderflow.io/v1alpha1
   kubectl_dev apply --server-side -f "$root/config/admission/finalizer.yaml" >/dev/null ||
     echo "dev: the admission policy was not installed; the controller adds finalizers itself"
   kubectl_dev wait --for condition=Established crd/orders.orderflow.io --timeout 60s >/dev/null

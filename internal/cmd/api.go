@@ -89,11 +89,11 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	own, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	var authz httpapi.Authorizer = httpapi.NoAuth{Client: own}
+	// The API's own writes (--auth=none) go through the manager's client,
+	// whose RESTMapper already knows Orders from the cache; a client with a
+	// mapper of its own could look Orders up before discovery lists them
+	// and fail the first create.
+	var authz httpapi.Authorizer = httpapi.NoAuth{Client: mgr.GetClient()}
 	if auth == "kubernetes" {
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {

@@ -123,7 +123,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, _ client.Cli
 	}
 	var list v1alpha1.OrderList
 	if err := s.Orders.List(r.Context(), &list, client.InNamespace(s.Namespace)); err != nil {
-		writeError(w, fromKube(err))
+		s.kubeError(w, err)
 		return
 	}
 	matches := make([]*v1alpha1.Order, 0, len(list.Items))

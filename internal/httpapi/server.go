@@ -178,7 +178,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c client.Cl
 	o := &v1alpha1.Order{Spec: spec}
 	o.Namespace, o.GenerateName = s.Namespace, "order-"
 	if err := c.Create(r.Context(), o); err != nil {
-		writeError(w, fromKube(err))
+		s.kubeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, viewOf(o, s.UI))
@@ -209,7 +209,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, _ client.Clien
 func (s *Server) order(w http.ResponseWriter, r *http.Request) (*v1alpha1.Order, bool) {
 	o := &v1alpha1.Order{}
 	if err := s.Orders.Get(r.Context(), types.NamespacedName{Namespace: s.Namespace, Name: r.PathValue("id")}, o); err != nil {
-		writeError(w, fromKube(err))
+		s.kubeError(w, err)
 		return nil, false
 	}
 	return o, true
@@ -227,7 +227,7 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request, c client.Cl
 	}
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
 	if err := c.Patch(r.Context(), o, patch); err != nil {
-		writeError(w, fromKube(err))
+		s.kubeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, viewOf(o, s.UI))
@@ -311,4 +311,15 @@ func trimSpec(field string) string {
 		return field[5:]
 	}
 	return field
+}
+
+// kubeError answers an error of the Kubernetes API, logging the ones that
+// are not the caller's doing (the caller sees only that the API could not
+// be reached).
+func (s *Server) kubeError(w http.ResponseWriter, err error) {
+	e := fromKube(err)
+	if e.Status >= 500 {
+		s.Log.Error(err, "Kubernetes API call failed")
+	}
+	writeError(w, e)
 }

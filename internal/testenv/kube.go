@@ -7,9 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -46,6 +50,14 @@ func StartKube(crdDirs []string, manifests ...string) (*Kube, error) {
 		return nil, fmt.Errorf("testenv: start kube-apiserver and etcd: %w", err)
 	}
 	k := &Kube{Env: env, Config: cfg}
+	if len(manifests) > 0 {
+		// Admission policies on the CRDs' kinds need their schemas, which
+		// the API server publishes a little after the CRDs are established.
+		if err := k.waitForSchemas(); err != nil {
+			k.Stop()
+			return nil, err
+		}
+	}
 	for _, m := range manifests {
 		if err := k.apply(filepath.Join(root, m)); err != nil {
 			k.Stop()
@@ -53,6 +65,34 @@ func StartKube(crdDirs []string, manifests ...string) (*Kube, error) {
 		}
 	}
 	return k, nil
+}
+
+// waitForSchemas waits until the API server's OpenAPI lists every version
+// of the installed CRDs.
+func (k *Kube) waitForSchemas() error {
+	rc, err := rest.RESTClientFor(restConfigForRaw(k.Config))
+	if err != nil {
+		return err
+	}
+	for _, crd := range k.Env.CRDs {
+		for _, v := range crd.Spec.Versions {
+			path := "/openapi/v3/apis/" + crd.Spec.Group + "/" + v.Name
+			err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+				return rc.Get().AbsPath(path).Do(ctx).Error() == nil, nil
+			})
+			if err != nil {
+				return fmt.Errorf("testenv: the API server never published %s", path)
+			}
+		}
+	}
+	return nil
+}
+
+func restConfigForRaw(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.GroupVersion = &schema.GroupVersion{}
+	c.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	return c
 }
 
 // apply creates the objects of a multi-document YAML file.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,26 +105,16 @@ func TestThePageUnderKubernetesAuth(t *testing.T) {
 	ctx := browser(t, 1280, 900)
 	signIn(t, ctx, url, clerk)
 	done := placeOrder(t, ctx, "AUTH-001", "PROD-002", "pm_card_visa")
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(row(done)+` .badge.Completed`))); err != nil {
-		t.Fatalf("%s never showed Completed live: %v", done, err)
-	}
+	shows(t, ctx, done, "Completed")
 	running := placeOrder(t, ctx, "AUTH-002", "PROD-002", "pm_card_visa")
-	if err := chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(row(running)+` button[data-cancel]`)),
-		chromedp.WaitVisible(chromedp.CSS(row(running)+` .badge.Cancelled`)),
-	); err != nil {
-		t.Fatalf("cancelling %s: %v", running, err)
-	}
+	until(t, ctx, running+" offering Cancel", `document.querySelector(`+strconv.Quote(row(running)+" button[data-cancel]")+`)`)
+	click(t, ctx, row(running)+" button[data-cancel]")
+	shows(t, ctx, running, "Cancelled")
 	screenshot(t, ctx, "web-signed-in.png")
 
 	// The completed order's own page: its steps, its capture, its notice.
-	if err := chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(row(done)+` td strong a`)),
-		chromedp.WaitVisible(chromedp.CSS(`#detail .timeline li.done:nth-child(4)`)),
-		chromedp.WaitVisible(chromedp.CSS(`#detail table td code`)),
-	); err != nil {
-		t.Fatalf("%s's own page: %v", done, err)
-	}
+	click(t, ctx, row(done)+" td strong a")
+	until(t, ctx, done+"'s own page", `document.querySelector("#detail .timeline li.done:nth-child(4)") && document.querySelector("#detail table td code")`)
 	page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#detail")))
 	if err != nil {
 		t.Fatal(err)
@@ -138,21 +129,9 @@ func TestThePageUnderKubernetesAuth(t *testing.T) {
 	// A fresh browser: the token was kept for that tab only.
 	view := browser(t, 1280, 900)
 	signIn(t, view, url, viewer)
-	if err := chromedp.Do(view, chromedp.WaitVisible(chromedp.CSS(row(done)+` .badge.Completed`))); err != nil {
-		t.Fatalf("the viewer does not see %s: %v", done, err)
-	}
-	if err := chromedp.Do(view,
-		chromedp.SetValue(chromedp.CSS("#customer"), "AUTH-003"),
-		chromedp.Click(chromedp.CSS("#submit")),
-		chromedp.WaitVisible(chromedp.CSS(`#note.err`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	note, err := chromedp.Run(view, chromedp.Text(chromedp.CSS("#note")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(note, "Not allowed") || !strings.Contains(note, "may not create orders in namespace "+ns) {
+	shows(t, view, done, "Completed")
+	ok, note := submitOrder(t, view, "AUTH-003", "PROD-002", "pm_card_visa")
+	if ok || !strings.Contains(note, "Not allowed") || !strings.Contains(note, "may not create orders in namespace "+ns) {
 		t.Fatalf("the viewer placing an order read %q", note)
 	}
 
