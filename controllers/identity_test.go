@@ -150,11 +150,8 @@ func TestPostgreSQLRemembersWhatTemporalDoesNotKnow(t *testing.T) {
 	ns := namespace(t, c)
 	ctx := context.Background()
 	processed := func(o *v1alpha1.Order) workflows.Progress {
-		in := workflows.OrderInput{Key: workflows.Key(o.Namespace, o.Name), UID: "earlier", Namespace: o.Namespace, Name: o.Name,
-			CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail, Fingerprint: controllers.Fingerprint(o.Spec)}
-		for _, it := range o.Spec.Items {
-			in.Items = append(in.Items, workflows.Item{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
-		}
+		in := controllers.OrderInput(o) // as the controller would start it, from an earlier incarnation
+		in.UID = "earlier"
 		run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "earlier/" + in.Key, TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
 		if err != nil {
 			t.Fatal(err)

@@ -232,7 +232,7 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		snap, err := r.snapshot(ctx, order, id)
 		return nil, snap, err
 	}
-	runID, closed, err := r.Workflows.Start(ctx, orderInput(order))
+	runID, closed, err := r.Workflows.Start(ctx, OrderInput(order))
 	if err != nil {
 		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "StartWorkflow",
 			"Cannot start the order's workflow: %v", err)
@@ -412,8 +412,9 @@ func (r *OrderReconciler) now() time.Time {
 	return time.Now()
 }
 
-// orderInput is the workflow input for an Order.
-func orderInput(o *v1alpha1.Order) workflows.OrderInput {
+// OrderInput is the workflow input for an Order: what the controller starts
+// its workflow with.
+func OrderInput(o *v1alpha1.Order) workflows.OrderInput {
 	in := workflows.OrderInput{
 		Key: workflows.Key(o.Namespace, o.Name), UID: string(o.UID), Namespace: o.Namespace, Name: o.Name,
 		Fingerprint: Fingerprint(o.Spec),
