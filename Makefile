@@ -151,7 +151,7 @@ bench-api: build ## Benchmark the REST API against `make dev` under --auth=none 
 ##@ Tools
 
 .PHONY: tools
-tools: ## Build the pinned tools into bin/ (kube-apiserver, etcd, kubectl, temporal, helm, controller-gen).
+tools: ## Build the pinned tools into bin/ (kube-apiserver, etcd, kubectl, temporal, helm, controller-gen, stripe-mock, mailpit).
 	hack/tools/install.sh
 
 $(CONTROLLER_GEN):

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the project's pinned tools into ./bin from the Go module proxy only.
+# Builds the project's pinned tools into ./bin from the Go module proxy only:
+# the Kubernetes and Temporal servers the tests run against, helm,
+# controller-gen, stripe-mock (Stripe's API) and mailpit (an SMTP server).
 #
 # Tools that `go install` accepts are pinned here by version. kube-apiserver,
 # kubectl and etcd are pinned by the wrapper modules beside this script
@@ -15,6 +17,8 @@ set -euo pipefail
 CONTROLLER_TOOLS_VERSION=v0.23.0
 HELM_VERSION=v3.22.0
 TEMPORAL_CLI_VERSION=v1.5.1
+STRIPE_MOCK_VERSION=v0.203.0
+MAILPIT_VERSION=v1.33.1
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/bin
@@ -28,6 +32,8 @@ pin_of() {
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     temporal) echo "$TEMPORAL_CLI_VERSION" ;;
+    stripe-mock) echo "$STRIPE_MOCK_VERSION" ;;
+    mailpit) echo "$MAILPIT_VERSION" ;;
     kube-apiserver|kubectl) cat "$root/hack/tools/kubernetes/go."{mod,sum} | sha256sum | cut -c1-16 ;;
     etcd) cat "$root/hack/tools/etcd/go."{mod,sum} | sha256sum | cut -c1-16 ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
@@ -39,13 +45,20 @@ build() {
     controller-gen) GOBIN=$bin go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
     helm) GOBIN=$bin go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
     temporal) GOBIN=$bin go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ;;
+    # stripe-mock's fixtures (the response bodies it answers with) go beside
+    # it: the tests adjust a copy rather than ship their own.
+    stripe-mock)
+      GOBIN=$bin go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION"
+      dir=$(go mod download -json "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      install -m 0644 "$dir/embedded/openapi/fixtures3.json" "$bin/stripe-mock-fixtures3.json" ;;
+    mailpit) GOBIN=$bin go install "github.com/axllent/mailpit@$MAILPIT_VERSION" ;;
     kube-apiserver|kubectl) (cd "$root/hack/tools/kubernetes" && go build -o "$bin/$1" "k8s.io/kubernetes/cmd/$1") ;;
     etcd) (cd "$root/hack/tools/etcd" && go build -o "$bin/etcd" go.etcd.io/etcd/server/v3) ;;
   esac
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl etcd temporal helm)
+[ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl etcd temporal helm stripe-mock mailpit)
 
 for t in "${tools[@]}"; do
   pin=$(pin_of "$t")

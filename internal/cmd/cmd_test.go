@@ -49,3 +49,20 @@ func TestABadFlagValueIsRefused(t *testing.T) {
 		t.Fatalf("%d %q", code, errOut)
 	}
 }
+
+func TestTheStripeGatewayWithoutAGoodKeyDoesNotStart(t *testing.T) {
+	t.Setenv("STRIPE_API_KEY", "")
+	if code, _, errOut := run("worker", "--payment-gateway=stripe"); code != 1 || !strings.Contains(errOut, "no API key") || !strings.Contains(errOut, "STRIPE_API_KEY") {
+		t.Fatalf("no key: %d %q", code, errOut)
+	}
+	t.Setenv("STRIPE_API_KEY", "sk_test_has space")
+	if code, _, errOut := run("worker", "--payment-gateway=stripe"); code != 1 || !strings.Contains(errOut, "malformed") || strings.Contains(errOut, "has space") {
+		t.Fatalf("malformed key: %d %q", code, errOut)
+	}
+	if code, _, errOut := run("worker", "--payment-gateway=stripe", "--stripe-api-key-file=/nonexistent/key"); code != 1 || !strings.Contains(errOut, "/nonexistent/key") {
+		t.Fatalf("missing key file: %d %q", code, errOut)
+	}
+	if code, _, errOut := run("worker", "--payment-gateway=paypal"); code != 1 || !strings.Contains(errOut, `--payment-gateway "paypal"`) {
+		t.Fatalf("unknown gateway: %d %q", code, errOut)
+	}
+}

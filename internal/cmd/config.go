@@ -1,9 +1,13 @@
 package cmd
 
 import (
+	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/payment"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -27,4 +31,57 @@ func registerPostgres(f *flags, c *db.Config) {
 	f.string(&c.SSLMode, "postgres-sslmode", "POSTGRES_SSLMODE", "prefer", "PostgreSQL sslmode (disable, prefer, require, verify-full)")
 	c.Password = os.Getenv("POSTGRES_PASSWORD")
 	c.DSN = os.Getenv("POSTGRES_DSN")
+}
+
+// gatewayConfig chooses the payment gateway. Stripe's API key comes from
+// the environment or a file (a mounted Secret), never from a flag value.
+type gatewayConfig struct {
+	kind          string
+	stripeURL     string
+	stripeKeyFile string
+	failureRate   float64
+	latency       time.Duration
+}
+
+func (g *gatewayConfig) register(f *flags) {
+	f.string(&g.kind, "payment-gateway", "PAYMENT_GATEWAY", "sandbox", "payment gateway: sandbox (built in, test cards) or stripe")
+	f.string(&g.stripeURL, "stripe-api-url", "STRIPE_API_URL", payment.StripeURL, "Stripe's API base URL (stripe-mock's in tests)")
+	f.string(&g.stripeKeyFile, "stripe-api-key-file", "STRIPE_API_KEY_FILE", "", "file holding the Stripe secret key (a mounted Secret); else STRIPE_API_KEY")
+	f.float(&g.failureRate, "sandbox-failure-rate", "SANDBOX_FAILURE_RATE", 0, "probability (0-1) that the sandbox gateway fails transiently, for fault tests")
+	f.duration(&g.latency, "sandbox-latency", "SANDBOX_LATENCY", 0, "how long each sandbox charge takes, for tests that act while a payment is in flight")
+}
+
+func (g *gatewayConfig) gateway() (payment.Gateway, error) {
+	switch g.kind {
+	case "sandbox":
+		if g.failureRate < 0 || g.failureRate > 1 {
+			return nil, fmt.Errorf("--sandbox-failure-rate %v: want a probability between 0 and 1", g.failureRate)
+		}
+		return &payment.Sandbox{FailureRate: g.failureRate, Latency: g.latency}, nil
+	case "stripe":
+		key, err := secret("STRIPE_API_KEY", g.stripeKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--payment-gateway=stripe: %w", err)
+		}
+		gw, err := payment.NewStripe(payment.StripeConfig{APIKey: key, URL: g.stripeURL})
+		if err != nil {
+			return nil, fmt.Errorf("--payment-gateway=stripe: %w", err)
+		}
+		return gw, nil
+	default:
+		return nil, fmt.Errorf("--payment-gateway %q: want sandbox or stripe", g.kind)
+	}
+}
+
+// secret reads a secret from file when one is named, else from the
+// environment variable env. Errors name the file or variable, never the value.
+func secret(env, file string) (string, error) {
+	if file == "" {
+		return os.Getenv(env), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read the secret %s: %w", file, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -17,7 +17,6 @@ import (
 
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/notification"
-	"orderflow.io/orderflow/internal/payment"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
@@ -29,8 +28,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		pg            db.Config
 		log           logging
 		bind          string
-		failureRate   float64
-		latency       time.Duration
+		gw            gatewayConfig
 		webhook       string
 		activities    int
 		workflowTasks int
@@ -43,8 +41,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	registerPostgres(f, &pg)
 	log.register(f)
 	f.string(&bind, "bind-address", "WORKER_BIND_ADDRESS", ":9092", "address of /healthz, /readyz and /metrics")
-	f.float(&failureRate, "sandbox-failure-rate", "SANDBOX_FAILURE_RATE", 0, "probability (0-1) that the sandbox gateway fails transiently, for fault tests")
-	f.duration(&latency, "sandbox-latency", "SANDBOX_LATENCY", 0, "how long each sandbox charge takes, for tests that act while a payment is in flight")
+	gw.register(f)
 	f.string(&webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
 	f.int(&activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
 	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
@@ -55,8 +52,9 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if failureRate < 0 || failureRate > 1 {
-		return fmt.Errorf("--sandbox-failure-rate %v: want a probability between 0 and 1", failureRate)
+	gateway, err := gw.gateway()
+	if err != nil {
+		return err
 	}
 	logger := log.logger().WithName("worker")
 
@@ -90,7 +88,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	acts := workflows.NewActivities(database, &payment.Sandbox{FailureRate: failureRate, Latency: latency}, &notification.Notifier{
+	acts := workflows.NewActivities(database, gateway, &notification.Notifier{
 		Log: logger.WithName("notify"), WebhookURL: webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
 	})
 	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }
@@ -104,7 +102,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	logger.Info("Worker started", "taskQueue", workflows.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace)
+	logger.Info("Worker started", "taskQueue", workflows.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "paymentGateway", gw.kind)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })

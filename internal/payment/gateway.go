@@ -25,14 +25,17 @@ type Gateway interface {
 // ChargeRequest asks a gateway to capture an amount.
 type ChargeRequest struct {
 	IdempotencyKey string
-	Amount         money.Amount
-	Currency       string
-	PaymentMethod  string
+	// Reference names the order (namespace/name) for the provider's records.
+	Reference     string
+	Amount        money.Amount
+	Currency      string
+	PaymentMethod string
 }
 
 // RefundRequest asks a gateway to refund a charge in full.
 type RefundRequest struct {
 	IdempotencyKey string
+	Reference      string
 	ChargeID       string
 	Amount         money.Amount
 	Currency       string

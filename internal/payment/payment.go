@@ -31,10 +31,14 @@ func (s *Service) Capture(ctx context.Context, orderUID string, amount money.Amo
 	if id, err := s.byKey(ctx, key); err != nil || id != "" {
 		return id, err
 	}
-	id, err := s.Gateway.Charge(ctx, ChargeRequest{IdempotencyKey: key, Amount: amount, Currency: currency, PaymentMethod: method})
+	id, err := s.Gateway.Charge(ctx, ChargeRequest{IdempotencyKey: key, Reference: orderUID, Amount: amount, Currency: currency, PaymentMethod: method})
 	var declined *DeclinedError
 	if errors.As(err, &declined) {
 		return "", failure.New(v1alpha1.ReasonPaymentDeclined, "the card was declined (%s)", declined.Code)
+	}
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return "", failure.New(v1alpha1.ReasonPaymentDeclined, "%s", refused.Error())
 	}
 	if err != nil {
 		return "", fmt.Errorf("payment: charge: %w", err)
@@ -59,7 +63,7 @@ func (s *Service) Refund(ctx context.Context, orderUID string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("payment: refund: %w", err)
 	}
-	id, err := s.Gateway.Refund(ctx, RefundRequest{IdempotencyKey: key, ChargeID: chargeID, Amount: money.Amount(cents), Currency: currency})
+	id, err := s.Gateway.Refund(ctx, RefundRequest{IdempotencyKey: key, Reference: orderUID, ChargeID: chargeID, Amount: money.Amount(cents), Currency: currency})
 	if err != nil {
 		return "", fmt.Errorf("payment: refund: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 var stack *testenv.Stack
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, testenv.Options{Postgres: true}, &stack)
+	testenv.Main(m, testenv.Options{Postgres: true, StripeMock: true}, &stack)
 }
 
 // countingGateway counts the charges and refunds that reach the gateway.

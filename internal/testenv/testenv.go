@@ -1,7 +1,8 @@
 // Package testenv starts the real components integration tests run
 // against: kube-apiserver + etcd (controller-runtime's envtest, binaries
 // from ./bin), a Temporal dev server (the CLI from ./bin) and a PostgreSQL
-// server in a temporary data directory. Each starts on free ports and stops
+// server in a temporary data directory, and the providers' stand-ins:
+// stripe-mock for Stripe's API, mailpit for SMTP. Each starts on free ports and stops
 // cleanly. A component that cannot start is an error that says why: tests
 // fail, they never skip.
 package testenv
@@ -63,6 +64,9 @@ type Stack struct {
 	Kube     *Kube
 	Temporal *Temporal
 	Postgres *Postgres
+	// StripeMock and Mailpit stand in for Stripe's API and an SMTP server.
+	StripeMock *Server
+	Mailpit    *Server
 }
 
 // Options says which components Start brings up.
@@ -70,6 +74,9 @@ type Options struct {
 	Kube     bool
 	Temporal bool
 	Postgres bool
+	// StripeMock and Mailpit start stripe-mock and mailpit.
+	StripeMock bool
+	Mailpit    bool
 	// CRDDirs are installed into the API server, relative to the repository root.
 	CRDDirs []string
 	// Manifests are applied to the API server once the CRDs are in, as
@@ -94,6 +101,18 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, err
 		}
 	}
+	if opts.StripeMock {
+		if s.StripeMock, err = StartStripeMock(ctx); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
+	if opts.Mailpit {
+		if s.Mailpit, err = StartMailpit(ctx); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	if opts.Kube {
 		if s.Kube, err = StartKube(opts.CRDDirs, opts.Manifests...); err != nil {
 			s.Stop()
@@ -111,6 +130,8 @@ func (s *Stack) Stop() {
 	if s.Kube != nil {
 		s.Kube.Stop()
 	}
+	s.Mailpit.Stop()
+	s.StripeMock.Stop()
 	if s.Temporal != nil {
 		s.Temporal.Stop()
 	}
