@@ -179,9 +179,15 @@ func TestStripeErrorsAreSortedIntoDeclinesTransientAndRefused(t *testing.T) {
 		want   string
 	}{
 		{"card declined", fakeAnswer{402, `{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds."}}`},
-			func(err error) bool { var d *payment.DeclinedError; return errors.As(err, &d) && d.Code == "insufficient_funds" }, "declined (insufficient_funds)"},
+			func(err error) bool {
+				var d *payment.DeclinedError
+				return errors.As(err, &d) && d.Code == "insufficient_funds"
+			}, "declined (insufficient_funds)"},
 		{"expired card", fakeAnswer{402, `{"error":{"type":"card_error","code":"expired_card","message":"Your card has expired."}}`},
-			func(err error) bool { var d *payment.DeclinedError; return errors.As(err, &d) && d.Code == "expired_card" }, "declined (expired_card)"},
+			func(err error) bool {
+				var d *payment.DeclinedError
+				return errors.As(err, &d) && d.Code == "expired_card"
+			}, "declined (expired_card)"},
 		{"rate limited", fakeAnswer{429, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`},
 			func(err error) bool { return errors.Is(err, payment.ErrTransient) }, "transient"},
 		{"server error", fakeAnswer{500, `{"error":{"type":"api_error","message":"Something went wrong"}}`},
@@ -189,7 +195,10 @@ func TestStripeErrorsAreSortedIntoDeclinesTransientAndRefused(t *testing.T) {
 		{"idempotent request in flight", fakeAnswer{409, `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"in use"}}`},
 			func(err error) bool { return errors.Is(err, payment.ErrTransient) }, "transient"},
 		{"amount too small", fakeAnswer{400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must be at least $0.50 usd"}}`},
-			func(err error) bool { var r *payment.RefusedError; return errors.As(err, &r) && r.Code == "amount_too_small" }, "refused"},
+			func(err error) bool {
+				var r *payment.RefusedError
+				return errors.As(err, &r) && r.Code == "amount_too_small"
+			}, "refused"},
 		{"requires authentication", fakeAnswer{200, `{"id":"pi_3ds","object":"payment_intent","status":"requires_action"}`},
 			func(err error) bool {
 				var d *payment.DeclinedError
