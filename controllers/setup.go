@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"golang.org/x/time/rate"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -34,6 +35,9 @@ type Options struct {
 	// DefaultTTL deletes finished Orders that set no ttlSecondsAfterFinished
 	// this long after they finished; 0: never.
 	DefaultTTL time.Duration
+	// DataConverter is the Temporal client's (it decrypts the progress
+	// memo when payloads are encrypted); nil means the SDK's default.
+	DataConverter converter.DataConverter
 }
 
 // DefaultOptions are the manager's defaults.
@@ -60,9 +64,10 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 	cache := temporal.NewProgressCache()
 	metrics := NewMetrics(mgr.GetCache())
 	wf := &temporal.OrderWorkflows{Client: tc, Namespace: opts.TemporalNamespace,
-		UI: temporal.UI{Address: opts.TemporalUI, Namespace: opts.TemporalNamespace}, Calls: metrics.TemporalCalls}
+		UI: temporal.UI{Address: opts.TemporalUI, Namespace: opts.TemporalNamespace}, Calls: metrics.TemporalCalls,
+		Converter: opts.DataConverter}
 	watcher := &temporal.ProgressWatcher{
-		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Events: events,
+		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Events: events, Converter: opts.DataConverter,
 		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap, IdleInterval: opts.ProgressIdleInterval,
 		Polls: func() { metrics.TemporalCalls.WithLabelValues("ListWorkflowExecutions").Inc() },
 		Seen:  func(d time.Duration) { metrics.ProgressDelay.Observe(d.Seconds()) },

@@ -94,6 +94,9 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer tc.Close()
+	if opts.DataConverter, _, err = tcfg.Converters(); err != nil {
+		return err
+	}
 	if _, err := controllers.Setup(mgr, tc, opts); err != nil {
 		return fmt.Errorf("set up the Order controller: %w", err)
 	}

@@ -8,14 +8,20 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/worker"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/httpapi"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
@@ -29,6 +35,9 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		log           logging
 		bind          string
 		gw            gatewayConfig
+		codecServer   bool
+		codecAuth     string
+		codecOrigins  string
 		webhook       string
 		activities    int
 		workflowTasks int
@@ -42,6 +51,9 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	log.register(f)
 	f.string(&bind, "bind-address", "WORKER_BIND_ADDRESS", ":9092", "address of /healthz, /readyz and /metrics")
 	gw.register(f)
+	f.bool(&codecServer, "codec-server", "CODEC_SERVER", false, "serve Temporal's codec-server endpoints at "+temporal.CodecServerPath+" on the bind address, so the Temporal UI can show decrypted payloads")
+	f.string(&codecAuth, "codec-server-auth", "CODEC_SERVER_AUTH", "kubernetes", "who may use the codec server: kubernetes (a bearer token whose user may get orders in every namespace) or none")
+	f.string(&codecOrigins, "codec-server-origins", "CODEC_SERVER_ORIGINS", "http://localhost:8233,http://127.0.0.1:8233", "browser origins (the Temporal UI's) allowed to call the codec server, comma-separated")
 	f.string(&webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
 	f.int(&activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
 	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
@@ -57,6 +69,12 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	logger := log.logger().WithName("worker")
+	var codecHandler http.Handler
+	if codecServer {
+		if codecHandler, err = newCodecServer(tcfg, codecAuth, codecOrigins); err != nil {
+			return err
+		}
+	}
 
 	pg.MaxConns = int32(maxConns)
 	database, err := db.Open(ctx, pg)
@@ -116,6 +134,10 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if codecHandler != nil {
+		mux.Handle(temporal.CodecServerPath+"/", codecHandler)
+		logger.Info("Serving the codec server", "path", temporal.CodecServerPath, "auth", codecAuth, "origins", codecOrigins)
+	}
 	if profile {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -141,4 +163,49 @@ func serve(ctx context.Context, addr string, handler http.Handler) error {
 		return err
 	}
 	return nil
+}
+
+// newCodecServer builds the codec server's handler. Under auth kubernetes a
+// request needs a bearer token whose user may get Orders in every
+// namespace: payloads hold every namespace's customer data.
+func newCodecServer(tcfg temporal.Config, auth, origins string) (http.Handler, error) {
+	keys, err := temporal.LoadCodecKeys(tcfg.CodecKeysFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("--codec-server: no codec keys (--codec-keys-file or CODEC_KEYS): payloads are not encrypted, there is nothing to decode")
+	}
+	codec, err := temporal.NewCodec(keys)
+	if err != nil {
+		return nil, err
+	}
+	s := &temporal.CodecServer{Codec: codec}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			s.Origins = append(s.Origins, o)
+		}
+	}
+	switch auth {
+	case "none":
+	case "kubernetes":
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("--codec-server-auth=kubernetes: %w", err)
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--codec-server-auth=kubernetes: %w", err)
+		}
+		ka := &httpapi.KubernetesAuth{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()}}
+		s.Authorize = func(r *http.Request) (int, string) {
+			if _, aerr := ka.Allow(r, "get", ""); aerr != nil {
+				return aerr.Status, aerr.Message
+			}
+			return 0, ""
+		}
+	default:
+		return nil, fmt.Errorf("--codec-server-auth %q: want kubernetes or none", auth)
+	}
+	return s.Handler(), nil
 }

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 )
 
@@ -33,6 +34,29 @@ type Config struct {
 	TLSKeyFile  string
 	TLSCAFile   string
 	TLSServer   string
+	// CodecKeysFile holds the payload encryption keys (ParseCodecKeys);
+	// empty means the CODEC_KEYS environment variable.
+	CodecKeysFile string
+}
+
+// Converters returns the data and failure converters of the configured
+// codec keys: encrypting when there are keys, the SDK's defaults when not.
+func (cfg Config) Converters() (converter.DataConverter, converter.FailureConverter, error) {
+	keys, err := LoadCodecKeys(cfg.CodecKeysFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	dc, err := DataConverter(keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dc, FailureConverter(dc, keys), nil
+}
+
+// Encrypted reports whether payloads are encrypted.
+func (cfg Config) Encrypted() bool {
+	keys, err := LoadCodecKeys(cfg.CodecKeysFile)
+	return err == nil && len(keys) > 0
 }
 
 // SearchAttributes are the custom search attributes the order workflow sets.
@@ -42,10 +66,16 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 
 // Dial connects to Temporal, logging through logger.
 func Dial(ctx context.Context, cfg Config, logger logr.Logger) (client.Client, error) {
+	dc, fc, err := cfg.Converters()
+	if err != nil {
+		return nil, err
+	}
 	opts := client.Options{
-		HostPort:  cfg.HostPort,
-		Namespace: cfg.Namespace,
-		Logger:    log.NewStructuredLogger(slog.New(logr.ToSlogHandler(logger))),
+		HostPort:         cfg.HostPort,
+		Namespace:        cfg.Namespace,
+		Logger:           log.NewStructuredLogger(slog.New(logr.ToSlogHandler(logger))),
+		DataConverter:    dc,
+		FailureConverter: fc,
 	}
 	if cfg.TLSCertFile != "" || cfg.TLSCAFile != "" {
 		tc, err := tlsConfig(cfg)

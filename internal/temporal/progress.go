@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -108,6 +109,8 @@ type ProgressWatcher struct {
 	Namespace string
 	Cache     *ProgressCache
 	Events    chan<- event.GenericEvent
+	// Converter decodes the progress memo (the client's; nil: the default).
+	Converter converter.DataConverter
 	// Interval between polls; Overlap re-reads changes that older.
 	Interval time.Duration
 	Overlap  time.Duration
@@ -254,7 +257,7 @@ func (w *ProgressWatcher) poll(ctx context.Context, filter string, since, seen t
 			return seen, 0, err
 		}
 		for _, ex := range resp.GetExecutions() {
-			snap, err := snapshotOf(ex.GetExecution().GetRunId(), ex.GetStatus(), ex.GetMemo().GetFields()[workflows.ProgressMemoKey])
+			snap, err := snapshotOf(w.Converter, ex.GetExecution().GetRunId(), ex.GetStatus(), ex.GetMemo().GetFields()[workflows.ProgressMemoKey])
 			if err != nil || snap.Progress.Name == "" {
 				continue
 			}

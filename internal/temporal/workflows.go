@@ -46,6 +46,9 @@ type OrderWorkflows struct {
 	UI UI
 	// Calls, when set, counts calls to Temporal by kind.
 	Calls *prometheus.CounterVec
+	// Converter decodes the progress memo; nil means the SDK's default.
+	// It must be the client's: with encryption the memo is encrypted.
+	Converter converter.DataConverter
 	// Moved, when set, is called after a workflow was started or signalled:
 	// its progress is about to change (the watcher's Wake).
 	Moved func()
@@ -119,7 +122,7 @@ func (t *OrderWorkflows) Describe(ctx context.Context, workflowID string) (Snaps
 		return Snapshot{}, fmt.Errorf("describe workflow %s: %w", workflowID, err)
 	}
 	info := resp.GetWorkflowExecutionInfo()
-	return snapshotOf(info.GetExecution().GetRunId(), info.GetStatus(), info.GetMemo().GetFields()[workflows.ProgressMemoKey])
+	return snapshotOf(t.Converter, info.GetExecution().GetRunId(), info.GetStatus(), info.GetMemo().GetFields()[workflows.ProgressMemoKey])
 }
 
 // URL links to a run of a workflow in the Temporal UI, or is "".
@@ -128,7 +131,7 @@ func (t *OrderWorkflows) URL(workflowID, runID string) string {
 }
 
 // snapshotOf builds a Snapshot from what Temporal reports of an execution.
-func snapshotOf(runID string, status enumspb.WorkflowExecutionStatus, memo *commonpb.Payload) (Snapshot, error) {
+func snapshotOf(dc converter.DataConverter, runID string, status enumspb.WorkflowExecutionStatus, memo *commonpb.Payload) (Snapshot, error) {
 	s := Snapshot{RunID: runID, Fetched: time.Now()}
 	if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && status != enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
 		s.Closed = true
@@ -137,7 +140,10 @@ func snapshotOf(runID string, status enumspb.WorkflowExecutionStatus, memo *comm
 	if len(memo.GetData()) == 0 {
 		return s, nil
 	}
-	if err := converter.GetDefaultDataConverter().FromPayload(memo, &s.Progress); err != nil {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
+	if err := dc.FromPayload(memo, &s.Progress); err != nil {
 		return s, fmt.Errorf("decode progress memo: %w", err)
 	}
 	s.Changed = s.Progress.UpdateTime

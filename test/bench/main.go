@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -42,6 +43,7 @@ import (
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
 
@@ -51,6 +53,7 @@ const (
 )
 
 type config struct {
+	codecKeys   string
 	mode        string
 	n           int
 	rate        int
@@ -104,6 +107,7 @@ func main() {
 	flag.DurationVar(&c.wait, "wait", 30*time.Minute, "how long a scenario may take to finish its orders")
 	flag.StringVar(&c.kubeconfig, "kubeconfig", ".dev/kubeconfig", "kubeconfig of the local stack")
 	flag.StringVar(&c.temporal, "temporal", "127.0.0.1:7233", "Temporal frontend")
+	flag.StringVar(&c.codecKeys, "codec-keys-file", ".dev/codec-keys", "the local stack's payload encryption keys (the direct run's workflows are encrypted as the manager's are)")
 	flag.StringVar(&c.managerURL, "manager-metrics", "http://127.0.0.1:9090/metrics", "manager metrics")
 	flag.StringVar(&c.workerURL, "worker-metrics", "http://127.0.0.1:9092/metrics", "worker metrics")
 	flag.StringVar(&c.devDir, "dev-dir", ".dev", "the local stack's directory (pid files)")
@@ -125,6 +129,7 @@ type bench struct {
 	kube crclient.WithWatch
 	cs   kubernetes.Interface
 	tc   client.Client
+	dc   converter.DataConverter
 }
 
 func run(c config) error {
@@ -141,12 +146,20 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	tc, err := client.Dial(client.Options{HostPort: c.temporal})
+	tcfg := temporal.Config{HostPort: c.temporal, Namespace: "default", CodecKeysFile: c.codecKeys}
+	if _, err := os.Stat(c.codecKeys); err != nil {
+		tcfg.CodecKeysFile = "" // a stack without encryption
+	}
+	tc, err := temporal.Dial(context.Background(), tcfg, logr.Discard())
 	if err != nil {
-		return fmt.Errorf("temporal %s: %w", c.temporal, err)
+		return err
 	}
 	defer tc.Close()
-	b := &bench{config: c, kube: kube, cs: cs, tc: tc}
+	dc, _, err := tcfg.Converters()
+	if err != nil {
+		return err
+	}
+	b := &bench{config: c, kube: kube, cs: cs, tc: tc, dc: dc}
 	// Every order buys one BENCH-1: stock it so that no order fails for want of it.
 	database, err := db.Open(context.Background(), db.Config{DSN: c.postgres})
 	if err != nil {
@@ -521,7 +534,7 @@ func (b *bench) progress(ctx context.Context, workflowID string) (workflows.Prog
 	if err != nil {
 		return p, err
 	}
-	err = converter.GetDefaultDataConverter().FromPayload(d.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.ProgressMemoKey], &p)
+	err = b.dc.FromPayload(d.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.ProgressMemoKey], &p)
 	return p, err
 }
 
