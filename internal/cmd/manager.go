@@ -8,6 +8,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"orderflow.io/orderflow/api/v1alpha1"
@@ -89,7 +90,11 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"))
+	sdkMetrics, err := temporal.MetricsHandler(metrics.Registry, logger.WithName("temporal"))
+	if err != nil {
+		return err
+	}
+	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"), sdkMetrics)
 	if err != nil {
 		return err
 	}

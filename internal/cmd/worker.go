@@ -90,7 +90,17 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		logger.Info("Migrations applied", "count", n)
 	}
 
-	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"))
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orderflow_worker_orders_finished_total",
+		Help: "Orders the worker finished, by outcome (completed, failed, cancelled).",
+	}, []string{"outcome"})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sdkMetrics, err := temporal.MetricsHandler(reg, logger.WithName("temporal"))
+	if err != nil {
+		return err
+	}
+	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"), sdkMetrics)
 	if err != nil {
 		return err
 	}
@@ -99,12 +109,6 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "orderflow_worker_orders_finished_total",
-		Help: "Orders the worker finished, by outcome (completed, failed, cancelled).",
-	}, []string{"outcome"})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	acts := workflows.NewActivities(database, gateway, &notification.Notifier{
 		Log: logger.WithName("notify"), WebhookURL: webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),

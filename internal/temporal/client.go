@@ -64,8 +64,9 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 	"OrderUpdatedAt": enumspb.INDEXED_VALUE_TYPE_DATETIME,
 }
 
-// Dial connects to Temporal, logging through logger.
-func Dial(ctx context.Context, cfg Config, logger logr.Logger) (client.Client, error) {
+// Dial connects to Temporal, logging through logger and, when metrics is
+// not nil, recording the SDK's metrics there (MetricsHandler).
+func Dial(ctx context.Context, cfg Config, logger logr.Logger, metrics client.MetricsHandler) (client.Client, error) {
 	dc, fc, err := cfg.Converters()
 	if err != nil {
 		return nil, err
@@ -76,6 +77,7 @@ func Dial(ctx context.Context, cfg Config, logger logr.Logger) (client.Client, e
 		Logger:           log.NewStructuredLogger(slog.New(logr.ToSlogHandler(logger))),
 		DataConverter:    dc,
 		FailureConverter: fc,
+		MetricsHandler:   metrics,
 	}
 	if cfg.TLSCertFile != "" || cfg.TLSCAFile != "" {
 		tc, err := tlsConfig(cfg)

@@ -150,7 +150,7 @@ func run(c config) error {
 	if _, err := os.Stat(c.codecKeys); err != nil {
 		tcfg.CodecKeysFile = "" // a stack without encryption
 	}
-	tc, err := temporal.Dial(context.Background(), tcfg, logr.Discard())
+	tc, err := temporal.Dial(context.Background(), tcfg, logr.Discard(), nil)
 	if err != nil {
 		return err
 	}
