@@ -66,3 +66,20 @@ func TestTheStripeGatewayWithoutAGoodKeyDoesNotStart(t *testing.T) {
 		t.Fatalf("unknown gateway: %d %q", code, errOut)
 	}
 }
+
+func TestBadSMTPSettingsStopTheWorker(t *testing.T) {
+	t.Setenv("SMTP_PASSWORD", "pw-not-in-errors")
+	if code, _, errOut := run("worker", "--smtp-host=mail.example", "--smtp-from=nobody"); code != 1 || !strings.Contains(errOut, "from-address") || strings.Contains(errOut, "pw-not-in-errors") {
+		t.Fatalf("%d %q", code, errOut)
+	}
+	if code, _, errOut := run("worker", "--smtp-host=mail.example", "--smtp-from=a@b.example", "--smtp-tls=maybe"); code != 1 || !strings.Contains(errOut, `TLS mode "maybe"`) {
+		t.Fatalf("%d %q", code, errOut)
+	}
+}
+
+func TestBadCodecKeysStopTheWorker(t *testing.T) {
+	t.Setenv("CODEC_KEYS", "k1=c2hvcnQ=")
+	if code, _, errOut := run("worker"); code != 1 || !strings.Contains(errOut, `codec key "k1": 5 bytes`) || strings.Contains(errOut, "c2hvcnQ=") {
+		t.Fatalf("%d %q", code, errOut)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/payment"
 	"orderflow.io/orderflow/internal/temporal"
 )
@@ -85,4 +86,36 @@ func secret(env, file string) (string, error) {
 		return "", fmt.Errorf("read the secret %s: %w", file, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// smtpConfig is the customer email's SMTP server; no host means no email.
+// The password comes from the environment or a file, never a flag value.
+type smtpConfig struct {
+	notification.SMTPConfig
+	passwordFile string
+}
+
+func (c *smtpConfig) register(f *flags) {
+	f.string(&c.Host, "smtp-host", "SMTP_HOST", "", "SMTP server that emails customers; empty: no email")
+	f.int(&c.Port, "smtp-port", "SMTP_PORT", 587, "SMTP port")
+	f.string(&c.TLS, "smtp-tls", "SMTP_TLS", "starttls", "starttls (required), tls (implicit, port 465) or none")
+	f.string(&c.Username, "smtp-username", "SMTP_USERNAME", "", "SMTP user (the password comes from SMTP_PASSWORD or --smtp-password-file)")
+	f.string(&c.passwordFile, "smtp-password-file", "SMTP_PASSWORD_FILE", "", "file holding the SMTP password (a mounted Secret); else SMTP_PASSWORD")
+	f.string(&c.From, "smtp-from", "SMTP_FROM", "", "the emails' From address, e.g. 'Shop <orders@shop.example>'")
+}
+
+func (c *smtpConfig) mailer() (*notification.Mailer, error) {
+	if c.Host == "" {
+		return nil, nil
+	}
+	pw, err := secret("SMTP_PASSWORD", c.passwordFile)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-host: %w", err)
+	}
+	c.Password = pw
+	m, err := notification.NewMailer(c.SMTPConfig)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-host: %w", err)
+	}
+	return m, nil
 }

@@ -56,6 +56,9 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	if _, _, err := tcfg.Converters(); err != nil {
+		return err
+	}
 	if err := lease.validate(); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		log           logging
 		bind          string
 		gw            gatewayConfig
+		smtp          smtpConfig
 		codecServer   bool
 		codecAuth     string
 		codecOrigins  string
@@ -51,6 +52,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	log.register(f)
 	f.string(&bind, "bind-address", "WORKER_BIND_ADDRESS", ":9092", "address of /healthz, /readyz and /metrics")
 	gw.register(f)
+	smtp.register(f)
 	f.bool(&codecServer, "codec-server", "CODEC_SERVER", false, "serve Temporal's codec-server endpoints at "+temporal.CodecServerPath+" on the bind address, so the Temporal UI can show decrypted payloads")
 	f.string(&codecAuth, "codec-server-auth", "CODEC_SERVER_AUTH", "kubernetes", "who may use the codec server: kubernetes (a bearer token whose user may get orders in every namespace) or none")
 	f.string(&codecOrigins, "codec-server-origins", "CODEC_SERVER_ORIGINS", "http://localhost:8233,http://127.0.0.1:8233", "browser origins (the Temporal UI's) allowed to call the codec server, comma-separated")
@@ -66,6 +68,13 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	gateway, err := gw.gateway()
 	if err != nil {
+		return err
+	}
+	mailer, err := smtp.mailer()
+	if err != nil {
+		return err
+	}
+	if _, _, err := tcfg.Converters(); err != nil {
 		return err
 	}
 	logger := log.logger().WithName("worker")
@@ -109,9 +118,9 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-
 	acts := workflows.NewActivities(database, gateway, &notification.Notifier{
 		Log: logger.WithName("notify"), WebhookURL: webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
+		Mailer: mailer,
 	})
 	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }
 	w := workflows.NewWorker(tc, acts, worker.Options{
@@ -124,7 +133,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	logger.Info("Worker started", "taskQueue", workflows.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "paymentGateway", gw.kind)
+	logger.Info("Worker started", "taskQueue", workflows.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "paymentGateway", gw.kind, "smtp", smtp.Host, "encrypted", tcfg.Encrypted())
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })

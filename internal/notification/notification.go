@@ -1,7 +1,9 @@
 // Package notification records customer notifications in PostgreSQL and
-// delivers them: always to the log, and to a webhook signed with
-// HMAC-SHA256 when one is configured. Each (order, kind) is recorded once;
-// delivery is at least once.
+// delivers them: always to the log, to a webhook signed with HMAC-SHA256
+// when one is configured, and by email over SMTP when a mailer is
+// configured and the order has a customer email. Each (order, kind) is
+// recorded once and marked delivered only after every channel took it;
+// delivery is at least once (a repeated email carries the same Message-ID).
 package notification
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/orders"
 )
 
 // SignatureHeader carries "sha256=<hex HMAC of the body>" on webhook calls.
@@ -39,6 +42,8 @@ type Notifier struct {
 	WebhookURL    string
 	WebhookSecret []byte
 	HTTPClient    *http.Client
+	// Mailer, when set, emails the customer.
+	Mailer *Mailer
 }
 
 // Send records the notification once and delivers it if it was not
@@ -64,6 +69,9 @@ func (n *Notifier) Send(ctx context.Context, msg Notification) error {
 
 func (n *Notifier) deliver(ctx context.Context, msg Notification) error {
 	n.Log.Info("Notifying customer", "order", msg.Order, "kind", msg.Kind, "message", msg.Message)
+	if err := n.email(ctx, msg); err != nil {
+		return err
+	}
 	if n.WebhookURL == "" {
 		return nil
 	}
@@ -97,4 +105,15 @@ func Sign(secret, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func (n *Notifier) email(ctx context.Context, msg Notification) error {
+	if n.Mailer == nil || msg.Recipient == "" {
+		return nil
+	}
+	summary, err := (&orders.Service{DB: n.DB}).Summary(ctx, msg.OrderUID)
+	if err != nil {
+		return fmt.Errorf("notification: email: %w", err)
+	}
+	return n.Mailer.Send(ctx, Email{To: msg.Recipient, Order: msg.Order, Key: msg.OrderUID, Kind: msg.Kind, Message: msg.Message, Summary: summary})
 }

@@ -434,3 +434,46 @@ func (s *Service) Records(ctx context.Context, key string) (Records, error) {
 	}
 	return out, rows.Err()
 }
+
+// Summary is what a customer is told an order holds: its lines and total.
+type Summary struct {
+	Lines    []Line
+	Total    money.Amount
+	Currency string
+}
+
+// Line is one product of an order.
+type Line struct {
+	ProductID string
+	Name      string
+	Quantity  int32
+	UnitPrice money.Amount
+}
+
+// Summary reads the lines and total of the order under key.
+func (s *Service) Summary(ctx context.Context, key string) (Summary, error) {
+	var out Summary
+	var total int64
+	if err := s.DB.Pool.QueryRow(ctx, `SELECT total_cents, currency FROM orders WHERE uid = $1`, key).Scan(&total, &out.Currency); err != nil {
+		return out, fmt.Errorf("orders: summary of %s: %w", key, err)
+	}
+	out.Total = money.Amount(total)
+	rows, err := s.DB.Pool.Query(ctx, `
+		SELECT i.product_id, p.name, i.quantity, i.unit_price_cents
+		FROM order_items i JOIN products p ON p.id = i.product_id
+		WHERE i.order_uid = $1 ORDER BY i.product_id`, key)
+	if err != nil {
+		return out, fmt.Errorf("orders: summary of %s: %w", key, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l Line
+		var cents int64
+		if err := rows.Scan(&l.ProductID, &l.Name, &l.Quantity, &cents); err != nil {
+			return out, err
+		}
+		l.UnitPrice = money.Amount(cents)
+		out.Lines = append(out.Lines, l)
+	}
+	return out, rows.Err()
+}
