@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The local stack: etcd + kube-apiserver, the Temporal dev server (with UI),
-# PostgreSQL, and the orderflow manager and worker, as local processes with
-# their state and logs under $DEV_DIR (default .dev/).
+# PostgreSQL, mailpit (SMTP, for customer email), and the orderflow manager,
+# worker and API, as local processes with their state and logs under
+# $DEV_DIR (default .dev/). Payloads in Temporal are encrypted with a key
+# made on first start ($DEV_DIR/codec-keys); the worker serves the codec
+# server the Temporal UI decrypts them with. DEV_PAYMENT_GATEWAY=stripe
+# runs the worker on the Stripe gateway against a local stripe-mock.
 #
 #   hack/dev.sh up      start whatever is not running, wait until ready
 #   hack/dev.sh down    stop what `up` started (by pid), keep the data
@@ -15,7 +19,8 @@
 # DEV_PG_PORT 5432, DEV_TEMPORAL_PORT 7233, DEV_TEMPORAL_UI_PORT 8233,
 # DEV_API_PORT 8080, DEV_ETCD_PORT 2379, DEV_KUBE_PORT 6443,
 # DEV_MANAGER_PORT 9090 (metrics; probes on +1, pprof on +3), DEV_WORKER_PORT 9092
-# (probes, metrics and /debug/pprof).
+# (probes, metrics, the codec server and /debug/pprof), DEV_MAILPIT_PORT 8025
+# (mailpit's web UI and API), DEV_SMTP_PORT 1025, DEV_STRIPE_MOCK_PORT 12111.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +35,10 @@ etcd_port=${DEV_ETCD_PORT:-2379}
 kube_port=${DEV_KUBE_PORT:-6443}
 manager_port=${DEV_MANAGER_PORT:-9090}
 worker_port=${DEV_WORKER_PORT:-9092}
+mailpit_port=${DEV_MAILPIT_PORT:-8025}
+smtp_port=${DEV_SMTP_PORT:-1025}
+stripe_mock_port=${DEV_STRIPE_MOCK_PORT:-12111}
+payment_gateway=${DEV_PAYMENT_GATEWAY:-sandbox}
 kubeconfig=$dev/kubeconfig
 # The Go garbage collector's target for etcd, kube-apiserver and the Temporal
 # dev server (docs/performance.md says what it buys).
@@ -162,8 +171,10 @@ up() {
   local t0=$SECONDS
   started=()
   mkdir -p "$dev/logs" "$dev/run"
-  [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && [ -x "$bin/kubectl" ] && [ -x "$bin/temporal" ] ||
-    "$root/hack/tools/install.sh" kube-apiserver etcd kubectl temporal
+  [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && [ -x "$bin/kubectl" ] && [ -x "$bin/temporal" ] &&
+    [ -x "$bin/mailpit" ] && [ -x "$bin/stripe-mock" ] ||
+    "$root/hack/tools/install.sh" kube-apiserver etcd kubectl temporal mailpit stripe-mock
+  case $payment_gateway in sandbox|stripe) ;; *) die "DEV_PAYMENT_GATEWAY=$payment_gateway: want sandbox or stripe" ;; esac
   [ -x "$bin/orderflow" ] || die "bin/orderflow is missing: run make build (make dev does)"
 
   # PostgreSQL, with its data under $dev/postgres owned by the server's user.
@@ -218,12 +229,20 @@ SQL
     --endpoint-reconciler-type none --feature-gates DetectCacheInconsistency=false
   wait_for kube-apiserver 90 kubectl_dev get --raw /readyz
 
+  # The payload encryption key, made once and kept with the stack's data.
+  if [ ! -s "$dev/codec-keys" ]; then
+    (umask 077 && echo "dev-1=$(openssl rand -base64 32)" >"$dev/codec-keys")
+    say "made the payload encryption key ($dev/codec-keys)"
+  fi
+
   # Temporal dev server, its state in a file so orders survive a restart.
+  # Its UI decrypts payloads through the worker's codec server.
   mkdir -p "$dev/temporal"
   # shellcheck disable=SC2046 # the shared flags split into words on purpose
   start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal" server start-dev --ip 127.0.0.1 \
     --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
     --namespace default --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+    --ui-codec-endpoint "http://localhost:$worker_port/codec" \
     $(grep -v '^[[:space:]]*\(#\|$\)' "$root/charts/orderflow/files/temporal-dev-server.flags")
   wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
 
@@ -240,8 +259,33 @@ SQL
     echo "dev: the admission policy was not installed; the controller adds finalizers itself"
   kubectl_dev wait --for condition=Established crd/orders.orderflow.io --timeout 60s >/dev/null
 
+  # mailpit: the SMTP server customer email goes to, and a web UI to read it.
+  mkdir -p "$dev/mailpit"
+  start mailpit "$smtp_port" "$bin/mailpit" --listen "127.0.0.1:$mailpit_port" --smtp "127.0.0.1:$smtp_port" \
+    --database "$dev/mailpit/mailpit.db" --smtp-auth-accept-any --smtp-auth-allow-insecure --disable-version-check
+  wait_for mailpit 30 curl -fsS "http://127.0.0.1:$mailpit_port/readyz"
+
+  # stripe-mock, when the worker is to use the Stripe gateway.
+  local gateway_env=(PAYMENT_GATEWAY=sandbox)
+  if [ "$payment_gateway" = stripe ]; then
+    [ -s "$dev/stripe-mock/fixtures.json" ] || {
+      mkdir -p "$dev/stripe-mock"
+      (cd "$root" && go run ./hack/stripe-mock-fixtures "$bin/stripe-mock-fixtures3.json" "$dev/stripe-mock/fixtures.json")
+    }
+    start stripe-mock "$stripe_mock_port" "$bin/stripe-mock" -http-addr "127.0.0.1:$stripe_mock_port" \
+      -https-addr "127.0.0.1:$((stripe_mock_port + 1))" -fixtures "$dev/stripe-mock/fixtures.json"
+    wait_for stripe-mock 30 curl -sS -o /dev/null "http://127.0.0.1:$stripe_mock_port/v1/balance"
+    # stripe-mock takes any test key; a real key belongs in a Secret or STRIPE_API_KEY, never here.
+    gateway_env=(PAYMENT_GATEWAY=stripe STRIPE_API_URL="http://127.0.0.1:$stripe_mock_port" STRIPE_API_KEY=sk_test_localstripemock)
+  fi
+
   # OrderFlow itself.
-  start worker "$worker_port" "$bin/orderflow" worker --bind-address "127.0.0.1:$worker_port" --pprof
+  export CODEC_KEYS_FILE=$dev/codec-keys
+  start worker "$worker_port" env "${gateway_env[@]}" SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_TLS=none \
+    SMTP_USERNAME=orderflow SMTP_PASSWORD="${DEV_SMTP_PASSWORD:-orderflow}" \
+    SMTP_FROM="OrderFlow <orders@orderflow.localhost>" "$bin/orderflow" worker --bind-address "127.0.0.1:$worker_port" --pprof \
+    --codec-server --codec-server-auth none \
+    --codec-server-origins "http://localhost:$temporal_ui_port,http://127.0.0.1:$temporal_ui_port"
   wait_for worker 60 curl -fsS "http://127.0.0.1:$worker_port/readyz"
   start manager "$manager_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" manager \
     --metrics-bind-address "127.0.0.1:$manager_port" --health-probe-bind-address "127.0.0.1:$((manager_port + 1))" \
@@ -262,9 +306,11 @@ SQL
 OrderFlow is running:
   Kubernetes API  https://127.0.0.1:$kube_port   (kubeconfig $kubeconfig)
   Temporal        127.0.0.1:$temporal_port, UI http://localhost:$temporal_ui_port
+                  (payloads encrypted; the UI decrypts through http://localhost:$worker_port/codec)
   PostgreSQL      127.0.0.1:$pg_port (user, password and database: orderflow)
   manager         metrics http://127.0.0.1:$manager_port/metrics
-  worker          metrics http://127.0.0.1:$worker_port/metrics
+  worker          metrics http://127.0.0.1:$worker_port/metrics, payment gateway $payment_gateway
+  mailpit         customer email at http://localhost:$mailpit_port/   (SMTP 127.0.0.1:$smtp_port)
   REST API + page http://localhost:$api_port/   (no authentication: local use)
   logs            $dev/logs/
 
@@ -297,7 +343,7 @@ stop_pid() {
 
 down() {
   [ -d "$dev" ] || { say "nothing to stop"; return 0; }
-  for name in api manager worker temporal kube-apiserver etcd; do
+  for name in api manager worker stripe-mock mailpit temporal kube-apiserver etcd; do
     stop_pid "$name"
   done
   if [ -f "$dev/postgres/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" status >/dev/null 2>&1; then
@@ -306,7 +352,7 @@ down() {
 }
 
 status() {
-  for name in etcd kube-apiserver temporal worker manager api; do
+  for name in etcd kube-apiserver temporal mailpit stripe-mock worker manager api; do
     if running "$name"; then say "$name runs (pid $(cat "$(pidfile "$name")"))"; else say "$name is stopped"; fi
   done
   if [ -f "$dev/postgres/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" status >/dev/null 2>&1; then
@@ -321,7 +367,7 @@ restart() {
   case $name in
     postgres)
       as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" -m fast -w restart >/dev/null && say "restarted postgres" ;;
-    etcd|kube-apiserver|temporal|worker|manager|api)
+    etcd|kube-apiserver|temporal|mailpit|stripe-mock|worker|manager|api)
       stop_pid "$name"
       up >/dev/null && say "restarted $name" ;;
     *) die "restart what? postgres, etcd, kube-apiserver, temporal, worker, manager or api" ;;
@@ -333,7 +379,7 @@ case ${1:-} in
   restart) restart "${2:-}" ;;
   stop)
     case ${2:-} in
-      etcd|kube-apiserver|temporal|worker|manager|api) stop_pid "$2" ;;
+      etcd|kube-apiserver|temporal|mailpit|stripe-mock|worker|manager|api) stop_pid "$2" ;;
       *) die "stop what? etcd, kube-apiserver, temporal, worker, manager or api" ;;
     esac ;;
   down) down ;;

@@ -45,7 +45,8 @@ func StartStripeMock(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	patched, err := succeededPaymentIntents(fixtures, filepath.Join(dir, "fixtures.json"))
+	patched := filepath.Join(dir, "fixtures.json")
+	err = StripeMockFixtures(fixtures, patched)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -76,28 +77,30 @@ func StartStripeMock(ctx context.Context) (*Server, error) {
 	return s, nil
 }
 
-func succeededPaymentIntents(src, dst string) (string, error) {
+// StripeMockFixtures writes stripe-mock's fixtures from src to dst with
+// the PaymentIntent of a confirmed, successful payment.
+func StripeMockFixtures(src, dst string) error {
 	raw, err := os.ReadFile(src)
 	if err != nil {
-		return "", err
+		return err
 	}
 	var doc struct {
 		Resources map[string]map[string]any `json:"resources"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return "", fmt.Errorf("testenv: %s: %w", src, err)
+		return fmt.Errorf("testenv: %s: %w", src, err)
 	}
 	pi, ok := doc.Resources["payment_intent"]
 	if !ok {
-		return "", fmt.Errorf("testenv: %s has no payment_intent fixture", src)
+		return fmt.Errorf("testenv: %s has no payment_intent fixture", src)
 	}
 	pi["status"] = "succeeded"
 	pi["last_payment_error"] = nil
 	out, err := json.Marshal(doc)
 	if err != nil {
-		return "", err
+		return err
 	}
-	return dst, os.WriteFile(dst, out, 0o600)
+	return os.WriteFile(dst, out, 0o600)
 }
 
 // StartMailpit starts mailpit with its SMTP server and its web UI and API

@@ -7,6 +7,7 @@ package chart
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/internal/testenv"
 )
 
@@ -44,6 +46,14 @@ var matrix = map[string][]string{
 		"temporal.uiURL=https://temporal.example.com", "postgresql.existingSecret=pg-password",
 	},
 	"api-off": {"api.enabled=false", "crds.enabled=false", "migration.enabled=false"},
+	"providers": {
+		"worker.payment.gateway=stripe", "worker.payment.stripe.existingSecret=stripe-key",
+		"worker.email.host=smtp.example.com", "worker.email.from=Shop <orders@shop.example>", "worker.email.username=orders",
+		"worker.email.existingSecret=smtp-password", "worker.codecServer.enabled=true", "worker.codecServer.origins={https://temporal.example.com}",
+		"codec.existingSecret=codec-keys", "dashboard.enabled=true", "temporal.dev.enabled=true",
+		"temporal.dev.uiCodecEndpoint=http://localhost:9092/codec",
+	},
+	"no-encryption": {"codec.enabled=false"},
 }
 
 func helm(t *testing.T, args ...string) string {
@@ -131,7 +141,9 @@ func TestTheValuesSchemaRefusesWrongTypes(t *testing.T) {
 	testenv.Integration(t)
 	bin, _ := testenv.Bin("helm")
 	root, _ := repoRoot()
-	for _, bad := range []string{"worker.replicas=two", "api.auth=maybe", "crds.enabled=yes", "worker.sandboxFailureRate=2", "nosuchvalue=1"} {
+	for _, bad := range []string{"worker.replicas=two", "api.auth=maybe", "crds.enabled=yes", "worker.sandboxFailureRate=2", "nosuchvalue=1",
+		"worker.payment.gateway=paypal", "worker.email.tls=ssl", "worker.email.port=0", "worker.codecServer.auth=maybe",
+		"worker.codecServer.origins={temporal.example.com}", "codec.enabled=sometimes"} {
 		cmd := exec.Command(bin, "template", "x", "charts/orderflow", "--set", bad)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err == nil {
@@ -175,7 +187,7 @@ func checkPods(t *testing.T, objs []*unstructured.Unstructured) {
 				t.Errorf("%s: capabilities dropped %v", cw, drop)
 			}
 			args := strings.ToLower(fmt.Sprint(c["args"], c["command"]))
-			for _, secret := range []string{"password", "postgres://", "secret="} {
+			for _, secret := range []string{"password", "postgres://", "secret=", "sk_live_", "sk_test_", "codec-keys="} {
 				if strings.Contains(args, secret) {
 					t.Errorf("%s: %q in its command line", cw, secret)
 				}
@@ -184,7 +196,8 @@ func checkPods(t *testing.T, objs []*unstructured.Unstructured) {
 			for _, e := range env {
 				e := e.(map[string]any)
 				name := fmt.Sprint(e["name"])
-				if (name == "POSTGRES_PASSWORD" || name == "POSTGRES_DSN" || name == "NOTIFY_WEBHOOK_SECRET") && e["value"] != nil {
+				if (name == "POSTGRES_PASSWORD" || name == "POSTGRES_DSN" || name == "NOTIFY_WEBHOOK_SECRET" || name == "STRIPE_API_KEY" ||
+					name == "SMTP_PASSWORD" || name == "CODEC_KEYS") && e["value"] != nil {
 					t.Errorf("%s: %s given as a literal, not from a Secret", cw, name)
 				}
 			}
@@ -292,6 +305,24 @@ func TestHelmInstallsAndUninstallsKeepingTheCRD(t *testing.T) {
 	if err != nil || strings.Count(out, "\n") < 10 {
 		t.Fatalf("installed objects:\n%s %v", out, err)
 	}
+	// The generated payload encryption key is made once: an upgrade keeps it.
+	codecKeys := func() string {
+		out, err := kubectl(t, kcfg, "", "get", "secret", "-n", "store", "orderflow-codec", "-o", "jsonpath={.data.keys}")
+		if err != nil {
+			t.Fatalf("the codec key Secret: %v\n%s", err, out)
+		}
+		return out
+	}
+	keys := codecKeys()
+	if k, err := base64.StdEncoding.DecodeString(keys); err != nil || !strings.HasPrefix(string(k), "key-1=") {
+		t.Fatalf("codec keys %q: %v", keys, err)
+	} else if _, err := temporal.ParseCodecKeys(string(k)); err != nil {
+		t.Fatalf("the generated codec key does not parse: %v", err)
+	}
+	helm(t, "upgrade", "orderflow", "charts/orderflow", "--kubeconfig", kcfg, "--namespace", "store", "--no-hooks")
+	if after := codecKeys(); after != keys {
+		t.Fatal("helm upgrade replaced the payload encryption key: the histories written with it could no longer be read")
+	}
 	helm(t, "uninstall", "orderflow", "--kubeconfig", kcfg, "--namespace", "store")
 	out, _ = kubectl(t, kcfg, "", "get", "deployments,statefulsets,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings", "-A", "-l", "app.kubernetes.io/instance=orderflow", "-o", "name")
 	if strings.TrimSpace(out) != "" {
@@ -303,6 +334,9 @@ func TestHelmInstallsAndUninstallsKeepingTheCRD(t *testing.T) {
 	// The generated PostgreSQL password is kept too, so a reinstall reuses it.
 	if _, err := kubectl(t, kcfg, "", "get", "secret", "-n", "store", "orderflow-postgresql"); err != nil {
 		t.Fatal("the PostgreSQL password Secret was not kept")
+	}
+	if _, err := kubectl(t, kcfg, "", "get", "secret", "-n", "store", "orderflow-codec"); err != nil {
+		t.Fatal("the codec key Secret was not kept")
 	}
 }
 

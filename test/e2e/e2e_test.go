@@ -30,6 +30,9 @@ var stackEnv = map[string]string{
 	"DEV_KUBE_PORT":        "16443",
 	"DEV_MANAGER_PORT":     "19090",
 	"DEV_WORKER_PORT":      "19092",
+	"DEV_MAILPIT_PORT":     "18025",
+	"DEV_SMTP_PORT":        "11025",
+	"DEV_SMTP_PASSWORD":    smtpPassword,
 	// Each charge takes a second, so a test can act while one is in flight.
 	"SANDBOX_LATENCY": "1s",
 }
@@ -64,15 +67,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// smtpPassword is the password the suite's worker logs in to mailpit with.
+const smtpPassword = "e2e-smtp-password-7f3a"
+
 // secretsInLogs fails if any component's log holds a payment method token
-// the suite used, the database password, a private key or a bearer token.
+// the suite used, the database password, a private key, a bearer token,
+// the SMTP password, a Stripe key or a payload encryption key.
 func secretsInLogs(dir string) error {
 	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil || len(logs) == 0 {
 		return fmt.Errorf("no component logs under %s (%v)", dir, err)
 	}
 	forbidden := append([]string{"pm_card_visa", "pm_card_chargeDeclined", "orderflow:orderflow@", "password=orderflow",
-		"POSTGRES_PASSWORD=", "PRIVATE KEY", "Bearer "}, tokensUsed...)
+		"POSTGRES_PASSWORD=", "PRIVATE KEY", "Bearer ", smtpPassword, "sk_test_", "sk_live_"}, tokensUsed...)
+	keys, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "codec-keys"))
+	if err != nil {
+		return fmt.Errorf("the stack's codec keys: %w", err)
+	}
+	for _, line := range strings.Fields(string(keys)) {
+		if _, key, ok := strings.Cut(line, "="); ok {
+			forbidden = append(forbidden, key)
+		}
+	}
 	for _, f := range logs {
 		b, err := os.ReadFile(f)
 		if err != nil {

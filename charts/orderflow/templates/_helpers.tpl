@@ -119,3 +119,43 @@ harder near the limit instead of being killed at it. */}}
   valueFrom:
     resourceFieldRef: {resource: limits.memory}
 {{- end }}
+
+{{- define "orderflow.codecSecret" -}}
+{{- if .Values.codec.existingSecret -}}
+{{ .Values.codec.existingSecret }}
+{{- else -}}
+{{ include "orderflow.fullname" . }}-codec
+{{- end -}}
+{{- end -}}
+
+{{/* orderflow.codecEnv, codecVolume, codecMount: the payload encryption
+keys, mounted from their Secret into the manager and worker. */}}
+{{- define "orderflow.codecEnv" -}}
+{{- if .Values.codec.enabled }}
+- name: CODEC_KEYS_FILE
+  value: /etc/orderflow/codec/keys
+{{- end }}
+{{- end -}}
+
+{{- define "orderflow.codecVolume" -}}
+{{- if .Values.codec.enabled }}
+- name: codec-keys
+  secret:
+    secretName: {{ include "orderflow.codecSecret" . }}
+    items: [{key: keys, path: keys}]
+{{- end }}
+{{- end -}}
+
+{{- define "orderflow.codecMount" -}}
+{{- if .Values.codec.enabled }}
+- name: codec-keys
+  mountPath: /etc/orderflow/codec
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "orderflow.codecServerKubernetes" -}}
+{{- if and .Values.worker.codecServer.enabled (eq .Values.worker.codecServer.auth "kubernetes") -}}
+true
+{{- end -}}
+{{- end -}}
