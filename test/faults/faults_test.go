@@ -39,7 +39,9 @@ import (
 var stackEnv = map[string]string{
 	"DEV_DIR": ".faults", "DEV_PG_PORT": "25432", "DEV_TEMPORAL_PORT": "27233", "DEV_TEMPORAL_UI_PORT": "28233",
 	"DEV_API_PORT": "28080", "DEV_ETCD_PORT": "22379", "DEV_KUBE_PORT": "26443", "DEV_MANAGER_PORT": "29090",
-	"DEV_WORKER_PORT": "29092",
+	"DEV_WORKER_PORT":  "29092",
+	"DEV_MAILPIT_PORT": "28025",
+	"DEV_SMTP_PORT":    "21025",
 	// Charges take a moment, so faults land while payments are in flight.
 	"SANDBOX_LATENCY": "300ms",
 }
