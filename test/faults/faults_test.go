@@ -576,7 +576,9 @@ func startManager(t *testing.T, name string, port int) *manager {
 		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", port+1))
 	c.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(root, ".faults", "kubeconfig"),
-		"TEMPORAL_HOST_PORT=127.0.0.1:27233", "TEMPORAL_NAMESPACE=default")
+		"TEMPORAL_HOST_PORT=127.0.0.1:27233", "TEMPORAL_NAMESPACE=default",
+		// The stack's payload key: the progress memo it reads is encrypted.
+		"CODEC_KEYS_FILE="+filepath.Join(root, ".faults", "codec-keys"))
 	c.Stdout, c.Stderr = logf, logf
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
