@@ -16,6 +16,7 @@ set -euo pipefail
 
 CONTROLLER_TOOLS_VERSION=v0.23.0
 HELM_VERSION=v3.22.0
+HELM4_VERSION=v4.3.1
 TEMPORAL_CLI_VERSION=v1.5.1
 STRIPE_MOCK_VERSION=v0.203.0
 MAILPIT_VERSION=v1.33.1
@@ -31,19 +32,33 @@ pin_of() {
   case $1 in
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
+    helm4) echo "$HELM4_VERSION" ;;
     temporal) echo "$TEMPORAL_CLI_VERSION" ;;
     stripe-mock) echo "$STRIPE_MOCK_VERSION" ;;
     mailpit) echo "$MAILPIT_VERSION" ;;
-    kube-apiserver|kubectl) cat "$root/hack/tools/kubernetes/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+    kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy)
+      cat "$root/hack/tools/kubernetes/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+    coredns) cat "$root/hack/tools/coredns/"{go.mod,go.sum,main.go} | sha256sum | cut -c1-16 ;;
     etcd) cat "$root/hack/tools/etcd/go."{mod,sum} | sha256sum | cut -c1-16 ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
+}
+
+k8s_ldflags() {
+  local v minor
+  v=$(sed -n 's/^\(require\)\{0,1\}[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\).*/\2/p' "$root/hack/tools/kubernetes/go.mod")
+  minor=$(echo "$v" | cut -d. -f2)
+  echo "-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1" \
+    "-X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 }
 
 build() {
   case $1 in
     controller-gen) GOBIN=$bin go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" ;;
     helm) GOBIN=$bin go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;
+    helm4)
+      GOBIN=$bin/.helm4 go install "helm.sh/helm/v4/cmd/helm@$HELM4_VERSION"
+      mv "$bin/.helm4/helm" "$bin/helm4" && rmdir "$bin/.helm4" ;;
     temporal) GOBIN=$bin go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ;;
     # stripe-mock's fixtures (the response bodies it answers with) go beside
     # it: the tests adjust a copy rather than ship their own.
@@ -52,13 +67,18 @@ build() {
       dir=$(go mod download -json "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
       install -m 0644 "$dir/embedded/openapi/fixtures3.json" "$bin/stripe-mock-fixtures3.json" ;;
     mailpit) GOBIN=$bin go install "github.com/axllent/mailpit@$MAILPIT_VERSION" ;;
-    kube-apiserver|kubectl) (cd "$root/hack/tools/kubernetes" && go build -o "$bin/$1" "k8s.io/kubernetes/cmd/$1") ;;
+    # Stamped with the version, as release builds are: unstamped components
+    # report v0.0.0-master, and Helm's kubeVersion checks read that.
+    kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy)
+      (cd "$root/hack/tools/kubernetes" && go build -ldflags "$(k8s_ldflags)" -o "$bin/$1" "k8s.io/kubernetes/cmd/$1") ;;
+    coredns) (cd "$root/hack/tools/coredns" && CGO_ENABLED=0 go build -o "$bin/coredns" .) ;;
     etcd) (cd "$root/hack/tools/etcd" && go build -o "$bin/etcd" go.etcd.io/etcd/server/v3) ;;
   esac
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl etcd temporal helm stripe-mock mailpit)
+[ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl etcd temporal helm stripe-mock mailpit
+  helm4 kubelet kube-controller-manager kube-scheduler kube-proxy coredns)
 
 for t in "${tools[@]}"; do
   pin=$(pin_of "$t")
