@@ -59,6 +59,7 @@ test: tools verify lint ## Run every test: generation check, lint, then the tier
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-faults
+	$(MAKE) --no-print-directory test-cluster
 
 .PHONY: test-unit
 test-unit: ## Tier 1: the unit tests only (-short: no servers started), in seconds.
@@ -124,6 +125,24 @@ dev-clean: ## Stop the local stack and remove .dev/.
 dev-status: ## Say which parts of the local stack run.
 	hack/dev.sh status
 
+##@ Local cluster
+
+.PHONY: cluster
+cluster: tools ## A real single-node Kubernetes under .cluster/ (containerd, kubelet, CoreDNS), the images imported, the chart installed with helm4 --wait. Needs root.
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster by pid and restore the host (iptables, ip_forward, mounts); data under .cluster/ stays (CLUSTER_CLEAN=1 removes it).
+	hack/cluster.sh $(if $(CLUSTER_CLEAN),clean,down)
+
+.PHONY: cluster-status
+cluster-status: ## Say which parts of the local cluster run, its node and the release's Pods.
+	hack/cluster.sh status
+
+.PHONY: test-cluster
+test-cluster: tools build ## Tier 5: the cluster suite: the chart on a fresh local cluster (.cluster-test/), used as chart users do; prints a table of its steps.
+	go test -tags cluster -count=1 -v -timeout 45m ./test/cluster
+
 .PHONY: test-e2e e2e
 test-e2e e2e: tools build ## Tier 3: the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl, curl and Chromium.
 	go test -tags e2e -count=1 -timeout 20m ./test/e2e
@@ -151,7 +170,7 @@ bench-api: build ## Benchmark the REST API against `make dev` under --auth=none 
 ##@ Tools
 
 .PHONY: tools
-tools: ## Build the pinned tools into bin/ (kube-apiserver, etcd, kubectl, temporal, helm, controller-gen, stripe-mock, mailpit).
+tools: ## Build the pinned tools into bin/ (Kubernetes' servers, node components and kubectl, etcd, CoreDNS, temporal, helm 3 and 4, controller-gen, stripe-mock, mailpit).
 	hack/tools/install.sh
 
 $(CONTROLLER_GEN):
