@@ -4,7 +4,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,27 +11,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
-	clientretry "k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/testenv"
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/test/audit"
 )
 
 // The suite runs its own stack under .faults/ on ports of its own.
@@ -115,13 +108,7 @@ func kill9(t *testing.T, name string) {
 	}
 }
 
-type env struct {
-	kube crclient.Client
-	tc   client.Client
-	db   *pgxpool.Pool
-}
-
-func connect(t *testing.T) *env {
+func connect(t *testing.T) *audit.Env {
 	t.Helper()
 	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(root, ".faults", "kubeconfig"))
 	if err != nil {
@@ -147,289 +134,30 @@ func connect(t *testing.T) *env {
 		ON CONFLICT (id) DO NOTHING`, product, initialStock); err != nil {
 		t.Fatal(err)
 	}
-	return &env{kube: kube, tc: tc, db: db}
+	return &audit.Env{Kube: kube, Temporal: tc, DB: db, Product: product}
 }
 
-// kind is what an order is meant to do; the mix covers every outcome.
-type kind int
-
-const (
-	completes kind = iota
-	outOfStock
-	declined
-	cancelled
-	deleted
-)
-
-func kindOf(i int) kind {
-	switch i % 10 {
-	case 6:
-		return outOfStock
-	case 7:
-		return declined
-	case 8:
-		return cancelled
-	case 9:
-		return deleted
-	}
-	return completes
-}
-
-type placed struct {
-	name     string
-	key      string // the order's identity: its record's key
-	kind     kind
-	manifest *v1alpha1.Order
-}
-
-// run places n orders in a fresh namespace, cancels and deletes some of
-// them mid-flight, calls inject while they are in flight, waits until every
+// run places n orders in a fresh namespace (a mix of every outcome,
+// audit.Place), calls inject while they are in flight, waits until every
 // order is finished and audits the result. With reapply, every Order not
-// meant to be deleted is placed with deletionPolicy Orphan and, once all are
-// placed, deleted and applied again from its manifest, as a GitOps tool's
-// replace does, while the faults go on.
+// meant to be deleted is, once all are placed, deleted and applied again
+// from its manifest, as a GitOps tool's replace does, while the faults go on.
 func run(t *testing.T, scenario string, n int, faults string, reapply bool, inject func(t *testing.T)) {
 	e := connect(t)
 	ctx := context.Background()
 	ns := fmt.Sprintf("faults-%s-%d", scenario, time.Now().Unix())
-	if err := e.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	if err := e.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	stockBefore := e.stock(t)
+	stockBefore := e.Stock(t)
 	start := time.Now()
-	var mu sync.Mutex
-	var orders []placed
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			k := kindOf(i)
-			o := &v1alpha1.Order{}
-			o.Namespace, o.Name = ns, fmt.Sprintf("o-%04d", i)
-			o.Spec = v1alpha1.OrderSpec{CustomerID: "FAULTS", Items: []v1alpha1.OrderItem{{ProductID: product, Quantity: int32(1 + i%3)}}}
-			switch k {
-			case outOfStock:
-				o.Spec.Items = []v1alpha1.OrderItem{{ProductID: "PROD-003", Quantity: 1}}
-			case declined:
-				o.Spec.PaymentMethod = "pm_card_chargeDeclined"
-			}
-			if reapply && k != deleted {
-				o.Spec.DeletionPolicy = v1alpha1.DeletionOrphan
-			}
-			manifest := o.DeepCopy()
-			if err := retry(func() error { return e.kube.Create(ctx, o) }); err != nil {
-				t.Errorf("create %s: %v", o.Name, err)
-				return
-			}
-			mu.Lock()
-			orders = append(orders, placed{name: o.Name, key: workflows.Key(o.Namespace, o.Name), kind: k, manifest: manifest})
-			mu.Unlock()
-			switch k {
-			case cancelled:
-				time.Sleep(200 * time.Millisecond)
-				patch := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":true}}`))
-				if err := retry(func() error { return e.kube.Patch(ctx, o, patch) }); err != nil {
-					t.Errorf("cancel %s: %v", o.Name, err)
-				}
-			case deleted:
-				time.Sleep(200 * time.Millisecond)
-				if err := retry(func() error { return crclient.IgnoreNotFound(e.kube.Delete(ctx, o)) }); err != nil {
-					t.Errorf("delete %s: %v", o.Name, err)
-				}
-			}
-		}(i)
-		if i == n/3 {
-			go inject(t)
-		}
-	}
-	wg.Wait()
+	orders := e.Place(t, ns, n, reapply, func() { inject(t) })
 	if reapply {
-		e.applyAgain(t, orders)
+		e.ApplyAgain(t, orders)
 	}
-	drained := e.waitFinished(t, ns, orders)
-	audit := e.audit(t, ns, orders, stockBefore)
-	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s |", scenario, n, faults, audit, drained.Sub(start).Round(100*time.Millisecond)))
-}
-
-// applyAgain deletes every Order not meant to be deleted and applies its
-// manifest again once it is gone, 16 at a time.
-func (e *env) applyAgain(t *testing.T, orders []placed) {
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for _, p := range orders {
-		if p.kind == deleted {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(p placed) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			o := p.manifest.DeepCopy()
-			if err := retry(func() error { return crclient.IgnoreNotFound(e.kube.Delete(ctx, o)) }); err != nil {
-				t.Errorf("delete %s: %v", p.name, err)
-				return
-			}
-			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-				err := e.kube.Get(ctx, crclient.ObjectKeyFromObject(o), &v1alpha1.Order{})
-				return apierrors.IsNotFound(err), nil
-			})
-			if err != nil {
-				t.Errorf("%s was not deleted", p.name)
-				return
-			}
-			if err := retry(func() error { return e.kube.Create(ctx, p.manifest.DeepCopy()) }); err != nil {
-				t.Errorf("apply %s again: %v", p.name, err)
-			}
-		}(p)
-	}
-	wg.Wait()
-}
-
-// retry calls f until it succeeds or fails for good (invalid, already
-// there), for 30 s: the API server may be down on purpose.
-func retry(f func() error) error {
-	return clientretry.OnError(wait.Backoff{Duration: 250 * time.Millisecond, Steps: 120}, func(err error) bool {
-		return !apierrors.IsInvalid(err) && !apierrors.IsAlreadyExists(err)
-	}, f)
-}
-
-// waitFinished waits until every Order is terminal or gone.
-func (e *env) waitFinished(t *testing.T, ns string, orders []placed) time.Time {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
-		var list v1alpha1.OrderList
-		if err := e.kube.List(ctx, &list, crclient.InNamespace(ns)); err != nil {
-			return false, nil // the API server may be down on purpose
-		}
-		for _, o := range list.Items {
-			if !o.Status.Phase.Terminal() || !o.DeletionTimestamp.IsZero() {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		var list v1alpha1.OrderList
-		_ = e.kube.List(context.Background(), &list, crclient.InNamespace(ns))
-		stuck := 0
-		for _, o := range list.Items {
-			if !o.Status.Phase.Terminal() {
-				stuck++
-			}
-		}
-		t.Fatalf("%d orders not finished after 5 minutes", stuck)
-	}
-	return time.Now()
-}
-
-func (e *env) stock(t *testing.T) int64 {
-	var n int64
-	if err := e.db.QueryRow(context.Background(), `SELECT stock FROM products WHERE id = $1`, product).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// audit checks what the money and the stock say against what each order
-// was meant to do, and returns "ok" or fails the test.
-func (e *env) audit(t *testing.T, ns string, orders []placed, stockBefore int64) string {
-	t.Helper()
-	ctx := context.Background()
-	var reserved int64
-	failures := 0
-	fail := func(format string, args ...any) {
-		failures++
-		if failures <= 20 {
-			t.Errorf(format, args...)
-		}
-	}
-	for _, p := range orders {
-		o := &v1alpha1.Order{}
-		err := e.kube.Get(ctx, crclient.ObjectKey{Namespace: ns, Name: p.name}, o)
-		gone := apierrors.IsNotFound(err)
-		if err != nil && !gone {
-			t.Fatal(err)
-		}
-		var status, reason string
-		var qty int64
-		err = e.db.QueryRow(ctx, `SELECT o.status, o.reason, coalesce(sum(i.quantity), 0) FROM orders o
-			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason`, p.key).Scan(&status, &reason, &qty)
-		if errors.Is(err, pgx.ErrNoRows) {
-			status = "" // cancelled or deleted before anything was recorded
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		var captures, refunds, held int
-		if err := e.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'capture'), count(*) FILTER (WHERE kind = 'refund') FROM payments WHERE order_uid = $1`, p.key).
-			Scan(&captures, &refunds); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.db.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, p.key).Scan(&held); err != nil {
-			t.Fatal(err)
-		}
-		if held != 0 {
-			fail("%s: %d reservations still held by a finished order", p.name, held)
-		}
-		if captures > 1 || refunds > 1 {
-			// One record and one idempotency key per namespace/name: this
-			// counts across every incarnation of the Order.
-			fail("%s: %d captures, %d refunds", p.name, captures, refunds)
-		}
-		phase := o.Status.Phase
-		switch {
-		case gone:
-			if p.kind != deleted {
-				fail("%s disappeared", p.name)
-			}
-		case phase == v1alpha1.PhaseCompleted:
-			if p.kind != completes && !(p.kind == cancelled || p.kind == deleted) {
-				fail("%s (%d) completed", p.name, p.kind)
-			}
-		case phase == v1alpha1.PhaseFailed:
-			want := map[kind]string{outOfStock: v1alpha1.ReasonOutOfStock, declined: v1alpha1.ReasonPaymentDeclined}[p.kind]
-			if want == "" || o.Status.Reason != want {
-				fail("%s (%d) failed with %s: %s", p.name, p.kind, o.Status.Reason, o.Status.Message)
-			}
-		case phase == v1alpha1.PhaseCancelled:
-			if p.kind != cancelled {
-				fail("%s (%d) cancelled", p.name, p.kind)
-			}
-		default:
-			fail("%s ended %q", p.name, phase)
-		}
-		if !gone && phase.Terminal() && status != "" && status != strings.ToLower(string(phase)) {
-			fail("%s: status %s but PostgreSQL says %s", p.name, phase, status)
-		}
-		if status == "completed" {
-			if captures != 1 || refunds != 0 {
-				fail("%s completed with %d captures, %d refunds", p.name, captures, refunds)
-			}
-			reserved += qty
-		} else if captures != refunds {
-			fail("%s %s with %d captures and %d refunds", p.name, status, captures, refunds)
-		}
-		resp, err := e.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
-			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(ns, p.name))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := len(resp.GetExecutions()); n > 1 {
-			fail("%s has %d workflow runs", p.name, n)
-		}
-	}
-	if after := e.stock(t); stockBefore-after != reserved {
-		fail("stock %d -> %d, but completed orders reserved %d", stockBefore, after, reserved)
-	}
-	if failures > 0 {
-		return fmt.Sprintf("FAILED (%d findings)", failures)
-	}
-	return "ok"
+	drained := e.WaitFinished(t, ns, orders)
+	result := e.Audit(t, ns, orders, stockBefore)
+	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s |", scenario, n, faults, result, drained.Sub(start).Round(100*time.Millisecond)))
 }
 
 func TestWorkerKilledSeveralTimes(t *testing.T) {

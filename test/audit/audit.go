@@ -1,0 +1,311 @@
+// Package audit places a mix of Orders meant for every outcome and checks,
+// once they finished, what the money, the stock and the workflows say
+// against what each was meant to do: at most one capture and one refund per
+// namespace/name, completed orders captured once and never refunded, no
+// reservation left held, stock moved once per completed order, one workflow
+// run per order. The fault suite and the cluster suite share it.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientretry "k8s.io/client-go/util/retry"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/workflows"
+)
+
+// Env is where the orders run: the Kubernetes API, the Temporal namespace
+// "default" and the PostgreSQL database of the deployment under audit, and
+// the product every completing order buys.
+type Env struct {
+	Kube     crclient.Client
+	Temporal client.Client
+	DB       *pgxpool.Pool
+	Product  string
+}
+
+// Kind is what an order is meant to do; the mix covers every outcome.
+type Kind int
+
+const (
+	Completes Kind = iota
+	OutOfStock
+	Declined
+	Cancelled
+	Deleted
+)
+
+// KindOf is the kind of the i-th order of a mix: 60% complete, 10% each
+// run out of stock, are declined, cancelled or deleted.
+func KindOf(i int) Kind {
+	switch i % 10 {
+	case 6:
+		return OutOfStock
+	case 7:
+		return Declined
+	case 8:
+		return Cancelled
+	case 9:
+		return Deleted
+	}
+	return Completes
+}
+
+// Placed is an Order Place created.
+type Placed struct {
+	Name     string
+	Key      string // the order's identity: its record's key
+	Kind     Kind
+	Manifest *v1alpha1.Order
+}
+
+// Place creates n Orders in namespace ns, a mix of every outcome (Kind),
+// 16 at a time, cancels and deletes the ones meant for that shortly after,
+// and calls inject (in its own goroutine) once a third are placed. With
+// reapply, the Orders not meant to be deleted get deletionPolicy Orphan,
+// for ApplyAgain.
+func (e *Env) Place(t testing.TB, ns string, n int, reapply bool, inject func()) []Placed {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var orders []Placed
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			k := KindOf(i)
+			o := &v1alpha1.Order{}
+			o.Namespace, o.Name = ns, fmt.Sprintf("o-%04d", i)
+			o.Spec = v1alpha1.OrderSpec{CustomerID: "FAULTS", Items: []v1alpha1.OrderItem{{ProductID: e.Product, Quantity: int32(1 + i%3)}}}
+			switch k {
+			case OutOfStock:
+				o.Spec.Items = []v1alpha1.OrderItem{{ProductID: "PROD-003", Quantity: 1}}
+			case Declined:
+				o.Spec.PaymentMethod = "pm_card_chargeDeclined"
+			}
+			if reapply && k != Deleted {
+				o.Spec.DeletionPolicy = v1alpha1.DeletionOrphan
+			}
+			manifest := o.DeepCopy()
+			if err := Retry(func() error { return e.Kube.Create(ctx, o) }); err != nil {
+				t.Errorf("create %s: %v", o.Name, err)
+				return
+			}
+			mu.Lock()
+			orders = append(orders, Placed{Name: o.Name, Key: workflows.Key(o.Namespace, o.Name), Kind: k, Manifest: manifest})
+			mu.Unlock()
+			switch k {
+			case Cancelled:
+				time.Sleep(200 * time.Millisecond)
+				patch := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":true}}`))
+				if err := Retry(func() error { return e.Kube.Patch(ctx, o, patch) }); err != nil {
+					t.Errorf("cancel %s: %v", o.Name, err)
+				}
+			case Deleted:
+				time.Sleep(200 * time.Millisecond)
+				if err := Retry(func() error { return crclient.IgnoreNotFound(e.Kube.Delete(ctx, o)) }); err != nil {
+					t.Errorf("delete %s: %v", o.Name, err)
+				}
+			}
+		}(i)
+		if i == n/3 {
+			go inject()
+		}
+	}
+	wg.Wait()
+	return orders
+}
+
+// ApplyAgain deletes every Order not meant to be deleted and applies its
+// manifest again once it is gone, 16 at a time.
+func (e *Env) ApplyAgain(t testing.TB, orders []Placed) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, p := range orders {
+		if p.Kind == Deleted {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(p Placed) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			o := p.Manifest.DeepCopy()
+			if err := Retry(func() error { return crclient.IgnoreNotFound(e.Kube.Delete(ctx, o)) }); err != nil {
+				t.Errorf("delete %s: %v", p.Name, err)
+				return
+			}
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+				err := e.Kube.Get(ctx, crclient.ObjectKeyFromObject(o), &v1alpha1.Order{})
+				return apierrors.IsNotFound(err), nil
+			})
+			if err != nil {
+				t.Errorf("%s was not deleted", p.Name)
+				return
+			}
+			if err := Retry(func() error { return e.Kube.Create(ctx, p.Manifest.DeepCopy()) }); err != nil {
+				t.Errorf("apply %s again: %v", p.Name, err)
+			}
+		}(p)
+	}
+	wg.Wait()
+}
+
+// Retry calls f until it succeeds or fails for good (invalid, already
+// there), for 30 s: the API server may be down on purpose.
+func Retry(f func() error) error {
+	return clientretry.OnError(wait.Backoff{Duration: 250 * time.Millisecond, Steps: 120}, func(err error) bool {
+		return !apierrors.IsInvalid(err) && !apierrors.IsAlreadyExists(err)
+	}, f)
+}
+
+// WaitFinished waits until every Order is terminal or gone.
+func (e *Env) WaitFinished(t testing.TB, ns string, orders []Placed) time.Time {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var list v1alpha1.OrderList
+		if err := e.Kube.List(ctx, &list, crclient.InNamespace(ns)); err != nil {
+			return false, nil // the API server may be down on purpose
+		}
+		for _, o := range list.Items {
+			if !o.Status.Phase.Terminal() || !o.DeletionTimestamp.IsZero() {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		var list v1alpha1.OrderList
+		_ = e.Kube.List(context.Background(), &list, crclient.InNamespace(ns))
+		stuck := 0
+		for _, o := range list.Items {
+			if !o.Status.Phase.Terminal() {
+				stuck++
+			}
+		}
+		t.Fatalf("%d orders not finished after 5 minutes", stuck)
+	}
+	return time.Now()
+}
+
+func (e *Env) Stock(t testing.TB) int64 {
+	var n int64
+	if err := e.DB.QueryRow(context.Background(), `SELECT stock FROM products WHERE id = $1`, e.Product).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Audit checks what the money and the stock say against what each order
+// was meant to do, and returns "ok" or fails the test.
+func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64) string {
+	t.Helper()
+	ctx := context.Background()
+	var reserved int64
+	failures := 0
+	fail := func(format string, args ...any) {
+		failures++
+		if failures <= 20 {
+			t.Errorf(format, args...)
+		}
+	}
+	for _, p := range orders {
+		o := &v1alpha1.Order{}
+		err := e.Kube.Get(ctx, crclient.ObjectKey{Namespace: ns, Name: p.Name}, o)
+		gone := apierrors.IsNotFound(err)
+		if err != nil && !gone {
+			t.Fatal(err)
+		}
+		var status, reason string
+		var qty int64
+		err = e.DB.QueryRow(ctx, `SELECT o.status, o.reason, coalesce(sum(i.quantity), 0) FROM orders o
+			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason`, p.Key).Scan(&status, &reason, &qty)
+		if errors.Is(err, pgx.ErrNoRows) {
+			status = "" // cancelled or deleted before anything was recorded
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var captures, refunds, held int
+		if err := e.DB.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'capture'), count(*) FILTER (WHERE kind = 'refund') FROM payments WHERE order_uid = $1`, p.Key).
+			Scan(&captures, &refunds); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, p.Key).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if held != 0 {
+			fail("%s: %d reservations still held by a finished order", p.Name, held)
+		}
+		if captures > 1 || refunds > 1 {
+			// One record and one idempotency key per namespace/name: this
+			// counts across every incarnation of the Order.
+			fail("%s: %d captures, %d refunds", p.Name, captures, refunds)
+		}
+		phase := o.Status.Phase
+		switch {
+		case gone:
+			if p.Kind != Deleted {
+				fail("%s disappeared", p.Name)
+			}
+		case phase == v1alpha1.PhaseCompleted:
+			if p.Kind != Completes && !(p.Kind == Cancelled || p.Kind == Deleted) {
+				fail("%s (%d) completed", p.Name, p.Kind)
+			}
+		case phase == v1alpha1.PhaseFailed:
+			want := map[Kind]string{OutOfStock: v1alpha1.ReasonOutOfStock, Declined: v1alpha1.ReasonPaymentDeclined}[p.Kind]
+			if want == "" || o.Status.Reason != want {
+				fail("%s (%d) failed with %s: %s", p.Name, p.Kind, o.Status.Reason, o.Status.Message)
+			}
+		case phase == v1alpha1.PhaseCancelled:
+			if p.Kind != Cancelled {
+				fail("%s (%d) cancelled", p.Name, p.Kind)
+			}
+		default:
+			fail("%s ended %q", p.Name, phase)
+		}
+		if !gone && phase.Terminal() && status != "" && status != strings.ToLower(string(phase)) {
+			fail("%s: status %s but PostgreSQL says %s", p.Name, phase, status)
+		}
+		if status == "completed" {
+			if captures != 1 || refunds != 0 {
+				fail("%s completed with %d captures, %d refunds", p.Name, captures, refunds)
+			}
+			reserved += qty
+		} else if captures != refunds {
+			fail("%s %s with %d captures and %d refunds", p.Name, status, captures, refunds)
+		}
+		resp, err := e.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
+			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(ns, p.Name))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.GetExecutions()); n > 1 {
+			fail("%s has %d workflow runs", p.Name, n)
+		}
+	}
+	if after := e.Stock(t); stockBefore-after != reserved {
+		fail("stock %d -> %d, but completed orders reserved %d", stockBefore, after, reserved)
+	}
+	if failures > 0 {
+		return fmt.Sprintf("FAILED (%d findings)", failures)
+	}
+	return "ok"
+}
