@@ -34,6 +34,8 @@ dns_ip=10.96.0.10
 etcd_port=${CLUSTER_ETCD_PORT:-32379}
 api_port=${CLUSTER_API_PORT:-36443}
 kubeconfig=$dir/kubeconfig
+# Image inputs and the PostgreSQL root filesystem, kept across clusters.
+build=${CLUSTER_BUILD_DIR:-$root/.cache/cluster}
 release=orderflow
 release_ns=orderflow-system
 chain=ORDERFLOW-CLUSTER-EGRESS
@@ -129,9 +131,10 @@ cert() {
   local name=$1 cn=$2 org=${3:-} san=${4:-} eku=${5:-clientAuth} subj
   [ -f "$dir/pki/$name.crt" ] && return 0
   subj="/CN=$cn"
-  [ -n "$org" ] && subj="/O=$org$subj"
+  if [ -n "$org" ]; then subj="/O=$org$subj"; fi
   openssl req -newkey rsa:2048 -nodes -keyout "$dir/pki/$name.key" -out "$dir/pki/$name.csr" -subj "$subj" 2>/dev/null
-  { echo "extendedKeyUsage=$eku"; [ -n "$san" ] && echo "subjectAltName=$san"; } >"$dir/pki/$name.ext"
+  echo "extendedKeyUsage=$eku" >"$dir/pki/$name.ext"
+  if [ -n "$san" ]; then echo "subjectAltName=$san" >>"$dir/pki/$name.ext"; fi
   openssl x509 -req -in "$dir/pki/$name.csr" -CA "$dir/pki/ca.crt" -CAkey "$dir/pki/ca.key" -CAcreateserial \
     -out "$dir/pki/$name.crt" -days 3650 -extfile "$dir/pki/$name.ext" 2>/dev/null
 }
@@ -202,7 +205,7 @@ control_plane() {
     --bind-address 127.0.0.1 --secure-port 30257 --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file "$dir/pki/sa.key" --root-ca-file "$dir/pki/ca.crt" \
     --cluster-signing-cert-file "$dir/pki/ca.crt" --cluster-signing-key-file "$dir/pki/ca.key" \
-    --service-cluster-ip-range "$service_cidr" --controllers '*,-nodeipam,-cloud-node-lifecycle'
+    --service-cluster-ip-range "$service_cidr"
   start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$dir/scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 30259 --leader-elect=false
 }
@@ -260,7 +263,7 @@ EOF
 # CoreDNS), built without Docker and imported into containerd. Rebuilt when
 # an input changed.
 images() {
-  local b=$dir/build
+  local b=$build
   mkdir -p "$b"
   (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$b/orderflow" .)
   (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$b/pause" ./hack/images/pause)
@@ -304,7 +307,7 @@ EOF
 # postgres_rootfs: Debian's PostgreSQL 15 in a minimal root, the postgres
 # user with uid/gid 999 as in the official image. Cached: it takes minutes.
 postgres_rootfs() {
-  local out=$dir/build/postgres-rootfs.tar stamp=bookworm-postgresql-15-v1
+  local out=$build/postgres-rootfs.tar stamp=bookworm-postgresql-15-v1
   [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ] && return 0
   say "building the PostgreSQL image's root filesystem from Debian (mmdebstrap, a few minutes)"
   mmdebstrap --variant=minbase --include=postgresql-15 \
@@ -368,11 +371,9 @@ EOF
 # addons: CoreDNS and the local PersistentVolumes (no provisioner: a few
 # pre-made volumes under $dir/pv, a default StorageClass that binds them).
 addons() {
-  local i
-  mkdir -p "$dir/pv"
-  for i in 1 2 3 4; do mkdir -p "$dir/pv/pv$i"; done
-  k apply --server-side -f - >/dev/null <<EOF
-$(sed "s/@DNS_IP@/$dns_ip/" "$root/hack/cluster/coredns.yaml")
+  local i m=$dir/addons.yaml
+  sed "s/@DNS_IP@/$dns_ip/" "$root/hack/cluster/coredns.yaml" >"$m"
+  cat >>"$m" <<EOF
 ---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -381,7 +382,10 @@ metadata:
   annotations: {storageclass.kubernetes.io/is-default-class: "true"}
 provisioner: kubernetes.io/no-provisioner
 volumeBindingMode: WaitForFirstConsumer
-$(for i in 1 2 3 4; do cat <<PV
+EOF
+  for i in 1 2 3 4; do
+    mkdir -p "$dir/pv/pv$i"
+    cat >>"$m" <<EOF
 ---
 apiVersion: v1
 kind: PersistentVolume
@@ -397,10 +401,11 @@ spec:
     required:
       nodeSelectorTerms:
       - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [$node]}]
-PV
-done)
 EOF
-  k -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null || die "CoreDNS did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n kube-system describe pods"
+  done
+  k apply --server-side -f "$m" >/dev/null
+  k -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null ||
+    die "CoreDNS did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n kube-system describe pods"
 }
 
 install_chart() {

@@ -1,0 +1,332 @@
+//go:build cluster
+
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/test/audit"
+)
+
+// TestTheChartAsItsUsersUseIt runs the steps in order: each needs the
+// release the steps before it left.
+func TestTheChartAsItsUsersUseIt(t *testing.T) {
+	if !step(t, "helm install --wait (restricted Pod Security)", testInstall) {
+		return
+	}
+	step(t, "helm test", func(t *testing.T) {
+		out := helm(t, "test", release, "-n", releaseNS, "--timeout", "5m")
+		if !strings.Contains(out, "Succeeded") {
+			t.Fatalf("helm test:\n%s", out)
+		}
+	})
+	step(t, "kubectl scenarios", testScenarios)
+	step(t, "REST API under Kubernetes auth", testAPI)
+	step(t, "helm upgrade with orders in flight", testUpgrade)
+	step(t, "worker and leader Pods killed mid-flight", testPodsKilled)
+	step(t, "helm uninstall keeps the data; reinstall finds it", testUninstall)
+}
+
+func testInstall(t *testing.T) {
+	install(t)
+	var pods corev1.PodList
+	if err := json.Unmarshal([]byte(kubectl(t, "-n", releaseNS, "get", "pods", "-o", "json")), &pods); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) < 5 {
+		t.Fatalf("%d Pods in %s; want the manager, worker, API, PostgreSQL and Temporal", len(pods.Items), releaseNS)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning {
+			continue // the migration Job's Pod, finished
+		}
+		nonRoot := p.Spec.SecurityContext != nil && p.Spec.SecurityContext.RunAsNonRoot != nil && *p.Spec.SecurityContext.RunAsNonRoot
+		for _, c := range p.Spec.Containers {
+			sc := c.SecurityContext
+			if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+				t.Errorf("%s/%s: root filesystem is writable", p.Name, c.Name)
+			}
+			if !nonRoot && (sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot) {
+				t.Errorf("%s/%s: may run as root", p.Name, c.Name)
+			}
+		}
+	}
+	// The admission is real: a Pod that breaks the profile is refused.
+	out, err := kubectlErr(`apiVersion: v1
+kind: Pod
+metadata: {name: privileged, namespace: `+releaseNS+`}
+spec:
+  containers:
+  - {name: c, image: registry.k8s.io/pause:3.10, securityContext: {privileged: true}}
+`, "apply", "-f", "-")
+	if err == nil || !strings.Contains(out, "violates PodSecurity") {
+		t.Fatalf("a privileged Pod in %s: %v\n%s", releaseNS, err, out)
+	}
+	kubectl(t, "create", "namespace", shopNS)
+}
+
+const runningOrder = `apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata: {name: %s, namespace: ` + shopNS + `}
+spec:
+  customerID: CUST-CLUSTER
+  items:
+  - {productID: PROD-002, quantity: 1}
+`
+
+func testScenarios(t *testing.T) {
+	db := database(t)
+	kubectl(t, "-n", shopNS, "apply", "-f", root+"/config/samples/")
+	for name, want := range map[string]string{"order-001": "Completed", "order-002": "Failed", "order-003": "Failed", "order-004": "Cancelled"} {
+		kubectl(t, "-n", shopNS, "wait", "order/"+name, "--for=jsonpath={.status.phase}="+want, "--timeout=120s")
+	}
+	for name, reason := range map[string]string{"order-002": "OutOfStock", "order-003": "PaymentDeclined"} {
+		if got := kubectl(t, "-n", shopNS, "get", "order", name, "-o", "jsonpath={.status.reason}"); got != reason {
+			t.Errorf("%s failed with %q; want %s", name, got, reason)
+		}
+	}
+	kubectl(t, "-n", shopNS, "wait", "order/order-001", "--for=condition=Ready", "--timeout=60s")
+
+	// Cancel while the payment is in flight: refunded.
+	apply(t, fmt.Sprintf(runningOrder, "cancel-me"))
+	kubectl(t, "-n", shopNS, "wait", "order/cancel-me", "--for=jsonpath={.status.step}=InventoryReserved", "--timeout=60s")
+	kubectl(t, "-n", shopNS, "patch", "order", "cancel-me", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
+	kubectl(t, "-n", shopNS, "wait", "order/cancel-me", "--for=jsonpath={.status.phase}=Cancelled", "--timeout=60s")
+	if n := count(t, db, `SELECT count(*) FROM payments WHERE order_uid = 'shop/cancel-me' AND kind = 'refund'`); n != 1 {
+		t.Errorf("cancel-me: %d refunds; want 1", n)
+	}
+
+	// Delete while running: cancelled first, then gone.
+	apply(t, fmt.Sprintf(runningOrder, "delete-me"))
+	kubectl(t, "-n", shopNS, "wait", "order/delete-me", "--for=jsonpath={.status.step}=InventoryReserved", "--timeout=60s")
+	kubectl(t, "-n", shopNS, "delete", "order", "delete-me", "--timeout=90s")
+	if n := count(t, db, `SELECT count(*) FROM orders WHERE uid = 'shop/delete-me' AND status = 'cancelled'`); n != 1 {
+		t.Errorf("delete-me is not recorded cancelled")
+	}
+
+	// Validation: the API server refuses a bad Order with the field named.
+	out, err := kubectlErr(`apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata: {name: bad, namespace: `+shopNS+`}
+spec:
+  customerID: C
+  items: [{productID: PROD-001, quantity: 0}]
+`, "apply", "-f", "-")
+	if err == nil || !strings.Contains(out, "spec.items[0].quantity") {
+		t.Errorf("an Order with quantity 0: %v\n%s", err, out)
+	}
+}
+
+func apply(t *testing.T, manifest string) {
+	t.Helper()
+	if out, err := kubectlErr(manifest, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+// testAPI calls the REST API through a port-forward to its Service, with
+// the chart's default --auth=kubernetes, as four callers: one with the
+// built-in edit role in the API's namespace, one with view, one with
+// nothing, one without a token. The Order rights come from the chart's
+// aggregated ClusterRoles, not from bindings of their own.
+func testAPI(t *testing.T) {
+	for sa, role := range map[string]string{"editor": "edit", "viewer": "view", "nobody": ""} {
+		kubectl(t, "-n", releaseNS, "create", "serviceaccount", sa)
+		if role != "" {
+			kubectl(t, "-n", releaseNS, "create", "rolebinding", sa, "--clusterrole="+role, "--serviceaccount="+releaseNS+":"+sa)
+		}
+	}
+	token := func(sa string) string { return strings.TrimSpace(kubectl(t, "-n", releaseNS, "create", "token", sa)) }
+	editor, viewer, nobody := token("editor"), token("viewer"), token("nobody")
+	base := "http://" + portForward(t, releaseNS, release+"-api", 80)
+	call := func(method, path, tok, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	order := `{"customerID":"CUST-API","items":[{"productID":"PROD-002","quantity":1,"unitPrice":"49.90"}]}`
+	code, body := call("POST", "/api/orders", editor, order)
+	if code != http.StatusCreated {
+		t.Fatalf("editor create: %d %s", code, body)
+	}
+	var created struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &created)
+	if code, body := call("POST", "/api/orders/"+created.ID+"/cancel", editor, ""); code != http.StatusAccepted && code != http.StatusConflict {
+		t.Errorf("editor cancel: %d %s", code, body)
+	}
+	if code, body := call("GET", "/api/orders", viewer, ""); code != http.StatusOK || !strings.Contains(body, created.ID) {
+		t.Errorf("viewer list: %d %.200s", code, body)
+	}
+	if code, body := call("POST", "/api/orders", viewer, order); code != http.StatusForbidden {
+		t.Errorf("viewer create: %d %s; want 403", code, body)
+	}
+	if code, body := call("GET", "/api/orders", nobody, ""); code != http.StatusForbidden {
+		t.Errorf("no rights list: %d %s; want 403", code, body)
+	}
+	if code, body := call("GET", "/api/orders", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d %s; want 401", code, body)
+	}
+}
+
+// auditEnv reaches the release's PostgreSQL and Temporal through
+// port-forwards, for the fault suite's audit.
+func auditEnv(t *testing.T) *audit.Env {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := crclient.New(rc, crclient.Options{Scheme: v1alpha1.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := client.Dial(client.Options{HostPort: portForward(t, releaseNS, release+"-temporal", 7233)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	db := database(t)
+	if _, err := db.Exec(context.Background(), `INSERT INTO products (id, name, price_cents, currency, stock)
+		VALUES ('CLUSTER-1', 'Cluster item', 100, 'USD', 1000000) ON CONFLICT (id) DO NOTHING`); err != nil {
+		t.Fatal(err)
+	}
+	return &audit.Env{Kube: kube, Temporal: tc, DB: db, Product: "CLUSTER-1"}
+}
+
+func database(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	password := secretValue(t, releaseNS, release+"-postgresql", "password")
+	addr := portForward(t, releaseNS, release+"-postgresql", 5432)
+	db, err := pgxpool.New(context.Background(), fmt.Sprintf("postgres://orderflow:%s@%s/orderflow?sslmode=disable", password, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+func count(t *testing.T, db *pgxpool.Pool, q string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func namespace(t *testing.T, e *audit.Env, prefix string) string {
+	ns := fmt.Sprintf("%s-%d", prefix, time.Now().Unix())
+	if err := e.Kube.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// migrations counts the migration Job's Pods created, from the Job's
+// Events (the hook deletes the Job once it succeeded).
+func migrations(t *testing.T) int {
+	out := kubectl(t, "-n", releaseNS, "get", "events", "--field-selector", "involvedObject.kind=Job,involvedObject.name="+release+"-migrate,reason=SuccessfulCreate", "-o", "name")
+	return len(strings.Fields(out))
+}
+
+func generation(t *testing.T, deployment string) string {
+	return kubectl(t, "-n", releaseNS, "get", "deployment", deployment, "-o", "jsonpath={.metadata.generation}")
+}
+
+func testUpgrade(t *testing.T) {
+	e := auditEnv(t)
+	ns := namespace(t, e, "upgrade")
+	before := e.Stock(t)
+	migrated := migrations(t)
+	workerGen, managerGen := generation(t, release+"-worker"), generation(t, release+"-manager")
+	orders := e.Place(t, ns, 40, false, func() {})
+	install(t, "--set", "worker.maxConcurrentActivities=150", "--set", "manager.maxConcurrentReconciles=12")
+	if generation(t, release+"-worker") == workerGen || generation(t, release+"-manager") == managerGen {
+		t.Errorf("the upgrade did not roll the Deployments")
+	}
+	if after := migrations(t); after <= migrated {
+		t.Errorf("the pre-upgrade migration hook did not run (%d migration Pods before, %d after)", migrated, after)
+	}
+	e.WaitFinished(t, ns, orders)
+	if result := e.Audit(t, ns, orders, before); result != "ok" {
+		t.Errorf("audit: %s", result)
+	}
+}
+
+func testPodsKilled(t *testing.T) {
+	e := auditEnv(t)
+	ns := namespace(t, e, "killed")
+	before := e.Stock(t)
+	orders := e.Place(t, ns, 60, false, func() {
+		time.Sleep(2 * time.Second)
+		kubectl(t, "-n", releaseNS, "delete", "pod", "-l", "app.kubernetes.io/component=worker", "--grace-period=0", "--force")
+		leader := kubectl(t, "-n", releaseNS, "get", "lease", "orderflow-manager.orderflow.io", "-o", "jsonpath={.spec.holderIdentity}")
+		pod, _, _ := strings.Cut(leader, "_")
+		if pod == "" {
+			t.Errorf("no leader in the lease")
+			return
+		}
+		kubectl(t, "-n", releaseNS, "delete", "pod", pod, "--grace-period=0", "--force")
+	})
+	e.WaitFinished(t, ns, orders)
+	if result := e.Audit(t, ns, orders, before); result != "ok" {
+		t.Errorf("audit: %s", result)
+	}
+}
+
+func testUninstall(t *testing.T) {
+	db := database(t)
+	ordersBefore := count(t, db, `SELECT count(*) FROM orders`)
+	helm(t, "uninstall", release, "-n", releaseNS, "--wait", "--timeout", "3m")
+	left := kubectl(t, "get", "deployments,statefulsets,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,jobs",
+		"-A", "-l", "app.kubernetes.io/instance="+release, "-o", "name")
+	if strings.TrimSpace(left) != "" {
+		t.Errorf("left after uninstall:\n%s", left)
+	}
+	if _, err := kubectlErr("", "get", "crd", "orders.orderflow.io"); err != nil {
+		t.Fatal("the CRD was not kept")
+	}
+	if got := kubectl(t, "-n", shopNS, "get", "order", "order-001", "-o", "jsonpath={.status.phase}"); got != "Completed" {
+		t.Errorf("order-001 after uninstall: %q", got)
+	}
+	for _, kept := range []string{"secret/" + release + "-postgresql", "secret/" + release + "-codec", "pvc/data-" + release + "-postgresql-0"} {
+		if _, err := kubectlErr("", "-n", releaseNS, "get", kept); err != nil {
+			t.Errorf("%s was not kept", kept)
+		}
+	}
+	install(t)
+	db = database(t)
+	if after := count(t, db, `SELECT count(*) FROM orders`); after < ordersBefore {
+		t.Fatalf("the reinstalled release sees %d orders; %d before the uninstall", after, ordersBefore)
+	}
+	// An order placed after the reinstall completes, and an old one is still there.
+	apply(t, fmt.Sprintf(runningOrder, "after-reinstall"))
+	kubectl(t, "-n", shopNS, "wait", "order/after-reinstall", "--for=condition=Ready", "--timeout=120s")
+	if n := count(t, db, `SELECT count(*) FROM payments WHERE order_uid = 'shop/order-001'`); n != 1 {
+		t.Errorf("order-001 has %d payments after the reinstall; want its one capture", n)
+	}
+}
