@@ -77,8 +77,8 @@ fuzz: ## Fuzz the money parser and the REST request decoder, FUZZTIME each (defa
 ##@ Build
 
 .PHONY: build
-build: ## Build the orderflow binary into bin/.
-	go build -o $(BIN)/orderflow .
+build: ## Build the orderflow binary into bin/: static, as the Dockerfile builds it (the local cluster's image takes it as is).
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(BIN)/orderflow .
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig.
@@ -128,7 +128,7 @@ dev-status: ## Say which parts of the local stack run.
 ##@ Local cluster
 
 .PHONY: cluster
-cluster: tools ## A real single-node Kubernetes under .cluster/ (containerd, kubelet, CoreDNS), the images imported, the chart installed with helm4 --wait. Needs root.
+cluster: tools build ## A real single-node Kubernetes under .cluster/ (containerd, kubelet, CoreDNS), the images imported, the chart installed with helm4 --wait. Needs root.
 	hack/cluster.sh up
 
 .PHONY: cluster-down

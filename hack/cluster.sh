@@ -84,6 +84,14 @@ wait_for() {
 
 k() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
+# put FILE: write stdin to FILE unless FILE already holds exactly that.
+put() {
+  local tmp
+  tmp=$(mktemp "$1.XXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 preflight() {
   [ "$(id -u)" = 0 ] || die "the local cluster needs root (containerd, mounts, iptables); run as root"
   local missing=()
@@ -265,22 +273,19 @@ EOF
 images() {
   local b=$build
   mkdir -p "$b"
-  (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$b/orderflow" .)
+  # bin/orderflow and bin/temporal are static builds (make build, make tools).
+  [ -x "$bin/orderflow" ] || die "bin/orderflow is missing: run make build"
   (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$b/pause" ./hack/images/pause)
-  if [ ! -x "$b/temporal" ] || [ "$(cat "$b/temporal.version" 2>/dev/null)" != "$(cat "$bin/.versions/temporal")" ]; then
-    say "building the Temporal CLI without cgo (its SQLite is pure Go)"
-    GOBIN=$b CGO_ENABLED=0 go install "github.com/temporalio/cli/cmd/temporal@$(cat "$bin/.versions/temporal")"
-    cat "$bin/.versions/temporal" >"$b/temporal.version"
-  fi
   postgres_rootfs
   cat >"$b/images.json" <<EOF
 [
   {"name": "docker.io/library/orderflow:$(sed -n 's/^appVersion: "\(.*\)"$/\1/p' "$root/charts/orderflow/Chart.yaml")",
-   "files": {"/orderflow": "$b/orderflow", "/etc/ssl/certs/ca-certificates.crt": "/etc/ssl/certs/ca-certificates.crt"},
+   "files": {"/orderflow": "$bin/orderflow", "/etc/ssl/certs/ca-certificates.crt": "/etc/ssl/certs/ca-certificates.crt"},
    "executables": ["/orderflow"], "entrypoint": ["/orderflow"], "user": "65532:65532"},
   {"name": "docker.io/temporalio/temporal:1.5.1",
-   "files": {"/usr/local/bin/temporal": "$b/temporal"}, "executables": ["/usr/local/bin/temporal"],
-   "dirs": ["/tmp"], "entrypoint": ["temporal"], "user": "65532:65532"},
+   "files": {"/usr/local/bin/temporal": "$bin/temporal"}, "executables": ["/usr/local/bin/temporal"],
+   "dirs": ["/tmp"], "entrypoint": ["temporal"], "user": "65532:65532",
+   "env": ["USER=temporal", "HOME=/tmp"]},
   {"name": "docker.io/library/postgres:15", "rootfs": "$b/postgres-rootfs.tar",
    "files": {"/usr/local/bin/docker-entrypoint.sh": "$root/hack/images/postgres-entrypoint.sh"},
    "executables": ["/usr/local/bin/docker-entrypoint.sh"],
@@ -320,7 +325,7 @@ postgres_rootfs() {
 node_agents() {
   mkdir -p "$dir/kubelet" "$dir/kube-proxy"
   : >"$dir/kubelet/resolv.conf"
-  cat >"$dir/kubelet/config.yaml" <<EOF
+  put "$dir/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $node_ip
@@ -350,7 +355,9 @@ maxPods: 60
 EOF
   start kubelet "$bin/kubelet" --config "$dir/kubelet/config.yaml" --kubeconfig "$dir/kubelet.kubeconfig" \
     --root-dir "$dir/kubelet/root" --cert-dir "$dir/kubelet/pki" --node-ip "$node_ip" --hostname-override "$node"
-  cat >"$dir/kube-proxy/config.yaml" <<EOF
+  # kube-proxy exits when its configuration file changes: write it only
+  # when its content does.
+  put "$dir/kube-proxy/config.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -425,6 +432,19 @@ EOF
   say "helm $verb --wait $release into $release_ns"
   "$bin/helm4" "$verb" "$release" "$root/charts/orderflow" -n "$release_ns" --kubeconfig "$kubeconfig" \
     --wait --timeout 10m -f "$root/hack/cluster/values.yaml" "$@"
+  # On a first install the finalizer policy refuses Orders until the API
+  # server's copy of the new schema reaches it: wait until one is admitted.
+  local deadline=$((SECONDS + 90))
+  until k create --dry-run=server -o name -f - >/dev/null 2>&1 <<'EOF'
+apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata: {generateName: admission-check-, namespace: default}
+spec: {customerID: CHECK, items: [{productID: PROD-001, quantity: 1}]}
+EOF
+  do
+    [ $SECONDS -lt $deadline ] || die "Orders are still refused 90s after the install: bin/kubectl --kubeconfig $kubeconfig create --dry-run=server -f config/samples/order-completes.yaml says why"
+    sleep 1
+  done
 }
 
 up() {
@@ -460,9 +480,9 @@ Try:
   bin/helm4 test $release -n $release_ns
 
 The page and REST API (Kubernetes auth: sign in with a token, e.g. bin/kubectl create token default):
-  bin/kubectl -n $release_ns port-forward svc/$release-orderflow-api 8090:80      # http://localhost:8090/
+  bin/kubectl -n $release_ns port-forward svc/$release-api 8090:80      # http://localhost:8090/
 The Temporal UI:
-  bin/kubectl -n $release_ns port-forward svc/$release-orderflow-temporal 8234:8233   # http://localhost:8234/
+  bin/kubectl -n $release_ns port-forward svc/$release-temporal 8234:8233   # http://localhost:8234/
 
 Stop it with: make cluster-down   (data stays; CLUSTER_CLEAN=1 make cluster-down removes it)
 EOF

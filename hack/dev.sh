@@ -167,6 +167,15 @@ EOF
 
 kubectl_dev() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
+order_admitted() {
+  kubectl_dev create --dry-run=server -o name -f - <<'EOF'
+apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata: {generateName: admission-check-, namespace: default}
+spec: {customerID: CHECK, items: [{productID: PROD-001, quantity: 1}]}
+EOF
+}
+
 up() {
   local t0=$SECONDS
   started=()
@@ -258,6 +267,11 @@ SQL
   kubectl_dev apply --server-side -f "$root/config/admission/finalizer.yaml" >/dev/null ||
     echo "dev: the admission policy was not installed; the controller adds finalizers itself"
   kubectl_dev wait --for condition=Established crd/orders.orderflow.io --timeout 60s >/dev/null
+  # The policy's own copy of the schema arrives later still (its type
+  # converter refreshes on a timer): until then creates fail with "Resource
+  # kind ... not found". A dry-run create goes through the policy: ready when
+  # it passes.
+  wait_for kube-apiserver 90 order_admitted
 
   # mailpit: the SMTP server customer email goes to, and a web UI to read it.
   mkdir -p "$dev/mailpit"

@@ -9,10 +9,12 @@ export PATH="/usr/lib/postgresql/${PG_MAJOR:-15}/bin:$PATH"
 user=${POSTGRES_USER:-postgres}
 db=${POSTGRES_DB:-$user}
 if [ "${1:-postgres}" != postgres ]; then exec "$@"; fi
+# As the official image does at every start: a volume's fsGroup handling
+# opens the data directory to the group, which PostgreSQL refuses.
+mkdir -p "$PGDATA"
+chmod 700 "$PGDATA"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   [ -n "${POSTGRES_PASSWORD:-}" ] || { echo "POSTGRES_PASSWORD is required" >&2; exit 1; }
-  mkdir -p "$PGDATA"
-  chmod 700 "$PGDATA"
   pwfile=$(mktemp)
   printf '%s' "$POSTGRES_PASSWORD" >"$pwfile"
   initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" -A scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null

@@ -33,11 +33,11 @@ pin_of() {
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     helm) echo "$HELM_VERSION" ;;
     helm4) echo "$HELM4_VERSION" ;;
-    temporal) echo "$TEMPORAL_CLI_VERSION" ;;
+    temporal) echo "$TEMPORAL_CLI_VERSION-static" ;;
     stripe-mock) echo "$STRIPE_MOCK_VERSION" ;;
     mailpit) echo "$MAILPIT_VERSION" ;;
     kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy)
-      cat "$root/hack/tools/kubernetes/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+      { cat "$root/hack/tools/kubernetes/go."{mod,sum}; echo static; } | sha256sum | cut -c1-16 ;;
     coredns) cat "$root/hack/tools/coredns/"{go.mod,go.sum,main.go} | sha256sum | cut -c1-16 ;;
     etcd) cat "$root/hack/tools/etcd/go."{mod,sum} | sha256sum | cut -c1-16 ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
@@ -59,7 +59,8 @@ build() {
     helm4)
       GOBIN=$bin/.helm4 go install "helm.sh/helm/v4/cmd/helm@$HELM4_VERSION"
       mv "$bin/.helm4/helm" "$bin/helm4" && rmdir "$bin/.helm4" ;;
-    temporal) GOBIN=$bin go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ;;
+    # Static (its SQLite is pure Go): the local cluster's image uses it as is.
+    temporal) GOBIN=$bin CGO_ENABLED=0 go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" ;;
     # stripe-mock's fixtures (the response bodies it answers with) go beside
     # it: the tests adjust a copy rather than ship their own.
     stripe-mock)
@@ -67,28 +68,57 @@ build() {
       dir=$(go mod download -json "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
       install -m 0644 "$dir/embedded/openapi/fixtures3.json" "$bin/stripe-mock-fixtures3.json" ;;
     mailpit) GOBIN=$bin go install "github.com/axllent/mailpit@$MAILPIT_VERSION" ;;
-    # Stamped with the version, as release builds are: unstamped components
-    # report v0.0.0-master, and Helm's kubeVersion checks read that.
+    # Static and stamped with the version, as release builds are: kubectl
+    # goes into the image of the chart's test hook, which has no libc, and
+    # unstamped components report v0.0.0-master, which Helm's kubeVersion
+    # checks read.
     kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy)
-      (cd "$root/hack/tools/kubernetes" && go build -ldflags "$(k8s_ldflags)" -o "$bin/$1" "k8s.io/kubernetes/cmd/$1") ;;
+      (cd "$root/hack/tools/kubernetes" && CGO_ENABLED=0 go build -ldflags "$(k8s_ldflags)" -o "$bin/$1" "k8s.io/kubernetes/cmd/$1") ;;
     coredns) (cd "$root/hack/tools/coredns" && CGO_ENABLED=0 go build -o "$bin/coredns" .) ;;
     etcd) (cd "$root/hack/tools/etcd" && go build -o "$bin/etcd" go.etcd.io/etcd/server/v3) ;;
   esac
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl etcd temporal helm stripe-mock mailpit
-  helm4 kubelet kube-controller-manager kube-scheduler kube-proxy coredns)
+[ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl kubelet
+  kube-controller-manager kube-scheduler kube-proxy etcd temporal helm helm4 coredns stripe-mock mailpit)
 
+# Two builds at a time: one Go build leaves a core idle while it links or
+# compiles a large package alone. The Kubernetes binaries share most of
+# their packages, so the first is built alone and the rest reuse its cache.
+jobs=${TOOLS_JOBS:-2}
+failed=0
+build_one() {
+  local t=$1 pin=$2 start=$SECONDS
+  echo "tools: building $t $pin (the first build of the large ones takes minutes) ..."
+  if build "$t"; then
+    echo "$pin" >"$stamps/$t"
+    echo "tools: built $t in $((SECONDS - start))s"
+  else
+    echo "tools: building $t failed" >&2
+    return 1
+  fi
+}
+running=0
 for t in "${tools[@]}"; do
   pin=$(pin_of "$t")
   if [ -x "$bin/$t" ] && [ "$(cat "$stamps/$t" 2>/dev/null)" = "$pin" ]; then
     echo "tools: $t $pin is present"
     continue
   fi
-  echo "tools: building $t $pin (the first build of the large ones takes minutes) ..."
-  start=$SECONDS
-  build "$t"
-  echo "$pin" >"$stamps/$t"
-  echo "tools: built $t in $((SECONDS - start))s"
+  if [ "$t" = kube-apiserver ]; then
+    build_one "$t" "$pin" || failed=1
+    continue
+  fi
+  build_one "$t" "$pin" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+[ "$failed" = 0 ] || { echo "tools: some builds failed (see above)" >&2; exit 1; }
