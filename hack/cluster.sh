@@ -518,29 +518,25 @@ down() {
     sleep 1
     stop_pid containerd
   fi
-  pkill -KILL -f "containerd-shim-runc-v2 -namespace k8s.io -id .* -address $dir/containerd/containerd.sock" 2>/dev/null || true
+  pkill -KILL -f "containerd-shim-runc-v2 -namespace k8s.io -id .* -address $dir/containerd/containerd.sock" >/dev/null 2>&1 || true
   # Mounts under the kubelet's and containerd's roots.
   local m
   for m in $(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
   # The host's network as it was.
   if [ -x "$bin/kube-proxy" ]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
-  local t ch
+  # Whatever kube-proxy's cleanup left of the KUBE-* chains (the kubelet
+  # makes some too): each table saved without them and restored.
+  local t
   for t in filter nat mangle; do
-    for ch in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
-      iptables -t "$t" -S 2>/dev/null | grep -- "-j $ch\b" | grep -v "^-N" | sed 's/^-A/-D/' | while read -r rule; do
-        # shellcheck disable=SC2086
-        iptables -t "$t" $rule 2>/dev/null || true
-      done
-    done
-    for ch in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -F "$ch" 2>/dev/null || true; done
-    for ch in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -X "$ch" 2>/dev/null || true; done
+    if iptables-save -t "$t" 2>/dev/null | grep -q 'KUBE-'; then
+      iptables-save -t "$t" | grep -v -e '^:KUBE-' -e 'KUBE-' | iptables-restore -T "$t" || say "could not remove the KUBE-* chains of the $t table"
+    fi
   done
   iptables -D FORWARD -j "$chain" 2>/dev/null || true
   iptables -F "$chain" 2>/dev/null || true
   iptables -X "$chain" 2>/dev/null || true
   ip route del "$service_cidr" dev "$bridge" 2>/dev/null || true
   ip link del "$bridge" 2>/dev/null || true
-  ip link show 2>/dev/null | awk -F'[ @:]+' '/veth/ && /master '"$bridge"'/ {print $2}' | while read -r v; do ip link del "$v" 2>/dev/null || true; done
   if [ -f "$dir/run/ip_forward" ]; then cat "$dir/run/ip_forward" >/proc/sys/net/ipv4/ip_forward; rm -f "$dir/run/ip_forward"; fi
   # Host paths the kubelet and CNI write whatever the flags say.
   rm -rf /var/lib/kubelet/device-plugins /var/lib/kubelet/pod-resources /var/log/pods /var/log/containers /var/lib/cni/results 2>/dev/null || true
