@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -64,7 +65,44 @@ func StartKube(crdDirs []string, manifests ...string) (*Kube, error) {
 			return nil, fmt.Errorf("testenv: apply %s: %w", m, err)
 		}
 	}
+	if len(manifests) > 0 {
+		if err := k.waitAdmitted(); err != nil {
+			k.Stop()
+			return nil, err
+		}
+	}
 	return k, nil
+}
+
+// waitAdmitted waits until the admission policies can handle the CRDs'
+// kinds: a policy's copy of a schema lags the published one, and until it
+// arrives the API server answers creates 503 ("Resource kind ... not
+// found"). A dry-run create of an empty object answers 422 (invalid) once
+// admission let it through.
+func (k *Kube) waitAdmitted() error {
+	c, err := client.New(k.Config, client.Options{})
+	if err != nil {
+		return err
+	}
+	for _, crd := range k.Env.CRDs {
+		for _, v := range crd.Spec.Versions {
+			err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+				u := &unstructured.Unstructured{}
+				u.SetAPIVersion(crd.Spec.Group + "/" + v.Name)
+				u.SetKind(crd.Spec.Names.Kind)
+				u.SetGenerateName("admission-check-")
+				if crd.Spec.Scope == "Namespaced" {
+					u.SetNamespace("default")
+				}
+				err := c.Create(ctx, u, client.DryRunAll)
+				return !apierrors.IsServiceUnavailable(err), nil
+			})
+			if err != nil {
+				return fmt.Errorf("testenv: admission still refuses %s/%s %s after 90s", crd.Spec.Group, v.Name, crd.Spec.Names.Kind)
+			}
+		}
+	}
+	return nil
 }
 
 // waitForSchemas waits until the API server's OpenAPI lists every version
