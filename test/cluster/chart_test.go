@@ -66,16 +66,18 @@ func testInstall(t *testing.T) {
 			}
 		}
 	}
-	// The admission is real: a Pod that breaks the profile is refused.
+	// The admission is real: a Pod that breaks the profile (no
+	// securityContext at all: may run as root, may escalate, keeps its
+	// capabilities) is refused.
 	out, err := kubectlErr(`apiVersion: v1
 kind: Pod
-metadata: {name: privileged, namespace: `+releaseNS+`}
+metadata: {name: unrestricted, namespace: `+releaseNS+`}
 spec:
   containers:
-  - {name: c, image: registry.k8s.io/pause:3.10, securityContext: {privileged: true}}
+  - {name: c, image: registry.k8s.io/pause:3.10}
 `, "apply", "-f", "-")
 	if err == nil || !strings.Contains(out, "violates PodSecurity") {
-		t.Fatalf("a privileged Pod in %s: %v\n%s", releaseNS, err, out)
+		t.Fatalf("an unrestricted Pod in %s: %v\n%s", releaseNS, err, out)
 	}
 	kubectl(t, "create", "namespace", shopNS)
 }

@@ -23,6 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
 	"orderflow.io/orderflow/internal/testenv"
 )
 
@@ -49,6 +52,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "FAIL: the cluster suite needs root: containerd, the kubelet's mounts and the node's iptables rules need it")
 		os.Exit(1)
 	}
+	ctrl.SetLogger(logr.Discard())
 	clusterDir = filepath.Join(root, ".cluster-test")
 	kubeconfig = filepath.Join(clusterDir, "kubeconfig")
 	if out, err := exec.Command("ip", "link", "show", "ofcbr0").CombinedOutput(); err == nil {
