@@ -56,6 +56,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	logger := log.logger().WithName("api")
 	ctrl.SetLogger(logger)
 
+	pg.Waiting = func(err error) { logger.Info("Waiting for PostgreSQL", "error", err.Error()) }
 	database, err := db.Open(ctx, pg)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ func registerTemporal(f *flags, c *temporal.Config) {
 	f.string(&c.TLSKeyFile, "temporal-tls-key", "TEMPORAL_TLS_KEY", "", "client key file for mTLS to Temporal")
 	f.string(&c.TLSCAFile, "temporal-tls-ca", "TEMPORAL_TLS_CA", "", "CA bundle that signs Temporal's server certificate")
 	f.string(&c.TLSServer, "temporal-tls-server-name", "TEMPORAL_TLS_SERVER_NAME", "", "server name to verify in Temporal's certificate")
+	f.duration(&c.ConnectWait, "temporal-connect-wait", "TEMPORAL_CONNECT_WAIT", 2*time.Minute, "how long to wait at start for Temporal to answer before giving up")
 	f.string(&c.CodecKeysFile, "codec-keys-file", "CODEC_KEYS_FILE", "", "file of payload encryption keys, id=base64 (32 bytes) per line, the first encrypting (a mounted Secret); else CODEC_KEYS; none: payloads in clear")
 }
 
@@ -31,6 +32,7 @@ func registerPostgres(f *flags, c *db.Config) {
 	f.string(&c.User, "postgres-user", "POSTGRES_USER", "orderflow", "PostgreSQL user (the password comes from POSTGRES_PASSWORD)")
 	f.string(&c.Database, "postgres-db", "POSTGRES_DB", "orderflow", "PostgreSQL database")
 	f.string(&c.SSLMode, "postgres-sslmode", "POSTGRES_SSLMODE", "prefer", "PostgreSQL sslmode (disable, prefer, require, verify-full)")
+	f.duration(&c.ConnectWait, "postgres-connect-wait", "POSTGRES_CONNECT_WAIT", 2*time.Minute, "how long to wait at start for PostgreSQL to answer before giving up")
 	c.Password = os.Getenv("POSTGRES_PASSWORD")
 	c.DSN = os.Getenv("POSTGRES_DSN")
 }

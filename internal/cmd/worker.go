@@ -86,6 +86,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	pg.MaxConns = int32(maxConns)
+	pg.Waiting = func(err error) { logger.Info("Waiting for PostgreSQL", "error", err.Error()) }
 	database, err := db.Open(ctx, pg)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,6 +40,11 @@ type Config struct {
 	Database string
 	SSLMode  string
 	MaxConns int32
+	// ConnectWait is how long Open waits for PostgreSQL to answer (a
+	// database starting beside OrderFlow); zero: it tries once. Waiting,
+	// when set, hears of the first failure.
+	ConnectWait time.Duration
+	Waiting     func(err error)
 }
 
 // ConnString returns the connection string the config describes.
@@ -74,11 +80,24 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("db: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+	deadline := time.Now().Add(cfg.ConnectWait)
+	for attempt := 1; ; attempt++ {
+		err := pool.Ping(ctx)
+		if err == nil {
+			return &DB{Pool: pool}, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			pool.Close()
+			return nil, fmt.Errorf("db: connect to %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+		}
+		if attempt == 1 && cfg.Waiting != nil {
+			cfg.Waiting(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
 	}
-	return &DB{Pool: pool}, nil
 }
 
 // Close closes the pool.

@@ -34,6 +34,9 @@ type Config struct {
 	TLSKeyFile  string
 	TLSCAFile   string
 	TLSServer   string
+	// ConnectWait is how long Dial waits for Temporal to answer (zero: two
+	// minutes).
+	ConnectWait time.Duration
 	// CodecKeysFile holds the payload encryption keys (ParseCodecKeys);
 	// empty means the CODEC_KEYS environment variable.
 	CodecKeysFile string
@@ -86,11 +89,30 @@ func Dial(ctx context.Context, cfg Config, logger logr.Logger, metrics client.Me
 		}
 		opts.ConnectionOptions.TLS = tc
 	}
-	c, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("temporal: connect to %s: %w", cfg.HostPort, err)
+	// Temporal often starts beside OrderFlow (a chart install, a node
+	// reboot): wait for it a while, saying so, rather than crash-loop.
+	wait := cfg.ConnectWait
+	if wait == 0 {
+		wait = 2 * time.Minute
 	}
-	return c, nil
+	deadline := time.Now().Add(wait)
+	for attempt := 1; ; attempt++ {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("temporal: connect to %s: %w", cfg.HostPort, err)
+		}
+		if attempt == 1 {
+			logger.Info("Waiting for Temporal", "address", cfg.HostPort, "error", err.Error(), "for", wait.String())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {

@@ -146,7 +146,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	tcfg := temporal.Config{HostPort: c.temporal, Namespace: "default", CodecKeysFile: c.codecKeys}
+	tcfg := temporal.Config{HostPort: c.temporal, Namespace: "default", CodecKeysFile: c.codecKeys, ConnectWait: 5 * time.Second}
 	if _, err := os.Stat(c.codecKeys); err != nil {
 		tcfg.CodecKeysFile = "" // a stack without encryption
 	}
