@@ -21,6 +21,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/test/audit"
+	"orderflow.io/orderflow/test/scenarios"
 )
 
 // TestTheChartAsItsUsersUseIt runs the steps in order: each needs the
@@ -91,47 +92,14 @@ spec:
   - {productID: PROD-002, quantity: 1}
 `
 
+// testScenarios runs the e2e suite's kubectl scenarios (test/scenarios)
+// against the release, in namespace shop.
 func testScenarios(t *testing.T) {
-	db := database(t)
-	kubectl(t, "-n", shopNS, "apply", "-f", root+"/config/samples/")
-	for name, want := range map[string]string{"order-001": "Completed", "order-002": "Failed", "order-003": "Failed", "order-004": "Cancelled"} {
-		kubectl(t, "-n", shopNS, "wait", "order/"+name, "--for=jsonpath={.status.phase}="+want, "--timeout=120s")
-	}
-	for name, reason := range map[string]string{"order-002": "OutOfStock", "order-003": "PaymentDeclined"} {
-		if got := kubectl(t, "-n", shopNS, "get", "order", name, "-o", "jsonpath={.status.reason}"); got != reason {
-			t.Errorf("%s failed with %q; want %s", name, got, reason)
-		}
-	}
-	kubectl(t, "-n", shopNS, "wait", "order/order-001", "--for=condition=Ready", "--timeout=60s")
-
-	// Cancel while the payment is in flight: refunded.
-	apply(t, fmt.Sprintf(runningOrder, "cancel-me"))
-	kubectl(t, "-n", shopNS, "wait", "order/cancel-me", "--for=jsonpath={.status.step}=InventoryReserved", "--timeout=60s")
-	kubectl(t, "-n", shopNS, "patch", "order", "cancel-me", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
-	kubectl(t, "-n", shopNS, "wait", "order/cancel-me", "--for=jsonpath={.status.phase}=Cancelled", "--timeout=60s")
-	if n := count(t, db, `SELECT count(*) FROM payments WHERE order_uid = 'shop/cancel-me' AND kind = 'refund'`); n != 1 {
-		t.Errorf("cancel-me: %d refunds; want 1", n)
-	}
-
-	// Delete while running: cancelled first, then gone.
-	apply(t, fmt.Sprintf(runningOrder, "delete-me"))
-	kubectl(t, "-n", shopNS, "wait", "order/delete-me", "--for=jsonpath={.status.step}=InventoryReserved", "--timeout=60s")
-	kubectl(t, "-n", shopNS, "delete", "order", "delete-me", "--timeout=90s")
-	if n := count(t, db, `SELECT count(*) FROM orders WHERE uid = 'shop/delete-me' AND status = 'cancelled'`); n != 1 {
-		t.Errorf("delete-me is not recorded cancelled")
-	}
-
-	// Validation: the API server refuses a bad Order with the field named.
-	out, err := kubectlErr(`apiVersion: orderflow.io/v1alpha1
-kind: Order
-metadata: {name: bad, namespace: `+shopNS+`}
-spec:
-  customerID: C
-  items: [{productID: PROD-001, quantity: 0}]
-`, "apply", "-f", "-")
-	if err == nil || !strings.Contains(out, "spec.items[0].quantity") {
-		t.Errorf("an Order with quantity 0: %v\n%s", err, out)
-	}
+	tg := scenarios.Target{Root: root, Namespace: shopNS, DB: database(t), Kubectl: kubectlErr}
+	t.Run("samples", func(t *testing.T) { scenarios.Samples(t, tg) })
+	t.Run("cancel running", func(t *testing.T) { scenarios.CancelRunning(t, tg) })
+	t.Run("delete running", func(t *testing.T) { scenarios.DeleteRunning(t, tg) })
+	t.Run("invalid", func(t *testing.T) { scenarios.Invalid(t, tg) })
 }
 
 func apply(t *testing.T, manifest string) {

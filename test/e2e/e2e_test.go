@@ -10,12 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/internal/testenv"
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/test/scenarios"
 )
 
 // The suite runs its own stack on ports of its own, under .e2e/, so it
@@ -147,138 +146,28 @@ func db(t *testing.T) *pgx.Conn {
 	return conn
 }
 
-func queryInt(t *testing.T, conn *pgx.Conn, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := conn.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
-// key is the identity of the order an Order places: its record's key.
-func key(t *testing.T, name string) string {
-	return workflows.Key(strings.TrimSpace(kubectl(t, "get", "order", name, "-o", "jsonpath={.metadata.namespace}")), name)
-}
-
-func TestTheSamplesBehaveAsTheREADMESays(t *testing.T) {
-	conn := db(t)
-	stockBefore := queryInt(t, conn, `SELECT stock FROM products WHERE id = 'PROD-002'`)
-	laptopsBefore := queryInt(t, conn, `SELECT stock FROM products WHERE id = 'PROD-001'`)
-
-	kubectl(t, "apply", "-f", "config/samples/")
-	kubectl(t, "wait", "--for=condition=Ready", "order/order-001", "--timeout=60s")
-	waitJSONPath(t, "order/order-002", "{.status.phase}", "Failed")
-	waitJSONPath(t, "order/order-003", "{.status.phase}", "Failed")
-	waitJSONPath(t, "order/order-004", "{.status.phase}", "Cancelled")
-
-	for _, args := range [][]string{{"get", "orders"}, {"get", "ord"}, {"get", "orderflow"}, {"get", "orders.orderflow.io"}} {
-		out := kubectl(t, args...)
-		for _, col := range []string{"CUSTOMER", "TOTAL", "PHASE", "STEP", "AGE", "order-001", "Completed", "1399.79"} {
-			if !strings.Contains(out, col) {
-				t.Fatalf("kubectl %s lacks %s:\n%s", strings.Join(args, " "), col, out)
+// target is the local stack, for the kubectl scenarios the cluster suite
+// runs too.
+func target(t *testing.T) scenarios.Target {
+	return scenarios.Target{Root: root, Namespace: "default", DB: db(t),
+		Kubectl: func(stdin string, args ...string) (string, error) {
+			cmd := exec.Command(filepath.Join(root, "bin", "kubectl"), args...)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(root, ".e2e", "kubeconfig"))
+			if stdin != "" {
+				cmd.Stdin = strings.NewReader(stdin)
 			}
-		}
-	}
-	wide := kubectl(t, "get", "orders", "-o", "wide")
-	for _, s := range []string{"WORKFLOW", "MESSAGE", "not enough stock of PROD-003", "the card was declined"} {
-		if !strings.Contains(wide, s) {
-			t.Fatalf("kubectl get orders -o wide lacks %q:\n%s", s, wide)
-		}
-	}
-	if r := kubectl(t, "get", "order", "order-002", "-o", "jsonpath={.status.reason}"); r != "OutOfStock" {
-		t.Fatalf("order-002 reason %q", r)
-	}
-	if r := kubectl(t, "get", "order", "order-003", "-o", "jsonpath={.status.reason}"); r != "PaymentDeclined" {
-		t.Fatalf("order-003 reason %q", r)
-	}
-
-	describe := kubectl(t, "describe", "order", "order-001")
-	for _, s := range []string{"Events:", "Accepted", "InventoryReserved", "PaymentCaptured", "CustomerNotified", "Order completed"} {
-		if !strings.Contains(describe, s) {
-			t.Fatalf("kubectl describe lacks %s:\n%s", s, describe)
-		}
-	}
-
-	// PostgreSQL agrees: order-001 took one laptop and two mice, order-003's
-	// mouse went back when the card was declined.
-	if got := queryInt(t, conn, `SELECT stock FROM products WHERE id = 'PROD-002'`); got != stockBefore-2 {
-		t.Fatalf("PROD-002 stock %d -> %d; want -2", stockBefore, got)
-	}
-	if got := queryInt(t, conn, `SELECT stock FROM products WHERE id = 'PROD-001'`); got != laptopsBefore-1 {
-		t.Fatalf("PROD-001 stock %d -> %d; want -1", laptopsBefore, got)
-	}
-	if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, key(t, "order-001")); n != 1 {
-		t.Fatalf("order-001 has %d captures", n)
-	}
-	for _, name := range []string{"order-002", "order-003", "order-004"} {
-		if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1`, key(t, name)); n != 0 {
-			t.Fatalf("%s has %d payments", name, n)
-		}
-	}
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}}
 }
 
-const runningOrder = `apiVersion: orderflow.io/v1alpha1
-kind: Order
-metadata:
-  name: %s
-spec:
-  customerID: CUST-009
-  items:
-  - productID: PROD-002
-    quantity: 3
-`
-
-func applyOrder(t *testing.T, name string) {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), name+".yaml")
-	if err := os.WriteFile(f, []byte(fmt.Sprintf(runningOrder, name)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	kubectl(t, "apply", "-f", f)
-}
+func TestTheSamplesBehaveAsTheREADMESays(t *testing.T) { scenarios.Samples(t, target(t)) }
 
 func TestPatchingCancelCancelsARunningOrderAndRefundsIt(t *testing.T) {
-	conn := db(t)
-	before := queryInt(t, conn, `SELECT stock FROM products WHERE id = 'PROD-002'`)
-	applyOrder(t, "cancel-me")
-	// The charge takes a second: cancel while it is in flight.
-	waitJSONPath(t, "order/cancel-me", "{.status.step}", "InventoryReserved")
-	kubectl(t, "patch", "order", "cancel-me", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
-	waitJSONPath(t, "order/cancel-me", "{.status.phase}", "Cancelled")
-	id := key(t, "cancel-me")
-	if n := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, id); n != 1 {
-		t.Fatalf("%d refunds", n)
-	}
-	if got := queryInt(t, conn, `SELECT stock FROM products WHERE id = 'PROD-002'`); got != before {
-		t.Fatalf("stock %d -> %d after a cancelled order", before, got)
-	}
-	out := kubectl(t, "describe", "order", "cancel-me")
-	if !strings.Contains(out, "Cancelled") {
-		t.Fatalf("describe lacks the cancellation:\n%s", out)
-	}
+	scenarios.CancelRunning(t, target(t))
 }
 
-func TestDeletingARunningOrderCancelsItFirst(t *testing.T) {
-	conn := db(t)
-	applyOrder(t, "delete-me")
-	waitJSONPath(t, "order/delete-me", "{.status.step}", "InventoryReserved")
-	id := key(t, "delete-me")
-	start := time.Now()
-	kubectl(t, "delete", "order", "delete-me", "--timeout=60s")
-	t.Logf("deleting a running order took %s (compensation included)", time.Since(start).Round(time.Millisecond))
-	if _, err := kubectlErr("get", "order", "delete-me"); err == nil {
-		t.Fatal("the order is still there")
-	}
-	if n := queryInt(t, conn, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, id); n != 1 {
-		t.Fatal("the deleted order is not recorded as cancelled")
-	}
-	if n := queryInt(t, conn, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, id); n != 0 {
-		t.Fatal("the deleted order still holds stock")
-	}
-	captures := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, id)
-	refunds := queryInt(t, conn, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, id)
-	if captures != refunds {
-		t.Fatalf("%d captures, %d refunds", captures, refunds)
-	}
-}
+func TestDeletingARunningOrderCancelsItFirst(t *testing.T) { scenarios.DeleteRunning(t, target(t)) }
+
+func TestAnInvalidOrderIsRefusedNamingTheField(t *testing.T) { scenarios.Invalid(t, target(t)) }

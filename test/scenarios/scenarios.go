@@ -1,0 +1,199 @@
+// Package scenarios holds the kubectl scenarios of OrderFlow's users: the
+// samples with every outcome, a running order cancelled, a running order
+// deleted. The e2e suite runs them against the local stack and the cluster
+// suite against the chart on a real node: the same tests, pointed at
+// another kubeconfig and database.
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Target is the deployment the scenarios run against.
+type Target struct {
+	// Root is the repository root (the samples are under config/samples).
+	Root string
+	// Namespace the Orders go to.
+	Namespace string
+	// Kubectl runs kubectl against the deployment with the given arguments
+	// (and stdin, when not empty) and returns its combined output.
+	Kubectl func(stdin string, args ...string) (string, error)
+	// DB is the deployment's PostgreSQL.
+	DB Queryer
+}
+
+// Queryer is a PostgreSQL connection or pool.
+type Queryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (tg Target) kubectl(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := tg.Kubectl("", append([]string{"-n", tg.Namespace}, args...)...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (tg Target) waitJSONPath(t testing.TB, object, path, want string) {
+	t.Helper()
+	tg.kubectl(t, "wait", object, "--for=jsonpath="+path+"="+want, "--timeout=60s")
+}
+
+func (tg Target) queryInt(t testing.TB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := tg.DB.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// key is the identity of the order an Order places: its record's key.
+func (tg Target) key(name string) string { return tg.Namespace + "/" + name }
+
+// Samples applies config/samples/ (one Order per outcome) and checks what
+// kubectl shows and what PostgreSQL holds.
+func Samples(t *testing.T, tg Target) {
+	stockBefore := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`)
+	laptopsBefore := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-001'`)
+
+	tg.kubectl(t, "apply", "-f", filepath.Join(tg.Root, "config", "samples"))
+	tg.kubectl(t, "wait", "--for=condition=Ready", "order/order-001", "--timeout=60s")
+	tg.waitJSONPath(t, "order/order-002", "{.status.phase}", "Failed")
+	tg.waitJSONPath(t, "order/order-003", "{.status.phase}", "Failed")
+	tg.waitJSONPath(t, "order/order-004", "{.status.phase}", "Cancelled")
+
+	for _, args := range [][]string{{"get", "orders"}, {"get", "ord"}, {"get", "orderflow"}, {"get", "orders.orderflow.io"}} {
+		out := tg.kubectl(t, args...)
+		for _, col := range []string{"CUSTOMER", "TOTAL", "PHASE", "STEP", "AGE", "order-001", "Completed", "1399.79"} {
+			if !strings.Contains(out, col) {
+				t.Fatalf("kubectl %s lacks %s:\n%s", strings.Join(args, " "), col, out)
+			}
+		}
+	}
+	wide := tg.kubectl(t, "get", "orders", "-o", "wide")
+	for _, s := range []string{"WORKFLOW", "MESSAGE", "not enough stock of PROD-003", "the card was declined"} {
+		if !strings.Contains(wide, s) {
+			t.Fatalf("kubectl get orders -o wide lacks %q:\n%s", s, wide)
+		}
+	}
+	if r := tg.kubectl(t, "get", "order", "order-002", "-o", "jsonpath={.status.reason}"); r != "OutOfStock" {
+		t.Fatalf("order-002 reason %q", r)
+	}
+	if r := tg.kubectl(t, "get", "order", "order-003", "-o", "jsonpath={.status.reason}"); r != "PaymentDeclined" {
+		t.Fatalf("order-003 reason %q", r)
+	}
+
+	describe := tg.kubectl(t, "describe", "order", "order-001")
+	for _, s := range []string{"Events:", "Accepted", "InventoryReserved", "PaymentCaptured", "CustomerNotified", "Order completed"} {
+		if !strings.Contains(describe, s) {
+			t.Fatalf("kubectl describe lacks %s:\n%s", s, describe)
+		}
+	}
+
+	// PostgreSQL agrees: order-001 took one laptop and two mice, order-003's
+	// mouse went back when the card was declined.
+	if got := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`); got != stockBefore-2 {
+		t.Fatalf("PROD-002 stock %d -> %d; want -2", stockBefore, got)
+	}
+	if got := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-001'`); got != laptopsBefore-1 {
+		t.Fatalf("PROD-001 stock %d -> %d; want -1", laptopsBefore, got)
+	}
+	if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, tg.key("order-001")); n != 1 {
+		t.Fatalf("order-001 has %d captures", n)
+	}
+	for _, name := range []string{"order-002", "order-003", "order-004"} {
+		if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, tg.key(name)); n != 0 {
+			t.Fatalf("%s has %d payments", name, n)
+		}
+	}
+}
+
+const runningOrder = `apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata:
+  name: %s
+spec:
+  customerID: CUST-009
+  items:
+  - productID: PROD-002
+    quantity: 3
+`
+
+// The scenarios below need a charge to take a while (the sandbox's
+// latency, a second on both suites' stacks) to act while it is in flight.
+
+func (tg Target) applyOrder(t testing.TB, name string) {
+	t.Helper()
+	if out, err := tg.Kubectl(fmt.Sprintf(runningOrder, name), "-n", tg.Namespace, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply %s: %v\n%s", name, err, out)
+	}
+}
+
+// CancelRunning cancels an order while its payment is in flight: it ends
+// Cancelled, refunded, its stock back.
+func CancelRunning(t *testing.T, tg Target) {
+	before := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`)
+	tg.applyOrder(t, "cancel-me")
+	tg.waitJSONPath(t, "order/cancel-me", "{.status.step}", "InventoryReserved")
+	tg.kubectl(t, "patch", "order", "cancel-me", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
+	tg.waitJSONPath(t, "order/cancel-me", "{.status.phase}", "Cancelled")
+	if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, tg.key("cancel-me")); n != 1 {
+		t.Fatalf("%d refunds", n)
+	}
+	if got := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`); got != before {
+		t.Fatalf("stock %d -> %d after a cancelled order", before, got)
+	}
+	if out := tg.kubectl(t, "describe", "order", "cancel-me"); !strings.Contains(out, "Cancelled") {
+		t.Fatalf("describe lacks the cancellation:\n%s", out)
+	}
+}
+
+// DeleteRunning deletes a running order: it is cancelled (compensated)
+// before it goes.
+func DeleteRunning(t *testing.T, tg Target) {
+	tg.applyOrder(t, "delete-me")
+	tg.waitJSONPath(t, "order/delete-me", "{.status.step}", "InventoryReserved")
+	id := tg.key("delete-me")
+	start := time.Now()
+	tg.kubectl(t, "delete", "order", "delete-me", "--timeout=60s")
+	t.Logf("deleting a running order took %s (compensation included)", time.Since(start).Round(time.Millisecond))
+	if _, err := tg.Kubectl("", "-n", tg.Namespace, "get", "order", "delete-me"); err == nil {
+		t.Fatal("the order is still there")
+	}
+	if n := tg.queryInt(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, id); n != 1 {
+		t.Fatal("the deleted order is not recorded as cancelled")
+	}
+	if n := tg.queryInt(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, id); n != 0 {
+		t.Fatal("the deleted order still holds stock")
+	}
+	captures := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, id)
+	refunds := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, id)
+	if captures != refunds {
+		t.Fatalf("%d captures, %d refunds", captures, refunds)
+	}
+}
+
+// Invalid applies an Order the CRD's validation refuses: the API server
+// names the field.
+func Invalid(t *testing.T, tg Target) {
+	out, err := tg.Kubectl(`apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata: {name: bad}
+spec:
+  customerID: C
+  items: [{productID: PROD-001, quantity: 0}]
+`, "-n", tg.Namespace, "apply", "-f", "-")
+	if err == nil || !strings.Contains(out, "spec.items[0].quantity") {
+		t.Fatalf("an Order with quantity 0: %v\n%s", err, out)
+	}
+}
