@@ -44,43 +44,10 @@ k8s_version=v1.37.2
 say() { printf '%s\n' "cluster: $*"; }
 die() { printf '%s\n' "cluster: error: $*" >&2; exit 1; }
 
-pidfile() { echo "$dir/run/$1.pid"; }
-alive() {
-  local state
-  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "${state#Z}" = "$state" ]
-}
-running() {
-  local f
-  f=$(pidfile "$1")
-  [ -f "$f" ] && alive "$(cat "$f")"
-}
-
-start() {
-  local name=$1
-  shift
-  if running "$name"; then
-    say "$name is already running (pid $(cat "$(pidfile "$name")"))"
-    return 0
-  fi
-  setsid "$@" >>"$dir/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$(pidfile "$name")"
-  say "started $name (pid $!, log $dir/logs/$name.log)"
-}
-
-wait_for() {
-  local name=$1 timeout=$2 deadline
-  shift 2
-  deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    if [ -f "$(pidfile "$name")" ] && ! running "$name"; then
-      tail -n 30 "$dir/logs/$name.log" >&2 || true
-      die "$name exited; its log is $dir/logs/$name.log"
-    fi
-    [ $SECONDS -lt $deadline ] || { tail -n 30 "$dir/logs/$name.log" >&2 || true; die "$name not ready after ${timeout}s; its log is $dir/logs/$name.log"; }
-    sleep 0.5
-  done
-}
+state_dir=$dir
+port_hint=""
+# shellcheck source=hack/lib/procs.sh
+. "$root/hack/lib/procs.sh"
 
 k() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
@@ -194,12 +161,12 @@ EOF
 
 control_plane() {
   mkdir -p "$dir/etcd"
-  start etcd "$bin/etcd" --data-dir "$dir/etcd" \
+  start etcd "$etcd_port" "$bin/etcd" --data-dir "$dir/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
     --initial-cluster "default=http://127.0.0.1:$((etcd_port + 1))" --unsafe-no-fsync
   wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
-  start kube-apiserver "$bin/kube-apiserver" \
+  start kube-apiserver - "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address "$node_ip" --advertise-address "$node_ip" \
     --secure-port "$api_port" --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
     --client-ca-file "$dir/pki/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
@@ -209,12 +176,12 @@ control_plane() {
     --kubelet-client-certificate "$dir/pki/apiserver-kubelet-client.crt" --kubelet-client-key "$dir/pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority "$dir/pki/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname
   wait_for kube-apiserver 90 k get --raw /readyz
-  start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$dir/controller-manager.kubeconfig" \
+  start kube-controller-manager - "$bin/kube-controller-manager" --kubeconfig "$dir/controller-manager.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 30257 --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file "$dir/pki/sa.key" --root-ca-file "$dir/pki/ca.crt" \
     --cluster-signing-cert-file "$dir/pki/ca.crt" --cluster-signing-key-file "$dir/pki/ca.key" \
     --service-cluster-ip-range "$service_cidr"
-  start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$dir/scheduler.kubeconfig" \
+  start kube-scheduler - "$bin/kube-scheduler" --kubeconfig "$dir/scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 30259 --leader-elect=false
 }
 
@@ -262,7 +229,7 @@ EOF
   ]
 }
 EOF
-  start containerd containerd --config "$dir/containerd/config.toml"
+  start containerd - containerd --config "$dir/containerd/config.toml"
   wait_for containerd 30 ctr --address "$dir/containerd/containerd.sock" version
 }
 
@@ -353,7 +320,7 @@ containerRuntimeEndpoint: unix://$dir/containerd/containerd.sock
 serializeImagePulls: false
 maxPods: 60
 EOF
-  start kubelet "$bin/kubelet" --config "$dir/kubelet/config.yaml" --kubeconfig "$dir/kubelet.kubeconfig" \
+  start kubelet - "$bin/kubelet" --config "$dir/kubelet/config.yaml" --kubeconfig "$dir/kubelet.kubeconfig" \
     --root-dir "$dir/kubelet/root" --cert-dir "$dir/kubelet/pki" --node-ip "$node_ip" --hostname-override "$node"
   # kube-proxy exits when its configuration file changes: write it only
   # when its content does.
@@ -370,7 +337,7 @@ healthzBindAddress: 127.0.0.1:30256
 nodePortAddresses: [$node_ip/32]
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
-  start kube-proxy "$bin/kube-proxy" --config "$dir/kube-proxy/config.yaml"
+  start kube-proxy - "$bin/kube-proxy" --config "$dir/kube-proxy/config.yaml"
   wait_for kubelet 60 k get node "$node"
   k wait --for=condition=Ready "node/$node" --timeout=90s >/dev/null || die "the node is not Ready; see $dir/logs/kubelet.log"
 }
@@ -486,19 +453,6 @@ The Temporal UI:
 
 Stop it with: make cluster-down   (data stays; CLUSTER_CLEAN=1 make cluster-down removes it)
 EOF
-}
-
-stop_pid() {
-  local name=$1 f pid
-  f=$(pidfile "$name")
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; say "killed $name (pid $pid)"; else say "stopped $name (pid $pid)"; fi
-  fi
-  rm -f "$f"
 }
 
 down() {

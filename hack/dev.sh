@@ -47,65 +47,10 @@ server_gogc=${DEV_SERVER_GOGC:-100}
 say() { printf '%s\n' "dev: $*"; }
 die() { printf '%s\n' "dev: error: $*" >&2; exit 1; }
 
-pidfile() { echo "$dev/run/$1.pid"; }
-
-# alive PID: the process runs. A killed process whose parent is gone can
-# linger as a zombie until init reaps it; that one is not running.
-alive() {
-  local state
-  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "${state#Z}" = "$state" ]
-}
-
-# running NAME: the process recorded for NAME is alive.
-running() {
-  local f pid
-  f=$(pidfile "$1")
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -n "$pid" ] && alive "$pid"
-}
-
-# port_free PORT NAME: fail with who holds PORT if it is taken.
-port_free() {
-  local port=$1 name=$2 holder
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    holder=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\("[^"]*"\),pid=\([0-9]*\).*/\1 (pid \2)/p' | head -1)
-    die "port $port, needed by $name, is taken${holder:+ by $holder}. Stop it, or move $name with the DEV_*_PORT variables."
-  fi
-}
-
-# start NAME PORT CMD...: start CMD in the background with its log under
-# $dev/logs, unless NAME already runs.
-start() {
-  local name=$1 port=$2
-  shift 2
-  if running "$name"; then
-    say "$name is already running (pid $(cat "$(pidfile "$name")"))"
-    return 0
-  fi
-  rm -f "$(pidfile "$name")"
-  port_free "$port" "$name"
-  setsid "$@" >>"$dev/logs/$name.log" 2>&1 < /dev/null &
-  echo $! >"$(pidfile "$name")"
-  started+=("$name")
-  say "started $name (pid $!, log $dev/logs/$name.log)"
-}
-
-# wait_for NAME SECONDS CMD...: poll CMD until it succeeds.
-wait_for() {
-  local name=$1 timeout=$2 deadline
-  shift 2
-  deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    if [ -f "$(pidfile "$name")" ] && ! running "$name"; then
-      tail -n 20 "$dev/logs/$name.log" >&2 || true
-      die "$name exited; its log is $dev/logs/$name.log"
-    fi
-    [ $SECONDS -lt $deadline ] || die "$name not ready after ${timeout}s; its log is $dev/logs/$name.log"
-    sleep 0.2
-  done
-}
+state_dir=$dev
+port_hint="move it with the DEV_*_PORT variables"
+# shellcheck source=hack/lib/procs.sh
+. "$root/hack/lib/procs.sh"
 
 pg_bin() {
   if command -v pg_ctl >/dev/null 2>&1; then dirname "$(readlink -f "$(command -v pg_ctl)")"; return; fi
@@ -335,24 +280,6 @@ Try:
 
 Stop it with: make dev-down   (data stays; make dev-clean removes it)
 EOF
-}
-
-stop_pid() {
-  local name=$1 f pid
-  f=$(pidfile "$name")
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-      kill -KILL "$pid" 2>/dev/null || true
-      say "killed $name (pid $pid) after 10s"
-    else
-      say "stopped $name (pid $pid)"
-    fi
-  fi
-  rm -f "$f"
 }
 
 down() {
