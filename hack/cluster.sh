@@ -95,10 +95,13 @@ network() {
   ip route replace "$service_cidr" dev "$bridge" src "$node_ip"
   [ -f "$dir/run/ip_forward" ] || cat /proc/sys/net/ipv4/ip_forward >"$dir/run/ip_forward"
   echo 1 >/proc/sys/net/ipv4/ip_forward
-  iptables -N "$chain" 2>/dev/null || true
-  iptables -F "$chain"
-  iptables -A "$chain" -i "$bridge" ! -o "$bridge" -j DROP
-  iptables -C FORWARD -j "$chain" 2>/dev/null || iptables -I FORWARD 1 -j "$chain"
+  # In the mangle table's FORWARD chain, which the filter table's FORWARD
+  # follows: kube-proxy and the kubelet put their own jumps (some of which
+  # ACCEPT) first in the filter table's FORWARD, never in this one.
+  iptables -t mangle -N "$chain" 2>/dev/null || true
+  iptables -t mangle -F "$chain"
+  iptables -t mangle -A "$chain" -i "$bridge" ! -o "$bridge" -j DROP
+  iptables -t mangle -C FORWARD -j "$chain" 2>/dev/null || iptables -t mangle -I FORWARD 1 -j "$chain"
 }
 
 # cert NAME CN [O] [SAN] [EKU]: a key and certificate signed by the CA.
@@ -486,9 +489,9 @@ down() {
       iptables-save -t "$t" | grep -v -e '^:KUBE-' -e 'KUBE-' | iptables-restore -T "$t" || say "could not remove the KUBE-* chains of the $t table"
     fi
   done
-  iptables -D FORWARD -j "$chain" 2>/dev/null || true
-  iptables -F "$chain" 2>/dev/null || true
-  iptables -X "$chain" 2>/dev/null || true
+  iptables -t mangle -D FORWARD -j "$chain" 2>/dev/null || true
+  iptables -t mangle -F "$chain" 2>/dev/null || true
+  iptables -t mangle -X "$chain" 2>/dev/null || true
   ip route del "$service_cidr" dev "$bridge" 2>/dev/null || true
   ip link del "$bridge" 2>/dev/null || true
   if [ -f "$dir/run/ip_forward" ]; then cat "$dir/run/ip_forward" >/proc/sys/net/ipv4/ip_forward; rm -f "$dir/run/ip_forward"; fi

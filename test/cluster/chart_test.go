@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,19 @@ spec:
 		t.Fatalf("an unrestricted Pod in %s: %v\n%s", releaseNS, err, out)
 	}
 	kubectl(t, "create", "namespace", shopNS)
+
+	// Pods reach each other and the host, nothing else: the drop of what is
+	// forwarded from the bridge to another interface is the first rule of
+	// the first FORWARD chain traffic passes, whatever kube-proxy added.
+	forward, err := exec.Command("iptables", "-t", "mangle", "-S", "FORWARD").CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(forward)), "\n")
+	if err != nil || len(lines) < 2 || lines[1] != "-A FORWARD -j ORDERFLOW-CLUSTER-EGRESS" {
+		t.Fatalf("mangle FORWARD does not start with the egress drop: %v\n%s", err, forward)
+	}
+	rule, err := exec.Command("iptables", "-t", "mangle", "-S", "ORDERFLOW-CLUSTER-EGRESS").CombinedOutput()
+	if err != nil || !strings.Contains(string(rule), "-A ORDERFLOW-CLUSTER-EGRESS -i ofcbr0 ! -o ofcbr0 -j DROP") {
+		t.Fatalf("the egress drop rule: %v\n%s", err, rule)
+	}
 }
 
 const runningOrder = `apiVersion: orderflow.io/v1alpha1
@@ -253,14 +267,19 @@ func testPodsKilled(t *testing.T) {
 	before := e.Stock(t)
 	orders := e.Place(t, ns, 60, false, func() {
 		time.Sleep(2 * time.Second)
-		kubectl(t, "-n", releaseNS, "delete", "pod", "-l", "app.kubernetes.io/component=worker", "--grace-period=0", "--force")
-		leader := kubectl(t, "-n", releaseNS, "get", "lease", "orderflow-manager.orderflow.io", "-o", "jsonpath={.spec.holderIdentity}")
+		// Not the test's goroutine: report with Errorf, never Fatalf.
+		if out, err := kubectlErr("", "-n", releaseNS, "delete", "pod", "-l", "app.kubernetes.io/component=worker", "--grace-period=0", "--force"); err != nil {
+			t.Errorf("killing the worker: %v\n%s", err, out)
+		}
+		leader, err := kubectlErr("", "-n", releaseNS, "get", "lease", "orderflow-manager.orderflow.io", "-o", "jsonpath={.spec.holderIdentity}")
 		pod, _, _ := strings.Cut(leader, "_")
-		if pod == "" {
-			t.Errorf("no leader in the lease")
+		if err != nil || pod == "" {
+			t.Errorf("no leader in the lease: %v %s", err, leader)
 			return
 		}
-		kubectl(t, "-n", releaseNS, "delete", "pod", pod, "--grace-period=0", "--force")
+		if out, err := kubectlErr("", "-n", releaseNS, "delete", "pod", pod, "--grace-period=0", "--force"); err != nil {
+			t.Errorf("killing the leader %s: %v\n%s", pod, err, out)
+		}
 	})
 	e.WaitFinished(t, ns, orders)
 	if result := e.Audit(t, ns, orders, before); result != "ok" {
