@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/money"
-	"orderflow.io/orderflow/workflows"
 )
 
 // Fingerprint identifies what an Order orders: the customer, the email the
@@ -38,7 +38,7 @@ func Fingerprint(spec v1alpha1.OrderSpec) string {
 		PaymentMethod string `json:"pm"`
 	}{CustomerID: spec.CustomerID, CustomerEmail: spec.CustomerEmail, Currency: spec.Currency, PaymentMethod: spec.PaymentMethod}
 	if canonical.PaymentMethod == "" {
-		canonical.PaymentMethod = workflows.DefaultPaymentMethod
+		canonical.PaymentMethod = contract.DefaultPaymentMethod
 	}
 	for _, it := range spec.Items {
 		price := it.UnitPrice

@@ -11,6 +11,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/controllers"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/workflows"
 )
 
@@ -20,7 +21,7 @@ type money struct{ captures, refunds, stock int }
 
 func (s *system) money(t *testing.T, o *v1alpha1.Order) money {
 	t.Helper()
-	key := workflows.Key(o.Namespace, o.Name)
+	key := contract.Key(o.Namespace, o.Name)
 	return money{
 		captures: s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, key),
 		refunds:  s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, key),
@@ -125,16 +126,16 @@ func TestAnotherOrderUnderAUsedNameIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := waitFor(t, c, other, "Failed", phase(v1alpha1.PhaseFailed))
-	if got.Status.Reason != v1alpha1.ReasonNameReused || !strings.Contains(got.Status.Message, "placed ") || got.Status.PaymentID != "" {
+	if got.Status.Reason != contract.ReasonNameReused || !strings.Contains(got.Status.Message, "placed ") || got.Status.PaymentID != "" {
 		t.Fatalf("status %+v", got.Status)
 	}
 	if after := s.money(t, got); after != before {
 		t.Fatalf("the refused order moved money or stock: %+v, was %+v", after, before)
 	}
-	if n := s.count(t, `SELECT count(*) FROM order_items WHERE order_uid = $1 AND quantity = 1`, workflows.Key(ns, "reused")); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM order_items WHERE order_uid = $1 AND quantity = 1`, contract.Key(ns, "reused")); n != 1 {
 		t.Fatal("the first order's record changed")
 	}
-	waitForEvent(t, c, got, v1alpha1.ReasonNameReused)
+	waitForEvent(t, c, got, contract.ReasonNameReused)
 }
 
 // TestPostgreSQLRemembersWhatTemporalDoesNotKnow applies Orders whose
@@ -149,14 +150,14 @@ func TestPostgreSQLRemembersWhatTemporalDoesNotKnow(t *testing.T) {
 	s := running(t)
 	ns := namespace(t, c)
 	ctx := context.Background()
-	processed := func(o *v1alpha1.Order) workflows.Progress {
+	processed := func(o *v1alpha1.Order) contract.Progress {
 		in := controllers.OrderInput(o) // as the controller would start it, from an earlier incarnation
 		in.UID = "earlier"
-		run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "earlier/" + in.Key, TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+		run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "earlier/" + in.Key, TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p workflows.Progress
+		var p contract.Progress
 		if err := run.Get(ctx, &p); err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +188,7 @@ func TestPostgreSQLRemembersWhatTemporalDoesNotKnow(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = waitFor(t, c, other, "Failed", phase(v1alpha1.PhaseFailed))
-	if got.Status.Reason != v1alpha1.ReasonNameReused {
+	if got.Status.Reason != contract.ReasonNameReused {
 		t.Fatalf("status %+v", got.Status)
 	}
 	if after := s.money(t, got); after != before {
@@ -241,7 +242,7 @@ func TestATTLDeletesAFinishedOrderAndApplyingItAgainAdoptsTheRecord(t *testing.T
 	first := waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
 	before := s.money(t, first)
 	gone(t, c, o)
-	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, workflows.Key(ns, "ttl")); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, contract.Key(ns, "ttl")); n != 1 {
 		t.Fatal("the record went with the Order")
 	}
 	again := newOrder(ns, "ttl").items(item("BULK", 1, "")).build()

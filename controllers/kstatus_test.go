@@ -8,7 +8,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // TestKstatusReadsEveryPhaseRight computes kstatus, what Flux and Helm's
@@ -20,15 +20,15 @@ func TestKstatusReadsEveryPhaseRight(t *testing.T) {
 	ref := &v1alpha1.WorkflowRef{ID: "order/shop/o1", RunID: "run-1"}
 	for _, tc := range []struct {
 		name string
-		snap *workflows.Progress
+		snap *contract.Progress
 		want status.Status
 	}{
 		{"Pending, at the first reconcile", nil, status.InProgressStatus},
-		{"Processing", &workflows.Progress{Seq: 1, Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepInventoryReserved, Steps: steps(2)}, status.InProgressStatus},
-		{"Cancelling", &workflows.Progress{Seq: 2, Phase: v1alpha1.PhaseCancelling, Step: v1alpha1.StepInventoryReserved, Steps: steps(2)}, status.InProgressStatus},
-		{"Completed", &workflows.Progress{Seq: 2, Phase: v1alpha1.PhaseCompleted, Step: v1alpha1.StepCustomerNotified, Steps: steps(4)}, status.CurrentStatus},
-		{"Failed", &workflows.Progress{Seq: 2, Phase: v1alpha1.PhaseFailed, Reason: v1alpha1.ReasonPaymentDeclined, Steps: steps(2)}, status.FailedStatus},
-		{"Cancelled", &workflows.Progress{Seq: 3, Phase: v1alpha1.PhaseCancelled, Reason: v1alpha1.ReasonCancelled, Steps: steps(2)}, status.FailedStatus},
+		{"Processing", &contract.Progress{Seq: 1, Phase: contract.PhaseProcessing, Step: contract.StepInventoryReserved, Steps: steps(2)}, status.InProgressStatus},
+		{"Cancelling", &contract.Progress{Seq: 2, Phase: contract.PhaseCancelling, Step: contract.StepInventoryReserved, Steps: steps(2)}, status.InProgressStatus},
+		{"Completed", &contract.Progress{Seq: 2, Phase: contract.PhaseCompleted, Step: contract.StepCustomerNotified, Steps: steps(4)}, status.CurrentStatus},
+		{"Failed", &contract.Progress{Seq: 2, Phase: contract.PhaseFailed, Reason: contract.ReasonPaymentDeclined, Steps: steps(2)}, status.FailedStatus},
+		{"Cancelled", &contract.Progress{Seq: 3, Phase: contract.PhaseCancelled, Reason: contract.ReasonCancelled, Steps: steps(2)}, status.FailedStatus},
 	} {
 		o := newOrder().build()
 		o.APIVersion, o.Kind = v1alpha1.GroupVersion.String(), "Order"
@@ -55,7 +55,7 @@ func TestKstatusReadsEveryPhaseRight(t *testing.T) {
 	// InProgress, whatever the phase said.
 	o := newOrder().build()
 	o.APIVersion, o.Kind = v1alpha1.GroupVersion.String(), "Order"
-	o.Status = desiredStatus(o, ref, snap(workflows.Progress{Seq: 1, Phase: v1alpha1.PhaseProcessing}), now)
+	o.Status = desiredStatus(o, ref, snap(contract.Progress{Seq: 1, Phase: contract.PhaseProcessing}), now)
 	o.Generation = 2
 	raw, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 	if res, _ := status.Compute(&unstructured.Unstructured{Object: raw}); res.Status != status.InProgressStatus {

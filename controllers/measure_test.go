@@ -14,7 +14,7 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // TestMeasureStatusLagAndWritesPerOrder runs 200 orders, 20 a second, and
@@ -81,12 +81,12 @@ func TestMeasureStatusLagAndWritesPerOrder(t *testing.T) {
 	defer mu.Unlock()
 	for _, o := range created {
 		// The workflow's own record of when each step completed.
-		desc, err := s.tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(o.Namespace, o.Name), "")
+		desc, err := s.tc.DescribeWorkflowExecution(ctx, contract.WorkflowID(o.Namespace, o.Name), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p workflows.Progress
-		if err := converter.GetDefaultDataConverter().FromPayload(desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.ProgressMemoKey], &p); err != nil {
+		var p contract.Progress
+		if err := converter.GetDefaultDataConverter().FromPayload(desc.GetWorkflowExecutionInfo().GetMemo().GetFields()[contract.ProgressMemoKey], &p); err != nil {
 			t.Fatal(err)
 		}
 		evs := events[o.Name]
@@ -106,7 +106,7 @@ func TestMeasureStatusLagAndWritesPerOrder(t *testing.T) {
 		}
 		for _, step := range p.Steps {
 			for _, ev := range evs {
-				if hasStep(ev.status, step.Step) {
+				if hasStep(ev.status, v1alpha1.OrderStep(step.Step)) {
 					lags = append(lags, ev.at.Sub(step.Time))
 					break
 				}

@@ -46,8 +46,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/temporal"
-	"orderflow.io/orderflow/workflows"
 )
 
 // Workflows is what the reconciler asks of Temporal; temporal.OrderWorkflows
@@ -55,7 +55,7 @@ import (
 type Workflows interface {
 	// Start starts the order's workflow, or finds the one already started,
 	// and returns its run id; closed says the one found has already ended.
-	Start(ctx context.Context, in workflows.OrderInput) (runID string, closed bool, err error)
+	Start(ctx context.Context, in contract.OrderInput) (runID string, closed bool, err error)
 	// Cancel signals the workflow to cancel: temporal.ErrNotFound when there
 	// is no such workflow, temporal.ErrClosed when it already ended.
 	Cancel(ctx context.Context, workflowID, reason string) error
@@ -211,7 +211,7 @@ func workflowID(order *v1alpha1.Order) string {
 	if ref := order.Status.Workflow; ref != nil && ref.ID != "" {
 		return ref.ID
 	}
-	return workflows.WorkflowID(order.Namespace, order.Name)
+	return contract.WorkflowID(order.Namespace, order.Name)
 }
 
 // ensureWorkflow starts the order's workflow, or attaches to the one that
@@ -289,13 +289,13 @@ func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Ord
 		return nil
 	}
 	switch snap.Progress.Phase {
-	case v1alpha1.PhaseCancelling, v1alpha1.PhaseCancelled, v1alpha1.PhaseCompleted, v1alpha1.PhaseFailed:
+	case contract.PhaseCancelling, contract.PhaseCancelled, contract.PhaseCompleted, contract.PhaseFailed:
 		return nil
 	}
 	if reused(order, snap) {
 		return nil // the workflow is another order's
 	}
-	err := r.Workflows.Cancel(ctx, workflowID(order), v1alpha1.ReasonCancelled)
+	err := r.Workflows.Cancel(ctx, workflowID(order), contract.ReasonCancelled)
 	if errors.Is(err, temporal.ErrClosed) || errors.Is(err, temporal.ErrNotFound) {
 		return nil // the next progress shows how it ended
 	}
@@ -324,7 +324,7 @@ func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order
 	// An Order that meets its order already finished (re-created after it
 	// ran) was re-attached: what it shows was recorded, nothing moved now.
 	reattached := snap != nil && want.Phase.Terminal() && !orig.Status.Phase.Terminal() &&
-		(snap.Progress.Restored || (snap.Closed && orig.Status.Workflow == nil)) && want.Reason != v1alpha1.ReasonNameReused
+		(snap.Progress.Restored || (snap.Closed && orig.Status.Workflow == nil)) && want.Reason != contract.ReasonNameReused
 	if reattached {
 		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonReattached, "Reattach",
 			"Order %s/%s was processed before (%s, placed %s): it shows the recorded outcome; nothing was charged or reserved again",
@@ -355,7 +355,7 @@ func (r *OrderReconciler) recordTransitions(order *v1alpha1.Order, old, now *v1a
 	case v1alpha1.PhaseFailed:
 		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, now.Reason, "Fail", "Order failed: %s", now.Message)
 	case v1alpha1.PhaseCancelled:
-		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonCancelled, "Cancel", "Order cancelled: %s", now.Message)
+		r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, contract.ReasonCancelled, "Cancel", "Order cancelled: %s", now.Message)
 	}
 }
 
@@ -377,7 +377,7 @@ func (r *OrderReconciler) reconcileDelete(ctx context.Context, order *v1alpha1.O
 	}
 	id := workflowID(order)
 	if !order.Status.Phase.Terminal() && order.Spec.DeletionPolicy != v1alpha1.DeletionOrphan {
-		err := r.Workflows.Cancel(ctx, id, v1alpha1.ReasonDeleted)
+		err := r.Workflows.Cancel(ctx, id, contract.ReasonDeleted)
 		switch {
 		case errors.Is(err, temporal.ErrNotFound):
 			// Never started: nothing to undo.
@@ -414,15 +414,15 @@ func (r *OrderReconciler) now() time.Time {
 
 // OrderInput is the workflow input for an Order: what the controller starts
 // its workflow with.
-func OrderInput(o *v1alpha1.Order) workflows.OrderInput {
-	in := workflows.OrderInput{
-		Key: workflows.Key(o.Namespace, o.Name), UID: string(o.UID), Namespace: o.Namespace, Name: o.Name,
+func OrderInput(o *v1alpha1.Order) contract.OrderInput {
+	in := contract.OrderInput{
+		Key: contract.Key(o.Namespace, o.Name), UID: string(o.UID), Namespace: o.Namespace, Name: o.Name,
 		Fingerprint: Fingerprint(o.Spec),
 		CustomerID:  o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
 		Currency: o.Spec.Currency, PaymentMethod: o.Spec.PaymentMethod, Cancel: o.Spec.Cancel,
 	}
 	for _, it := range o.Spec.Items {
-		in.Items = append(in.Items, workflows.Item{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+		in.Items = append(in.Items, contract.Item{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
 	}
 	return in
 }

@@ -16,8 +16,8 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/controllers"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/temporal"
-	"orderflow.io/orderflow/workflows"
 )
 
 func isTrue(o *v1alpha1.Order, typ string) bool {
@@ -61,14 +61,14 @@ func TestAnOrderGoesFromPendingToCompletedWithEveryStepVisible(t *testing.T) {
 	if !isTrue(done, "Ready") || isTrue(done, "Reconciling") || isTrue(done, "Stalled") {
 		t.Fatalf("conditions %+v", done.Status.Conditions)
 	}
-	for _, step := range v1alpha1.Steps {
+	for _, step := range contract.Steps {
 		if !isTrue(done, string(step)) {
 			t.Fatalf("step condition %s not True: %+v", step, done.Status.Conditions)
 		}
 	}
 	st := done.Status
 	if st.Total != "1299.99" || st.Currency != "USD" || st.PaymentID == "" || st.Step != v1alpha1.StepCustomerNotified ||
-		st.Workflow == nil || st.Workflow.ID != workflows.WorkflowID(done.Namespace, done.Name) || st.Workflow.RunID == "" ||
+		st.Workflow == nil || st.Workflow.ID != contract.WorkflowID(done.Namespace, done.Name) || st.Workflow.RunID == "" ||
 		!strings.Contains(st.Workflow.URL, url.PathEscape(st.Workflow.ID)) || st.StartTime == nil || st.CompletionTime == nil ||
 		st.ObservedGeneration != done.Generation {
 		t.Fatalf("status %+v", st)
@@ -98,7 +98,7 @@ func TestAnOrderGoesFromPendingToCompletedWithEveryStepVisible(t *testing.T) {
 		}
 		last = i
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, workflows.Key(done.Namespace, done.Name)); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, contract.Key(done.Namespace, done.Name)); n != 1 {
 		t.Fatalf("%d captures", n)
 	}
 }
@@ -109,10 +109,10 @@ func TestFailedOrdersEndWithTheirReasonAndStalled(t *testing.T) {
 	ns := namespace(t, c)
 	ctx := context.Background()
 	cases := map[string]*v1alpha1.Order{
-		v1alpha1.ReasonOutOfStock:      newOrder(ns, "out-of-stock").items(item("PROD-003", 1, "")).build(),
-		v1alpha1.ReasonPaymentDeclined: newOrder(ns, "declined").items(item("PROD-002", 1, "")).pay("pm_card_chargeDeclined").build(),
-		v1alpha1.ReasonPriceChanged:    newOrder(ns, "price-changed").items(item("PROD-001", 1, "999.00")).build(),
-		v1alpha1.ReasonUnknownProduct:  newOrder(ns, "unknown").items(item("NO-SUCH", 1, "")).build(),
+		contract.ReasonOutOfStock:      newOrder(ns, "out-of-stock").items(item("PROD-003", 1, "")).build(),
+		contract.ReasonPaymentDeclined: newOrder(ns, "declined").items(item("PROD-002", 1, "")).pay("pm_card_chargeDeclined").build(),
+		contract.ReasonPriceChanged:    newOrder(ns, "price-changed").items(item("PROD-001", 1, "999.00")).build(),
+		contract.ReasonUnknownProduct:  newOrder(ns, "unknown").items(item("NO-SUCH", 1, "")).build(),
 	}
 	for _, o := range cases {
 		if err := c.Create(ctx, o); err != nil {
@@ -139,7 +139,7 @@ func TestAnOrderCreatedCancelledEndsCancelledWithNoPayment(t *testing.T) {
 	if got.Status.PaymentID != "" || !isTrue(got, "Stalled") {
 		t.Fatalf("status %+v", got.Status)
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, workflows.Key(got.Namespace, got.Name)); n != 0 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, contract.Key(got.Namespace, got.Name)); n != 0 {
 		t.Fatalf("%d payments for an order cancelled at birth", n)
 	}
 }
@@ -164,8 +164,8 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 	waitFor(t, c, o, "InventoryReserved", func(o *v1alpha1.Order) bool { return o.Status.Step == v1alpha1.StepInventoryReserved })
 	patchCancel(t, c, o)
 	got := waitFor(t, c, o, "Cancelled", phase(v1alpha1.PhaseCancelled))
-	uid := workflows.Key(got.Namespace, got.Name)
-	if got.Status.PaymentID == "" || got.Status.RefundID == "" || got.Status.Reason != v1alpha1.ReasonCancelled {
+	uid := contract.Key(got.Namespace, got.Name)
+	if got.Status.PaymentID == "" || got.Status.RefundID == "" || got.Status.Reason != contract.ReasonCancelled {
 		t.Fatalf("status %+v", got.Status)
 	}
 	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, uid); n != 1 {
@@ -194,7 +194,7 @@ func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
 	if got.Status.Phase != v1alpha1.PhaseCompleted || got.Status.ObservedGeneration != got.Generation {
 		t.Fatalf("status %+v", got.Status)
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, workflows.Key(got.Namespace, got.Name)); n != 0 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, contract.Key(got.Namespace, got.Name)); n != 0 {
 		t.Fatal("a completed order was refunded")
 	}
 	waitForEvent(t, c, got, v1alpha1.ReasonCancelRefused)
@@ -237,7 +237,7 @@ func TestDeletingARunningOrderCancelsItBeforeItDisappears(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone(t, c, o)
-	uid := workflows.Key(got.Namespace, got.Name)
+	uid := contract.Key(got.Namespace, got.Name)
 	if st := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, uid); st != 1 {
 		t.Fatal("the deleted order is not recorded as cancelled")
 	}
@@ -264,7 +264,7 @@ func TestDeletingAFinishedOrderIsImmediateAndKeepsItsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone(t, c, o)
-	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, workflows.Key(got.Namespace, got.Name)); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, contract.Key(got.Namespace, got.Name)); n != 1 {
 		t.Fatal("the order's record is gone")
 	}
 }
@@ -289,13 +289,13 @@ func TestRestartingTheManagerMidFlightFinishesEveryOrderExactlyOnce(t *testing.T
 	var keys []string
 	for _, o := range orders {
 		got := waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
-		keys = append(keys, workflows.Key(got.Namespace, got.Name))
+		keys = append(keys, contract.Key(got.Namespace, got.Name))
 	}
 	if n := s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, keys); n != len(orders) {
 		t.Fatalf("%d captures for %d orders", n, len(orders))
 	}
 	for _, o := range orders {
-		resp, err := s.tc.ListWorkflow(ctx, listRuns(workflows.WorkflowID(o.Namespace, o.Name)))
+		resp, err := s.tc.ListWorkflow(ctx, listRuns(contract.WorkflowID(o.Namespace, o.Name)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,8 +310,8 @@ func TestStartingAWorkflowThatAlreadyEndedAttachesToItAndSaysItEnded(t *testing.
 	ctx := context.Background()
 	wf := &temporal.OrderWorkflows{Client: s.tc, Namespace: "default"}
 	// Placed cancelled, it ends at once without touching anything.
-	in := workflows.OrderInput{UID: "closed-start-" + strconv.FormatInt(time.Now().UnixNano(), 36), Namespace: "shop", Name: "o",
-		CustomerID: "C", Items: []workflows.Item{{ProductID: "BULK", Quantity: 1}}, Cancel: true}
+	in := contract.OrderInput{UID: "closed-start-" + strconv.FormatInt(time.Now().UnixNano(), 36), Namespace: "shop", Name: "o",
+		CustomerID: "C", Items: []contract.Item{{ProductID: "BULK", Quantity: 1}}, Cancel: true}
 	first, closed, err := wf.Start(ctx, in)
 	if err != nil || closed {
 		t.Fatalf("first start: run %q, closed %v, %v", first, closed, err)
@@ -345,7 +345,7 @@ func TestATerminatedWorkflowShowsAsFailedWellBeforeTheResync(t *testing.T) {
 	if waited := time.Since(start); waited > 15*time.Second {
 		t.Fatalf("the terminated workflow showed after %s", waited)
 	}
-	if got.Status.Reason != v1alpha1.ReasonWorkflowFailed || !isTrue(got, v1alpha1.ConditionStalled) {
+	if got.Status.Reason != contract.ReasonWorkflowFailed || !isTrue(got, v1alpha1.ConditionStalled) {
 		t.Fatalf("status %+v", got.Status)
 	}
 }

@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/temporal"
-	"orderflow.io/orderflow/workflows"
 )
 
 // scriptedWorkflows answers as a test tells it to and records what it was
@@ -35,7 +35,7 @@ type scriptedWorkflows struct {
 	ids []string
 }
 
-func (w *scriptedWorkflows) Start(context.Context, workflows.OrderInput) (string, bool, error) {
+func (w *scriptedWorkflows) Start(context.Context, contract.OrderInput) (string, bool, error) {
 	w.calls = append(w.calls, "Start")
 	if w.startErr != nil {
 		return "", false, w.startErr
@@ -63,11 +63,11 @@ func TestReconcileBranches(t *testing.T) {
 	unreachable := errors.New("dial tcp 127.0.0.1:7233: connection refused")
 	running := func(p v1alpha1.OrderPhase) v1alpha1.OrderStatus {
 		return v1alpha1.OrderStatus{Phase: p, ObservedGeneration: 1,
-			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID("shop", "o1"), RunID: "run-1"}}
+			Workflow: &v1alpha1.WorkflowRef{ID: contract.WorkflowID("shop", "o1"), RunID: "run-1"}}
 	}
 	progress := func(p v1alpha1.OrderPhase, closed bool) temporal.Snapshot {
 		s := temporal.Snapshot{RunID: "run-1", Closed: closed, Fetched: time.Now(),
-			Progress: workflows.Progress{Seq: 5, Namespace: "shop", Name: "o1", Phase: p, Total: "1299.99", Currency: "USD"}}
+			Progress: contract.Progress{Seq: 5, Namespace: "shop", Name: "o1", Phase: contract.Phase(p), Total: "1299.99", Currency: "USD"}}
 		if closed {
 			s.CloseStatus = "Completed"
 		}
@@ -134,7 +134,7 @@ func TestReconcileBranches(t *testing.T) {
 			order:     newOrder().cancelled().withStatus(running(v1alpha1.PhasePending)).build(),
 			wf:        scriptedWorkflows{describe: otherOrder(progress(v1alpha1.PhaseProcessing, false))},
 			wantCalls: []string{"Describe"}, wantPhase: v1alpha1.PhaseFailed, wantFinalizer: false,
-			wantEvent: "Warning " + v1alpha1.ReasonNameReused,
+			wantEvent: "Warning " + contract.ReasonNameReused,
 		},
 		{
 			name:      "deleting a running Order with deletionPolicy Orphan lets it go at once and leaves the workflow alone",
@@ -270,7 +270,7 @@ func TestAnOrderPlacedUnderItsUIDKeepsItsWorkflow(t *testing.T) {
 	controllerutil.AddFinalizer(o, Finalizer)
 	c := fake.NewClientBuilder().WithScheme(v1alpha1.NewScheme()).WithObjects(o).WithStatusSubresource(&v1alpha1.Order{}).Build()
 	wf := &scriptedWorkflows{describe: temporal.Snapshot{RunID: "run-1", Fetched: time.Now(),
-		Progress: workflows.Progress{Seq: 3, Phase: v1alpha1.PhaseProcessing}}}
+		Progress: contract.Progress{Seq: 3, Phase: contract.PhaseProcessing}}}
 	r := &OrderReconciler{Client: c, Recorder: events.NewFakeRecorder(20), Workflows: wf, Progress: temporal.NewProgressCache(), Resync: time.Minute}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o)}); err != nil {
 		t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/temporal"
-	"orderflow.io/orderflow/workflows"
 )
 
 // countingWorkflows is a Temporal whose workflows all run and never change;
@@ -26,7 +26,7 @@ type countingWorkflows struct {
 	describes, cancels int
 }
 
-func (w *countingWorkflows) Start(context.Context, workflows.OrderInput) (string, bool, error) {
+func (w *countingWorkflows) Start(context.Context, contract.OrderInput) (string, bool, error) {
 	return "run", false, nil
 }
 
@@ -41,7 +41,7 @@ func (w *countingWorkflows) Describe(context.Context, string) (temporal.Snapshot
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.describes++
-	return temporal.Snapshot{RunID: "run", Fetched: time.Now(), Progress: workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepInventoryReserved}}, nil
+	return temporal.Snapshot{RunID: "run", Fetched: time.Now(), Progress: contract.Progress{Phase: contract.PhaseProcessing, Step: contract.StepInventoryReserved}}, nil
 }
 
 func (w *countingWorkflows) URL(string, string) string { return "" }
@@ -57,7 +57,7 @@ func TestTheSafetyNetReadsNoMoreWorkflowsThanItMay(t *testing.T) {
 		o.Name, o.UID = fmt.Sprintf("o%02d", i), types.UID(fmt.Sprintf("uid-%02d", i))
 		o.Finalizers = []string{Finalizer}
 		o.Status = v1alpha1.OrderStatus{Phase: v1alpha1.PhasePending, ObservedGeneration: o.Generation,
-			Workflow: &v1alpha1.WorkflowRef{ID: workflows.WorkflowID(o.Namespace, o.Name), RunID: "run"}}
+			Workflow: &v1alpha1.WorkflowRef{ID: contract.WorkflowID(o.Namespace, o.Name), RunID: "run"}}
 		if i == 50 {
 			o.Spec.Cancel = true
 		}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -50,7 +51,7 @@ func reused(o *v1alpha1.Order, snap *temporal.Snapshot) bool {
 func nameReused(st *v1alpha1.OrderStatus, snap *temporal.Snapshot, now metav1.Time) {
 	st.Phase, st.Step = v1alpha1.PhaseFailed, ""
 	st.Total, st.Currency, st.PaymentID, st.RefundID = "", "", "", ""
-	st.Reason = v1alpha1.ReasonNameReused
+	st.Reason = contract.ReasonNameReused
 	st.Message = fmt.Sprintf("%s/%s was already used for a different order, placed %s; this one was not processed",
 		snap.Progress.Namespace, snap.Progress.Name, snap.Progress.StartTime.UTC().Format(time.RFC3339))
 	if st.CompletionTime == nil {
@@ -64,9 +65,9 @@ func nameReused(st *v1alpha1.OrderStatus, snap *temporal.Snapshot, now metav1.Ti
 func applyProgress(st *v1alpha1.OrderStatus, snap *temporal.Snapshot) {
 	p := snap.Progress
 	if p.Phase != "" {
-		st.Phase = p.Phase
+		st.Phase = v1alpha1.OrderPhase(p.Phase)
 	}
-	st.Step = p.Step
+	st.Step = v1alpha1.OrderStep(p.Step)
 	st.Total, st.Currency = p.Total, p.Currency
 	st.Reason, st.Message = p.Reason, p.Message
 	st.PaymentID, st.RefundID = p.PaymentID, p.RefundID
@@ -80,7 +81,7 @@ func applyProgress(st *v1alpha1.OrderStatus, snap *temporal.Snapshot) {
 	}
 	if snap.Closed && !st.Phase.Terminal() {
 		st.Phase = v1alpha1.PhaseFailed
-		st.Reason = v1alpha1.ReasonWorkflowFailed
+		st.Reason = contract.ReasonWorkflowFailed
 		st.Message = fmt.Sprintf("the order's workflow ended (%s) before the order finished", snap.CloseStatus)
 	}
 }
@@ -122,13 +123,13 @@ func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *tempora
 	}
 
 	// One condition per step: True from the moment the step completed.
-	done := map[v1alpha1.OrderStep]metav1.Time{}
+	done := map[contract.Step]metav1.Time{}
 	if snap != nil {
 		for _, r := range snap.Progress.Steps {
 			done[r.Step] = metav1.NewTime(r.Time)
 		}
 	}
-	for _, step := range v1alpha1.Steps {
+	for _, step := range contract.Steps {
 		if at, ok := done[step]; ok {
 			set(string(step), metav1.ConditionTrue, string(step), "", at)
 			continue

@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/temporal"
-	"orderflow.io/orderflow/workflows"
 )
 
 var (
@@ -38,15 +38,15 @@ func (b *orderBuilder) withStatus(s v1alpha1.OrderStatus) *orderBuilder {
 }
 func (b *orderBuilder) build() *v1alpha1.Order { return b.o.DeepCopy() }
 
-func steps(n int) []workflows.StepRecord {
-	var out []workflows.StepRecord
-	for i, s := range v1alpha1.Steps[:n] {
-		out = append(out, workflows.StepRecord{Step: s, Time: t0.Add(time.Duration(i+1) * time.Second)})
+func steps(n int) []contract.StepRecord {
+	var out []contract.StepRecord
+	for i, s := range contract.Steps[:n] {
+		out = append(out, contract.StepRecord{Step: s, Time: t0.Add(time.Duration(i+1) * time.Second)})
 	}
 	return out
 }
 
-func snap(p workflows.Progress) *temporal.Snapshot {
+func snap(p contract.Progress) *temporal.Snapshot {
 	return &temporal.Snapshot{RunID: "run-1", Progress: p}
 }
 
@@ -68,22 +68,22 @@ func TestWhatTheWorkflowReportsBecomesTheStatus(t *testing.T) {
 		{"no report yet is Pending", newOrder().build(), nil,
 			v1alpha1.PhasePending, "False", "True", "False", "Pending", 0},
 		{"a step done is Processing", newOrder().build(),
-			snap(workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepInventoryReserved, Steps: steps(2), Total: "1299.99"}),
+			snap(contract.Progress{Phase: contract.PhaseProcessing, Step: contract.StepInventoryReserved, Steps: steps(2), Total: "1299.99"}),
 			v1alpha1.PhaseProcessing, "False", "True", "False", "InventoryReserved", 2},
 		{"every step done is Completed and Ready", newOrder().build(),
-			snap(workflows.Progress{Phase: v1alpha1.PhaseCompleted, Step: v1alpha1.StepCustomerNotified, Steps: steps(4), PaymentID: "pay_1", CompletionTime: &completion}),
+			snap(contract.Progress{Phase: contract.PhaseCompleted, Step: contract.StepCustomerNotified, Steps: steps(4), PaymentID: "pay_1", CompletionTime: &completion}),
 			v1alpha1.PhaseCompleted, "True", "False", "False", "Completed", 4},
 		{"a business failure is Failed and Stalled", newOrder().build(),
-			snap(workflows.Progress{Phase: v1alpha1.PhaseFailed, Step: v1alpha1.StepAccepted, Steps: steps(1), Reason: "OutOfStock", Message: "not enough stock"}),
+			snap(contract.Progress{Phase: contract.PhaseFailed, Step: contract.StepAccepted, Steps: steps(1), Reason: "OutOfStock", Message: "not enough stock"}),
 			v1alpha1.PhaseFailed, "False", "False", "True", "OutOfStock", 1},
 		{"compensating after a cancel is Cancelling and still Reconciling", newOrder().cancelled().build(),
-			snap(workflows.Progress{Phase: v1alpha1.PhaseCancelling, Step: v1alpha1.StepPaymentCaptured, Steps: steps(3), Reason: "Cancelled"}),
+			snap(contract.Progress{Phase: contract.PhaseCancelling, Step: contract.StepPaymentCaptured, Steps: steps(3), Reason: "Cancelled"}),
 			v1alpha1.PhaseCancelling, "False", "True", "False", "PaymentCaptured", 3},
 		{"a cancelled order is Stalled", newOrder().cancelled().build(),
-			snap(workflows.Progress{Phase: v1alpha1.PhaseCancelled, Reason: "Cancelled", Message: "cancelled"}),
+			snap(contract.Progress{Phase: contract.PhaseCancelled, Reason: "Cancelled", Message: "cancelled"}),
 			v1alpha1.PhaseCancelled, "False", "False", "True", "Cancelled", 0},
 		{"a workflow terminated mid-way is a failed order", newOrder().build(),
-			&temporal.Snapshot{Closed: true, CloseStatus: "Terminated", Progress: workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepAccepted, Steps: steps(1)}},
+			&temporal.Snapshot{Closed: true, CloseStatus: "Terminated", Progress: contract.Progress{Phase: contract.PhaseProcessing, Step: contract.StepAccepted, Steps: steps(1)}},
 			v1alpha1.PhaseFailed, "False", "False", "True", "WorkflowFailed", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestWhatTheWorkflowReportsBecomesTheStatus(t *testing.T) {
 				t.Fatalf("%s reason %q; want %q", main, c.Reason, tc.reason)
 			}
 			trues := 0
-			for _, s := range v1alpha1.Steps {
+			for _, s := range contract.Steps {
 				c := cond(st, string(s))
 				if c == nil {
 					t.Fatalf("no %s condition", s)
@@ -124,7 +124,7 @@ func TestWhatTheWorkflowReportsBecomesTheStatus(t *testing.T) {
 }
 
 func TestAStepConditionCarriesTheTimeTheStepCompleted(t *testing.T) {
-	st := desiredStatus(newOrder().build(), nil, snap(workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepAccepted, Steps: steps(1)}), now)
+	st := desiredStatus(newOrder().build(), nil, snap(contract.Progress{Phase: contract.PhaseProcessing, Step: contract.StepAccepted, Steps: steps(1)}), now)
 	if c := cond(st, "Accepted"); !c.LastTransitionTime.Time.Equal(t0.Add(time.Second)) {
 		t.Fatalf("Accepted at %s; want %s", c.LastTransitionTime, t0.Add(time.Second))
 	}
@@ -132,7 +132,7 @@ func TestAStepConditionCarriesTheTimeTheStepCompleted(t *testing.T) {
 
 func TestTheSameReportTwiceChangesNothing(t *testing.T) {
 	o := newOrder().build()
-	s := snap(workflows.Progress{Phase: v1alpha1.PhaseProcessing, Step: v1alpha1.StepAccepted, Steps: steps(1), Total: "1.00"})
+	s := snap(contract.Progress{Phase: contract.PhaseProcessing, Step: contract.StepAccepted, Steps: steps(1), Total: "1.00"})
 	o.Status = desiredStatus(o, &v1alpha1.WorkflowRef{ID: "order-x", RunID: "r"}, s, now)
 	later := metav1.NewTime(now.Add(time.Hour))
 	again := desiredStatus(o, nil, s, later)

@@ -2,10 +2,11 @@ package workflows
 
 import (
 	"context"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
-	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/inventory"
@@ -17,7 +18,7 @@ import (
 
 // notificationErrorType marks a delivery failure, retried a bounded number
 // of times before it fails the order.
-const notificationErrorType = v1alpha1.ReasonNotificationFailed
+const notificationErrorType = contract.ReasonNotificationFailed
 
 // Activities are the steps and compensations of the order workflow. Each is
 // idempotent: a retry after a crash finds what the first attempt did.
@@ -34,10 +35,10 @@ type Activities struct {
 // its record and payments go by. Finished is set when the order had been
 // processed already: its outcome as the workflow reports it.
 type CreateResult struct {
-	Total    string    `json:"total"`
-	Currency string    `json:"currency"`
-	Key      string    `json:"key,omitempty"`
-	Finished *Progress `json:"finished,omitempty"`
+	Total    string             `json:"total"`
+	Currency string             `json:"currency"`
+	Key      string             `json:"key,omitempty"`
+	Finished *contract.Progress `json:"finished,omitempty"`
 }
 
 // PaymentInput is what ProcessPayment charges.
@@ -57,16 +58,17 @@ type NotifyInput struct {
 	Message   string `json:"message"`
 }
 
-// FinishInput records an order's outcome.
+// FinishInput records an order's outcome. (Histories recorded before the
+// contract's words carry the phase in lower case.)
 type FinishInput struct {
-	UID     string `json:"uid"`
-	Status  string `json:"status"`
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
+	Key     string         `json:"uid"`
+	Phase   contract.Phase `json:"status"`
+	Reason  string         `json:"reason,omitempty"`
+	Message string         `json:"message,omitempty"`
 }
 
 // CreateOrder records the order and prices it from the catalog.
-func (a *Activities) CreateOrder(ctx context.Context, in OrderInput) (CreateResult, error) {
+func (a *Activities) CreateOrder(ctx context.Context, in contract.OrderInput) (CreateResult, error) {
 	o := orders.NewOrder{
 		Key: in.RecordKey(), ObjectUID: in.UID, Fingerprint: in.Fingerprint, Namespace: in.Namespace, Name: in.Name,
 		CustomerID: in.CustomerID, CustomerEmail: in.CustomerEmail, Currency: in.Currency,
@@ -87,24 +89,17 @@ func (a *Activities) CreateOrder(ctx context.Context, in OrderInput) (CreateResu
 
 // recorded is the Progress of an order that finished before, from its
 // record.
-func recorded(in OrderInput, res CreateResult, f *orders.Outcome) *Progress {
-	p := &Progress{
+func recorded(in contract.OrderInput, res CreateResult, f *orders.Outcome) *contract.Progress {
+	p := &contract.Progress{
 		Namespace: in.Namespace, Name: in.Name, Total: res.Total, Currency: res.Currency,
 		Reason: f.Reason, Message: f.Message, PaymentID: f.PaymentID, RefundID: f.RefundID,
 		StartTime: f.PlacedAt, Fingerprint: in.Fingerprint, Restored: true,
 	}
-	switch f.Status {
-	case orders.StatusCompleted:
-		p.Phase = v1alpha1.PhaseCompleted
-	case orders.StatusCancelled:
-		p.Phase = v1alpha1.PhaseCancelled
-	default:
-		p.Phase = v1alpha1.PhaseFailed
-	}
-	for _, step := range v1alpha1.Steps {
+	p.Phase = f.Phase
+	for _, step := range contract.Steps {
 		if at, ok := f.Steps[step]; ok {
 			p.Step = step
-			p.Steps = append(p.Steps, StepRecord{Step: step, Time: at})
+			p.Steps = append(p.Steps, contract.StepRecord{Step: step, Time: at})
 		}
 	}
 	completed := f.Completed
@@ -126,7 +121,7 @@ func (a *Activities) ReleaseInventory(ctx context.Context, uid string) error {
 func (a *Activities) ProcessPayment(ctx context.Context, in PaymentInput) (string, error) {
 	amount, err := money.Parse(in.Total)
 	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError("total: "+err.Error(), v1alpha1.ReasonWorkflowFailed, nil)
+		return "", temporal.NewNonRetryableApplicationError("total: "+err.Error(), contract.ReasonWorkflowFailed, nil)
 	}
 	id, err := a.Payments.Capture(ctx, in.UID, amount, in.Currency, in.PaymentMethod)
 	return id, asTemporal(err)
@@ -152,11 +147,17 @@ func (a *Activities) SendNotification(ctx context.Context, in NotifyInput) error
 
 // FinishOrder records the order's outcome; completing commits its stock.
 func (a *Activities) FinishOrder(ctx context.Context, in FinishInput) error {
-	if err := a.Orders.SetStatus(ctx, in.UID, in.Status, in.Reason, in.Message); err != nil {
-		return err
+	phase := in.Phase
+	for _, p := range []contract.Phase{contract.PhaseCompleted, contract.PhaseFailed, contract.PhaseCancelled} {
+		if strings.EqualFold(string(in.Phase), string(p)) {
+			phase = p
+		}
+	}
+	if err := a.Orders.Finish(ctx, in.Key, phase, in.Reason, in.Message); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ReasonWorkflowFailed, err)
 	}
 	if a.Outcomes != nil {
-		a.Outcomes(in.Status)
+		a.Outcomes(strings.ToLower(string(phase)))
 	}
 	return nil
 }

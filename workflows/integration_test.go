@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
-	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/orders"
@@ -101,26 +100,26 @@ func realWorker(t *testing.T) *env {
 
 var orderSeq atomic.Int64
 
-func newOrder(product string, qty int32, method string) workflows.OrderInput {
+func newOrder(product string, qty int32, method string) contract.OrderInput {
 	n := orderSeq.Add(1)
 	name := fmt.Sprintf("order-%d", n)
-	return workflows.OrderInput{
-		Key: workflows.Key("it", name), Fingerprint: fmt.Sprintf("v1:%s-%d", product, qty),
+	return contract.OrderInput{
+		Key: contract.Key("it", name), Fingerprint: fmt.Sprintf("v1:%s-%d", product, qty),
 		UID: fmt.Sprintf("it-%d-%d", time.Now().UnixNano(), n), Namespace: "it", Name: name,
 		CustomerID: "CUST-001", CustomerEmail: "a@example.com", PaymentMethod: method,
-		Items: []workflows.Item{{ProductID: product, Quantity: qty}},
+		Items: []contract.Item{{ProductID: product, Quantity: qty}},
 	}
 }
 
-func (e *env) run(t *testing.T, in workflows.OrderInput) workflows.Progress {
+func (e *env) run(t *testing.T, in contract.OrderInput) contract.Progress {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p workflows.Progress
+	var p contract.Progress
 	if err := run.Get(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +149,7 @@ func TestOrdersRunEndToEndThroughARealWorker(t *testing.T) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			p := e.run(t, in)
-			if p.Phase != v1alpha1.PhaseCompleted || p.Total != "2.00" || p.PaymentID == "" {
+			if p.Phase != contract.PhaseCompleted || p.Total != "2.00" || p.PaymentID == "" {
 				t.Errorf("order %d: %+v", i, p)
 				return
 			}
@@ -170,19 +169,19 @@ func TestBusinessFailuresOnTheRealStackEndWithTheirReasonAndMoveNoStock(t *testi
 	e := realWorker(t)
 	before := e.count(t, `SELECT stock FROM products WHERE id = 'PROD-002'`)
 	for _, tc := range []struct {
-		in     workflows.OrderInput
+		in     contract.OrderInput
 		reason string
 		name   string
 	}{
-		{newOrder("PROD-003", 1, ""), v1alpha1.ReasonOutOfStock, "out-of-stock"},
-		{newOrder("PROD-002", 1, "pm_card_chargeDeclined"), v1alpha1.ReasonPaymentDeclined, "declined"},
-		{newOrder("NOPE", 1, ""), v1alpha1.ReasonUnknownProduct, ""},
+		{newOrder("PROD-003", 1, ""), contract.ReasonOutOfStock, "out-of-stock"},
+		{newOrder("PROD-002", 1, "pm_card_chargeDeclined"), contract.ReasonPaymentDeclined, "declined"},
+		{newOrder("NOPE", 1, ""), contract.ReasonUnknownProduct, ""},
 	} {
 		p := e.run(t, tc.in)
-		if p.Phase != v1alpha1.PhaseFailed || p.Reason != tc.reason {
+		if p.Phase != contract.PhaseFailed || p.Reason != tc.reason {
 			t.Fatalf("%+v; want Failed/%s", p, tc.reason)
 		}
-		if st, _ := (&orders.Service{DB: e.db}).Status(context.Background(), tc.in.RecordKey()); st != orders.StatusFailed {
+		if st, _ := (&orders.Service{DB: e.db}).Phase(context.Background(), tc.in.RecordKey()); st != contract.PhaseFailed {
 			t.Fatalf("recorded status %q", st)
 		}
 		if tc.name != "" {
@@ -198,7 +197,7 @@ func TestAnOrderPlacedUnderItsUIDFinishesUnderItsUID(t *testing.T) {
 	e := realWorker(t)
 	in := newOrder("BULK", 1, "")
 	in.Key, in.Fingerprint = "", "" // as placed before identity by name
-	if p := e.run(t, in); p.Phase != v1alpha1.PhaseCompleted {
+	if p := e.run(t, in); p.Phase != contract.PhaseCompleted {
 		t.Fatalf("%+v", p)
 	}
 	if n := e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, in.UID); n != 1 {
@@ -214,24 +213,24 @@ func TestAnOrderRunAgainShowsItsRecordOrIsRefused(t *testing.T) {
 	e := realWorker(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
-		in    workflows.OrderInput
-		phase v1alpha1.OrderPhase
+		in    contract.OrderInput
+		phase contract.Phase
 	}{
-		{newOrder("BULK", 1, ""), v1alpha1.PhaseCompleted},
-		{newOrder("PROD-003", 1, ""), v1alpha1.PhaseFailed},
-		{newOrder("PROD-002", 1, "pm_card_chargeDeclined"), v1alpha1.PhaseFailed},
+		{newOrder("BULK", 1, ""), contract.PhaseCompleted},
+		{newOrder("PROD-003", 1, ""), contract.PhaseFailed},
+		{newOrder("PROD-002", 1, "pm_card_chargeDeclined"), contract.PhaseFailed},
 	} {
 		first := e.run(t, tc.in)
 		if first.Phase != tc.phase {
 			t.Fatalf("first run %+v", first)
 		}
 		stock := e.count(t, `SELECT sum(stock)::bigint FROM products`)
-		again := func(in workflows.OrderInput, id string) workflows.Progress {
-			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+		again := func(in contract.OrderInput, id string) contract.Progress {
+			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var p workflows.Progress
+			var p contract.Progress
 			if err := run.Get(ctx, &p); err != nil {
 				t.Fatal(err)
 			}
@@ -242,25 +241,25 @@ func TestAnOrderRunAgainShowsItsRecordOrIsRefused(t *testing.T) {
 			p.CompletionTime == nil || len(p.Steps) != len(first.Steps) {
 			t.Fatalf("run again: %+v\nfirst: %+v", p, first)
 		}
-		if tc.phase == v1alpha1.PhaseCompleted {
+		if tc.phase == contract.PhaseCompleted {
 			e.saveHistory(t, tc.in.WorkflowID()+"-again", "restored")
 		}
 		other := tc.in
-		other.Fingerprint, other.Items = "v1:another", []workflows.Item{{ProductID: "BULK", Quantity: 7}}
+		other.Fingerprint, other.Items = "v1:another", []contract.Item{{ProductID: "BULK", Quantity: 7}}
 		p = again(other, tc.in.WorkflowID()+"-other")
-		if p.Phase != v1alpha1.PhaseFailed || p.Reason != v1alpha1.ReasonNameReused {
+		if p.Phase != contract.PhaseFailed || p.Reason != contract.ReasonNameReused {
 			t.Fatalf("another order under the name: %+v", p)
 		}
-		if tc.phase == v1alpha1.PhaseCompleted {
+		if tc.phase == contract.PhaseCompleted {
 			e.saveHistory(t, tc.in.WorkflowID()+"-other", "name-reused")
 		}
 		if n := e.count(t, `SELECT sum(stock)::bigint FROM products`); n != stock {
 			t.Fatalf("stock %d -> %d", stock, n)
 		}
-		if n := e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, tc.in.Key); n != map[bool]int{true: 1}[tc.phase == v1alpha1.PhaseCompleted] {
+		if n := e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, tc.in.Key); n != map[bool]int{true: 1}[tc.phase == contract.PhaseCompleted] {
 			t.Fatalf("%d payments", n)
 		}
-		if st, _ := (&orders.Service{DB: e.db}).Status(ctx, tc.in.Key); st != strings.ToLower(string(tc.phase)) {
+		if st, _ := (&orders.Service{DB: e.db}).Phase(ctx, tc.in.Key); st != tc.phase {
 			t.Fatalf("record says %s", st)
 		}
 	}
@@ -271,7 +270,7 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 	ctx := context.Background()
 	in := newOrder("BULK", 5, "")
 	// Cancel as soon as the payment is captured.
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,20 +281,20 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	_ = e.tc.SignalWorkflow(ctx, run.GetID(), "", workflows.CancelSignal, workflows.CancelRequest{Reason: v1alpha1.ReasonCancelled})
-	var p workflows.Progress
+	_ = e.tc.SignalWorkflow(ctx, run.GetID(), "", contract.CancelSignal, contract.CancelRequest{Reason: contract.ReasonCancelled})
+	var p contract.Progress
 	if err := run.Get(ctx, &p); err != nil {
 		t.Fatal(err)
 	}
 	switch p.Phase {
-	case v1alpha1.PhaseCancelled:
+	case contract.PhaseCancelled:
 		if p.RefundID == "" || e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, in.RecordKey()) != 1 {
 			t.Fatalf("cancelled after payment without one refund: %+v", p)
 		}
 		if e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'released'`, in.RecordKey()) != 1 {
 			t.Fatal("reservation not released")
 		}
-	case v1alpha1.PhaseCompleted:
+	case contract.PhaseCompleted:
 		// The cancel raced the notification and lost: it must say so.
 		if !p.CancelRefused {
 			t.Fatalf("completed without reporting the refused cancel: %+v", p)
@@ -322,17 +321,17 @@ func TestWithAFlakyGatewayEveryOrderCompletesAndIsChargedOnce(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+			run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
 			if err != nil {
 				errs <- err
 				return
 			}
-			var p workflows.Progress
+			var p contract.Progress
 			if err := run.Get(ctx, &p); err != nil {
 				errs <- err
 				return
 			}
-			if p.Phase != v1alpha1.PhaseCompleted {
+			if p.Phase != contract.PhaseCompleted {
 				errs <- fmt.Errorf("order %s ended %s (%s)", in.UID, p.Phase, p.Message)
 			}
 		}()

@@ -3,12 +3,14 @@ package workflows
 import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // NewWorker returns a worker of TaskQueue running the order workflow and
 // the given activities.
 func NewWorker(c client.Client, acts *Activities, opts worker.Options) worker.Worker {
-	w := worker.New(c, TaskQueue, opts)
+	w := worker.New(c, contract.TaskQueue, opts)
 	w.RegisterWorkflow(OrderWorkflow)
 	w.RegisterActivity(acts)
 	return w

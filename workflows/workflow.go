@@ -3,13 +3,13 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/orders"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // Activity options. Forward steps and compensations retry transient errors
@@ -52,23 +52,23 @@ var (
 
 // OrderWorkflow processes one order; see the package comment. It returns the
 // final Progress; a failed or cancelled order is a result, not an error.
-func OrderWorkflow(ctx workflow.Context, in OrderInput) (Progress, error) {
+func OrderWorkflow(ctx workflow.Context, in contract.OrderInput) (contract.Progress, error) {
 	r := &orderRun{in: in, key: in.RecordKey()}
 	now := workflow.Now(ctx)
-	r.p = Progress{Namespace: in.Namespace, Name: in.Name, Phase: v1alpha1.PhasePending, StartTime: now, Fingerprint: in.Fingerprint}
+	r.p = contract.Progress{Namespace: in.Namespace, Name: in.Name, Phase: contract.PhasePending, StartTime: now, Fingerprint: in.Fingerprint}
 	if in.Cancel {
-		r.cancel = &CancelRequest{Reason: v1alpha1.ReasonCancelled}
+		r.cancel = &contract.CancelRequest{Reason: contract.ReasonCancelled}
 	}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return r.p, nil }); err != nil {
-		return Progress{}, err
+	if err := workflow.SetQueryHandler(ctx, contract.ProgressQuery, func() (contract.Progress, error) { return r.p, nil }); err != nil {
+		return contract.Progress{}, err
 	}
-	signals := workflow.GetSignalChannel(ctx, CancelSignal)
+	signals := workflow.GetSignalChannel(ctx, contract.CancelSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var req CancelRequest
+			var req contract.CancelRequest
 			signals.Receive(ctx, &req)
 			if req.Reason == "" {
-				req.Reason = v1alpha1.ReasonCancelled
+				req.Reason = contract.ReasonCancelled
 			}
 			if r.cancel == nil {
 				r.cancel = &req
@@ -86,11 +86,11 @@ func OrderWorkflow(ctx workflow.Context, in OrderInput) (Progress, error) {
 }
 
 type orderRun struct {
-	in OrderInput
+	in contract.OrderInput
 	// key is what the order's record and payments go by.
 	key    string
-	p      Progress
-	cancel *CancelRequest
+	p      contract.Progress
+	cancel *contract.CancelRequest
 	// recorded is set once CreateOrder ran, so the order has a row to
 	// attach a notification to.
 	recorded bool
@@ -130,36 +130,36 @@ func (r *orderRun) database(ctx workflow.Context, activity any, args ...any) wor
 }
 
 type step struct {
-	name v1alpha1.OrderStep
+	name contract.Step
 	do   func(workflow.Context) error
 	// database marks a step that only touches PostgreSQL.
 	database bool
 }
 
-func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
+func (r *orderRun) run(ctx workflow.Context) (contract.Progress, error) {
 	var a *Activities
 	steps := []step{
-		{v1alpha1.StepAccepted, r.createOrder, true},
-		{v1alpha1.StepInventoryReserved, r.reserveInventory, true},
-		{v1alpha1.StepPaymentCaptured, r.processPayment, false},
-		{v1alpha1.StepCustomerNotified, r.notifyCompleted, false},
+		{contract.StepAccepted, r.createOrder, true},
+		{contract.StepInventoryReserved, r.reserveInventory, true},
+		{contract.StepPaymentCaptured, r.processPayment, false},
+		{contract.StepCustomerNotified, r.notifyCompleted, false},
 	}
 	for i, s := range steps {
 		if r.cancel != nil {
-			return r.unwind(ctx, v1alpha1.PhaseCancelled, r.cancel.Reason, cancelMessage(r.cancel.Reason))
+			return r.unwind(ctx, contract.PhaseCancelled, r.cancel.Reason, cancelMessage(r.cancel.Reason))
 		}
 		if err := s.do(ctx); err != nil {
 			reason, message := classify(err)
-			return r.unwind(ctx, v1alpha1.PhaseFailed, reason, message)
+			return r.unwind(ctx, contract.PhaseFailed, reason, message)
 		}
 		if r.restored {
 			// Processed before: show how it ended, move nothing.
 			return r.p, r.publish(ctx)
 		}
-		r.p.Phase = v1alpha1.PhaseProcessing
+		r.p.Phase = contract.PhaseProcessing
 		r.p.Step = s.name
-		r.p.Steps = append(r.p.Steps, StepRecord{Step: s.name, Time: workflow.Now(ctx)})
-		if s.name == v1alpha1.StepCustomerNotified {
+		r.p.Steps = append(r.p.Steps, contract.StepRecord{Step: s.name, Time: workflow.Now(ctx)})
+		if s.name == contract.StepCustomerNotified {
 			break // Completed follows at once: one publish says both
 		}
 		if r.localDatabaseSteps && steps[i+1].database {
@@ -167,7 +167,7 @@ func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 			// could see this progress before the next one replaces it.
 			continue
 		}
-		if r.quietPayment && s.name == v1alpha1.StepPaymentCaptured {
+		if r.quietPayment && s.name == contract.StepPaymentCaptured {
 			continue // the completion publishes it with its time
 		}
 		if err := r.publish(ctx); err != nil {
@@ -176,11 +176,11 @@ func (r *orderRun) run(ctx workflow.Context) (Progress, error) {
 	}
 	// The customer was told: from here on the order is complete, and a
 	// cancel that arrived meanwhile is refused.
-	err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.key, Status: orders.StatusCompleted}).Get(ctx, nil)
+	err := r.database(ctx, a.FinishOrder, FinishInput{Key: r.key, Phase: contract.PhaseCompleted}).Get(ctx, nil)
 	if err != nil {
 		return r.p, err
 	}
-	r.p.Phase = v1alpha1.PhaseCompleted
+	r.p.Phase = contract.PhaseCompleted
 	r.p.CancelRefused = r.cancel != nil
 	r.complete(ctx)
 	return r.p, r.publish(ctx)
@@ -240,7 +240,7 @@ func (r *orderRun) processPayment(ctx workflow.Context) error {
 	var a *Activities
 	method := r.in.PaymentMethod
 	if method == "" {
-		method = DefaultPaymentMethod
+		method = contract.DefaultPaymentMethod
 	}
 	in := PaymentInput{UID: r.key, Total: r.p.Total, Currency: r.p.Currency, PaymentMethod: method}
 	if err := workflow.ExecuteActivity(ctx, a.ProcessPayment, in).Get(ctx, &r.p.PaymentID); err != nil {
@@ -267,19 +267,19 @@ func (r *orderRun) notify(ctx workflow.Context, kind, message string) error {
 // unwind runs the registered compensations last first, records the outcome
 // and tells the customer. Compensations retry until they succeed: a refund
 // or a release must not be skipped.
-func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reason, message string) (Progress, error) {
+func (r *orderRun) unwind(ctx workflow.Context, phase contract.Phase, reason, message string) (contract.Progress, error) {
 	var a *Activities
 	logger := workflow.GetLogger(ctx)
 	r.p.Reason, r.p.Message = reason, message
-	if reason == v1alpha1.ReasonNameReused {
+	if reason == contract.ReasonNameReused {
 		// Another order holds this name: its record is not this run's to
 		// touch, and nothing was done for this one.
 		r.p.Phase = phase
 		r.complete(ctx)
 		return r.p, r.publish(ctx)
 	}
-	if phase == v1alpha1.PhaseCancelled {
-		r.p.Phase = v1alpha1.PhaseCancelling
+	if phase == contract.PhaseCancelled {
+		r.p.Phase = contract.PhaseCancelling
 		if err := r.publish(ctx); err != nil {
 			return r.p, err
 		}
@@ -289,22 +289,20 @@ func (r *orderRun) unwind(ctx workflow.Context, phase v1alpha1.OrderPhase, reaso
 			return r.p, fmt.Errorf("compensation: %w", err)
 		}
 	}
-	if phase == v1alpha1.PhaseCancelled {
+	if phase == contract.PhaseCancelled {
 		if err := r.releaseLostReservation(ctx); err != nil {
 			return r.p, fmt.Errorf("compensation: %w", err)
 		}
 	}
-	status := orders.StatusFailed
-	if phase == v1alpha1.PhaseCancelled {
-		status = orders.StatusCancelled
-	}
-	if err := r.database(ctx, a.FinishOrder, FinishInput{UID: r.key, Status: status, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
+	if err := r.database(ctx, a.FinishOrder, FinishInput{Key: r.key, Phase: phase, Reason: reason, Message: message}).Get(ctx, nil); err != nil {
 		return r.p, err
 	}
 	// The outcome stands whether or not the customer can be reached.
+	// (The notification's kind is the phase in lower case: failed, cancelled.)
+	kind := strings.ToLower(string(phase))
 	if !r.recorded {
 		// Cancelled before anything was recorded: nobody to tell about it.
-	} else if err := r.notify(ctx, status, fmt.Sprintf("Your order %s was %s: %s", r.in.Name, status, message)); err != nil {
+	} else if err := r.notify(ctx, kind, fmt.Sprintf("Your order %s was %s: %s", r.in.Name, kind, message)); err != nil {
 		logger.Warn("Customer not notified", "order", r.in.Name, "error", err)
 	}
 	r.p.Phase = phase
@@ -321,10 +319,10 @@ func (r *orderRun) complete(ctx workflow.Context) {
 func (r *orderRun) publish(ctx workflow.Context) error {
 	r.p.Seq++
 	r.p.UpdateTime = workflow.Now(ctx)
-	if err := workflow.UpsertMemo(ctx, map[string]interface{}{ProgressMemoKey: r.p}); err != nil {
+	if err := workflow.UpsertMemo(ctx, map[string]interface{}{contract.ProgressMemoKey: r.p}); err != nil {
 		return err
 	}
-	return workflow.UpsertTypedSearchAttributes(ctx, UpdatedAt.ValueSet(r.p.UpdateTime))
+	return workflow.UpsertTypedSearchAttributes(ctx, contract.UpdatedAt.ValueSet(r.p.UpdateTime))
 }
 
 // classify turns a step's error into a failure reason and message.
@@ -334,17 +332,17 @@ func classify(err error) (reason, message string) {
 		return appErr.Type(), appErr.Message()
 	}
 	if errors.As(err, &appErr) && appErr.Type() == notificationErrorType {
-		return v1alpha1.ReasonNotificationFailed, appErr.Message()
+		return contract.ReasonNotificationFailed, appErr.Message()
 	}
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) {
-		return v1alpha1.ReasonWorkflowFailed, "a step timed out: " + timeoutErr.Error()
+		return contract.ReasonWorkflowFailed, "a step timed out: " + timeoutErr.Error()
 	}
-	return v1alpha1.ReasonWorkflowFailed, err.Error()
+	return contract.ReasonWorkflowFailed, err.Error()
 }
 
 func cancelMessage(reason string) string {
-	if reason == v1alpha1.ReasonDeleted {
+	if reason == contract.ReasonDeleted {
 		return "the Order was deleted before it completed"
 	}
 	return "cancelled at the customer's request"

@@ -15,8 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/internal/orders"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // scenario runs the workflow with mocked activities: every step takes one
@@ -75,12 +74,12 @@ func (s *scenario) happy() *scenario {
 
 func (s *scenario) cancelAt(d time.Duration) *scenario {
 	s.env.RegisterDelayedCallback(func() {
-		s.env.SignalWorkflow(CancelSignal, CancelRequest{Reason: v1alpha1.ReasonCancelled})
+		s.env.SignalWorkflow(contract.CancelSignal, contract.CancelRequest{Reason: contract.ReasonCancelled})
 	}, d)
 	return s
 }
 
-func (s *scenario) run(in OrderInput) Progress {
+func (s *scenario) run(in contract.OrderInput) contract.Progress {
 	s.t.Helper()
 	s.env.ExecuteWorkflow(OrderWorkflow, in)
 	if !s.env.IsWorkflowCompleted() {
@@ -89,7 +88,7 @@ func (s *scenario) run(in OrderInput) Progress {
 	if err := s.env.GetWorkflowError(); err != nil {
 		s.t.Fatalf("workflow error: %v", err)
 	}
-	var p Progress
+	var p contract.Progress
 	if err := s.env.GetWorkflowResult(&p); err != nil {
 		s.t.Fatal(err)
 	}
@@ -110,22 +109,22 @@ func (s *scenario) wantCalls(want ...string) {
 	}
 }
 
-func (s *scenario) wantFinished(status, reason string) {
+func (s *scenario) wantFinished(status contract.Phase, reason string) {
 	s.t.Helper()
-	if len(s.finished) != 1 || s.finished[0].Status != status || s.finished[0].Reason != reason {
+	if len(s.finished) != 1 || s.finished[0].Phase != status || s.finished[0].Reason != reason {
 		s.t.Fatalf("FinishOrder calls %+v; want one with %s/%s", s.finished, status, reason)
 	}
 }
 
-func order() OrderInput {
-	return OrderInput{UID: "uid-1", Namespace: "shop", Name: "order-001", CustomerID: "CUST-001",
-		Items: []Item{{ProductID: "PROD-001", Quantity: 1, UnitPrice: "1299.99"}}}
+func order() contract.OrderInput {
+	return contract.OrderInput{UID: "uid-1", Namespace: "shop", Name: "order-001", CustomerID: "CUST-001",
+		Items: []contract.Item{{ProductID: "PROD-001", Quantity: 1, UnitPrice: "1299.99"}}}
 }
 
 func TestAnOrderRunsEveryStepAndCompletes(t *testing.T) {
 	s := newScenario(t).happy()
 	p := s.run(order())
-	if p.Phase != v1alpha1.PhaseCompleted || p.Step != v1alpha1.StepCustomerNotified {
+	if p.Phase != contract.PhaseCompleted || p.Step != contract.StepCustomerNotified {
 		t.Fatalf("progress %+v", p)
 	}
 	if p.Total != "1299.99" || p.Currency != "USD" || p.PaymentID != "pay_1" || p.CompletionTime == nil {
@@ -135,7 +134,7 @@ func TestAnOrderRunsEveryStepAndCompletes(t *testing.T) {
 		t.Fatalf("steps %+v", p.Steps)
 	}
 	s.wantCalls("CreateOrder", "ReserveInventory", "ProcessPayment", "SendNotification", "FinishOrder")
-	s.wantFinished(orders.StatusCompleted, "")
+	s.wantFinished(contract.PhaseCompleted, "")
 }
 
 func TestTheDefaultPaymentMethodIsCharged(t *testing.T) {
@@ -146,7 +145,7 @@ func TestTheDefaultPaymentMethodIsCharged(t *testing.T) {
 		return "pay_1", nil
 	})
 	s.happy().run(order())
-	if charged.PaymentMethod != DefaultPaymentMethod || charged.Total != "1299.99" {
+	if charged.PaymentMethod != contract.DefaultPaymentMethod || charged.Total != "1299.99" {
 		t.Fatalf("charged %+v", charged)
 	}
 }
@@ -163,28 +162,28 @@ func TestBusinessFailuresEndTheOrderWithTheirReasonAndCompensate(t *testing.T) {
 		calls  []string
 	}{
 		{"unknown product", func(s *scenario) {
-			s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{}, business(v1alpha1.ReasonUnknownProduct))
-		}, v1alpha1.ReasonUnknownProduct, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
+			s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{}, business(contract.ReasonUnknownProduct))
+		}, contract.ReasonUnknownProduct, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
 		{"price changed", func(s *scenario) {
-			s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{}, business(v1alpha1.ReasonPriceChanged))
-		}, v1alpha1.ReasonPriceChanged, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
+			s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{}, business(contract.ReasonPriceChanged))
+		}, contract.ReasonPriceChanged, []string{"CreateOrder", "FinishOrder", "SendNotification"}},
 		{"out of stock", func(s *scenario) {
-			s.env.OnActivity(a.ReserveInventory, mock.Anything, mock.Anything).Return(business(v1alpha1.ReasonOutOfStock))
-		}, v1alpha1.ReasonOutOfStock, []string{"CreateOrder", "ReserveInventory", "FinishOrder", "SendNotification"}},
+			s.env.OnActivity(a.ReserveInventory, mock.Anything, mock.Anything).Return(business(contract.ReasonOutOfStock))
+		}, contract.ReasonOutOfStock, []string{"CreateOrder", "ReserveInventory", "FinishOrder", "SendNotification"}},
 		{"payment declined", func(s *scenario) {
-			s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.Anything).Return("", business(v1alpha1.ReasonPaymentDeclined))
-		}, v1alpha1.ReasonPaymentDeclined, []string{"CreateOrder", "ReserveInventory", "ProcessPayment", "ReleaseInventory", "FinishOrder", "SendNotification"}},
+			s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.Anything).Return("", business(contract.ReasonPaymentDeclined))
+		}, contract.ReasonPaymentDeclined, []string{"CreateOrder", "ReserveInventory", "ProcessPayment", "ReleaseInventory", "FinishOrder", "SendNotification"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScenario(t)
 			tc.fail(s) // registered first, so it wins over happy's mock
 			s.happy()
 			p := s.run(order())
-			if p.Phase != v1alpha1.PhaseFailed || p.Reason != tc.reason || p.CompletionTime == nil {
+			if p.Phase != contract.PhaseFailed || p.Reason != tc.reason || p.CompletionTime == nil {
 				t.Fatalf("progress %+v", p)
 			}
 			s.wantCalls(tc.calls...)
-			s.wantFinished(orders.StatusFailed, tc.reason)
+			s.wantFinished(contract.PhaseFailed, tc.reason)
 		})
 	}
 }
@@ -203,11 +202,11 @@ func TestCancellationRunsTheCompensationsOfTheStepsThatCompleted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScenario(t).happy().cancelAt(tc.at)
 			p := s.run(order())
-			if p.Phase != v1alpha1.PhaseCancelled || p.Reason != v1alpha1.ReasonCancelled {
+			if p.Phase != contract.PhaseCancelled || p.Reason != contract.ReasonCancelled {
 				t.Fatalf("progress %+v", p)
 			}
 			s.wantCalls(tc.calls...)
-			s.wantFinished(orders.StatusCancelled, v1alpha1.ReasonCancelled)
+			s.wantFinished(contract.PhaseCancelled, contract.ReasonCancelled)
 		})
 	}
 }
@@ -217,7 +216,7 @@ func TestAnOrderCreatedCancelledRecordsNothingAndChargesNothing(t *testing.T) {
 	in := order()
 	in.Cancel = true
 	p := s.run(in)
-	if p.Phase != v1alpha1.PhaseCancelled || p.PaymentID != "" {
+	if p.Phase != contract.PhaseCancelled || p.PaymentID != "" {
 		t.Fatalf("progress %+v", p)
 	}
 	s.wantCalls("FinishOrder")
@@ -234,7 +233,7 @@ func TestARefundIsRecordedInProgress(t *testing.T) {
 func TestACancelAfterTheCustomerWasNotifiedIsRefused(t *testing.T) {
 	s := newScenario(t).happy().cancelAt(3500 * time.Millisecond)
 	p := s.run(order())
-	if p.Phase != v1alpha1.PhaseCompleted || !p.CancelRefused {
+	if p.Phase != contract.PhaseCompleted || !p.CancelRefused {
 		t.Fatalf("progress %+v", p)
 	}
 	s.wantCalls("CreateOrder", "ReserveInventory", "ProcessPayment", "SendNotification", "FinishOrder")
@@ -246,7 +245,7 @@ func TestTransientActivityErrorsAreRetriedUntilTheStepSucceeds(t *testing.T) {
 	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.Anything).Return("", errors.New("gateway timeout")).Once()
 	s.happy()
 	p := s.run(order())
-	if p.Phase != v1alpha1.PhaseCompleted {
+	if p.Phase != contract.PhaseCompleted {
 		t.Fatalf("progress %+v", p)
 	}
 	s.wantCalls("CreateOrder",
@@ -260,26 +259,26 @@ func TestAnUnreachableCustomerFailsTheOrderAndRefundsIt(t *testing.T) {
 		Return(temporal.NewApplicationError("webhook down", notificationErrorType))
 	s.happy()
 	p := s.run(order())
-	if p.Phase != v1alpha1.PhaseFailed || p.Reason != v1alpha1.ReasonNotificationFailed || p.RefundID == "" {
+	if p.Phase != contract.PhaseFailed || p.Reason != contract.ReasonNotificationFailed || p.RefundID == "" {
 		t.Fatalf("progress %+v", p)
 	}
 }
 
 func TestProgressIsPublishedInTheMemo(t *testing.T) {
 	s := newScenario(t).happy()
-	var seen []v1alpha1.OrderPhase
+	var seen []contract.Phase
 	s.env.RegisterDelayedCallback(func() {
-		v, err := s.env.QueryWorkflow(ProgressQuery)
+		v, err := s.env.QueryWorkflow(contract.ProgressQuery)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		var p Progress
+		var p contract.Progress
 		_ = v.Get(&p)
 		seen = append(seen, p.Phase)
 	}, 1500*time.Millisecond)
 	p := s.run(order())
-	if len(seen) != 1 || seen[0] != v1alpha1.PhaseProcessing {
+	if len(seen) != 1 || seen[0] != contract.PhaseProcessing {
 		t.Fatalf("phase at 1.5s: %v", seen)
 	}
 	// Two publishes: the two database steps share one; the payment, the
@@ -289,22 +288,22 @@ func TestProgressIsPublishedInTheMemo(t *testing.T) {
 	}
 }
 
-func keyed() OrderInput {
+func keyed() contract.OrderInput {
 	in := order()
-	in.Key, in.Fingerprint = Key(in.Namespace, in.Name), "v1:this"
+	in.Key, in.Fingerprint = contract.Key(in.Namespace, in.Name), "v1:this"
 	return in
 }
 
 func TestEveryStepGoesByTheOrdersIdentity(t *testing.T) {
 	s := newScenario(t)
-	key := Key("shop", "order-001")
+	key := contract.Key("shop", "order-001")
 	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{Total: "1299.99", Currency: "USD", Key: key}, nil)
 	s.env.OnActivity(a.ReserveInventory, mock.Anything, key).Return(nil)
 	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.UID == key })).Return("pay_1", nil)
 	s.env.OnActivity(a.SendNotification, mock.Anything, mock.MatchedBy(func(in NotifyInput) bool { return in.UID == key })).Return(nil)
-	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.UID == key })).Return(nil)
+	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.Key == key })).Return(nil)
 	p := s.run(keyed())
-	if p.Phase != v1alpha1.PhaseCompleted || p.Fingerprint != "v1:this" {
+	if p.Phase != contract.PhaseCompleted || p.Fingerprint != "v1:this" {
 		t.Fatalf("progress %+v", p)
 	}
 }
@@ -315,8 +314,8 @@ func TestAnOrderRecordedUnderAnEarlierKeyGoesOnUnderThatKey(t *testing.T) {
 	s.env.OnActivity(a.ReserveInventory, mock.Anything, "legacy-uid").Return(nil)
 	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.UID == "legacy-uid" })).Return("pay_1", nil)
 	s.env.OnActivity(a.SendNotification, mock.Anything, mock.Anything).Return(nil)
-	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.UID == "legacy-uid" })).Return(nil)
-	if p := s.run(keyed()); p.Phase != v1alpha1.PhaseCompleted {
+	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.Key == "legacy-uid" })).Return(nil)
+	if p := s.run(keyed()); p.Phase != contract.PhaseCompleted {
 		t.Fatalf("progress %+v", p)
 	}
 }
@@ -325,13 +324,13 @@ func TestAnOrderProcessedBeforeShowsItsRecordAndMovesNothing(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	s := newScenario(t)
 	done := t0.Add(time.Minute)
-	recorded := &Progress{Phase: v1alpha1.PhaseCompleted, Step: v1alpha1.StepCustomerNotified, Total: "1299.99", Currency: "USD",
+	recorded := &contract.Progress{Phase: contract.PhaseCompleted, Step: contract.StepCustomerNotified, Total: "1299.99", Currency: "USD",
 		PaymentID: "pay_first", StartTime: t0, CompletionTime: &done, Restored: true, Fingerprint: "v1:this",
-		Steps: []StepRecord{{Step: v1alpha1.StepAccepted, Time: t0}}}
+		Steps: []contract.StepRecord{{Step: contract.StepAccepted, Time: t0}}}
 	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{Total: "1299.99", Currency: "USD", Key: "shop/order-001", Finished: recorded}, nil)
 	p := s.run(keyed())
 	s.wantCalls("CreateOrder")
-	if p.Phase != v1alpha1.PhaseCompleted || p.PaymentID != "pay_first" || !p.Restored || p.CompletionTime == nil || !p.CompletionTime.Equal(done) || p.Seq == 0 {
+	if p.Phase != contract.PhaseCompleted || p.PaymentID != "pay_first" || !p.Restored || p.CompletionTime == nil || !p.CompletionTime.Equal(done) || p.Seq == 0 {
 		t.Fatalf("progress %+v", p)
 	}
 }
@@ -339,10 +338,10 @@ func TestAnOrderProcessedBeforeShowsItsRecordAndMovesNothing(t *testing.T) {
 func TestANameUsedForAnotherOrderFailsWithoutTouchingItsRecord(t *testing.T) {
 	s := newScenario(t)
 	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{},
-		temporal.NewNonRetryableApplicationError("shop/order-001 was already used", v1alpha1.ReasonNameReused, nil))
+		temporal.NewNonRetryableApplicationError("shop/order-001 was already used", contract.ReasonNameReused, nil))
 	p := s.run(keyed())
 	s.wantCalls("CreateOrder")
-	if p.Phase != v1alpha1.PhaseFailed || p.Reason != v1alpha1.ReasonNameReused || p.CompletionTime == nil {
+	if p.Phase != contract.PhaseFailed || p.Reason != contract.ReasonNameReused || p.CompletionTime == nil {
 		t.Fatalf("progress %+v", p)
 	}
 }

@@ -1,61 +1,46 @@
 package v1alpha1
 
-// OrderPhase is where an order stands as a whole.
+import "orderflow.io/orderflow/internal/contract"
+
+// OrderPhase is where an order stands as a whole: the contract's Phase as
+// the CRD types it (its schema lists the words).
 // +kubebuilder:validation:Enum=Pending;Processing;Completed;Failed;Cancelling;Cancelled
 type OrderPhase string
 
+// The phases, under the names the CRD's users know (internal/contract owns
+// the words).
 const (
-	PhasePending    OrderPhase = "Pending"
-	PhaseProcessing OrderPhase = "Processing"
-	PhaseCompleted  OrderPhase = "Completed"
-	PhaseFailed     OrderPhase = "Failed"
-	PhaseCancelling OrderPhase = "Cancelling"
-	PhaseCancelled  OrderPhase = "Cancelled"
+	PhasePending    = OrderPhase(contract.PhasePending)
+	PhaseProcessing = OrderPhase(contract.PhaseProcessing)
+	PhaseCompleted  = OrderPhase(contract.PhaseCompleted)
+	PhaseFailed     = OrderPhase(contract.PhaseFailed)
+	PhaseCancelling = OrderPhase(contract.PhaseCancelling)
+	PhaseCancelled  = OrderPhase(contract.PhaseCancelled)
 )
 
-// Terminal reports whether no more work happens for an order in this phase.
-func (p OrderPhase) Terminal() bool {
-	return p == PhaseCompleted || p == PhaseFailed || p == PhaseCancelled
-}
-
-// OrderStep is a step of the order workflow, named for what it achieved.
+// OrderStep is a step of the order workflow, named for what it achieved:
+// the contract's Step as the CRD types it.
 // +kubebuilder:validation:Enum=Accepted;InventoryReserved;PaymentCaptured;CustomerNotified
 type OrderStep string
 
+// The steps, in the order they run (contract.Steps).
 const (
-	StepAccepted          OrderStep = "Accepted"
-	StepInventoryReserved OrderStep = "InventoryReserved"
-	StepPaymentCaptured   OrderStep = "PaymentCaptured"
-	StepCustomerNotified  OrderStep = "CustomerNotified"
+	StepAccepted          = OrderStep(contract.StepAccepted)
+	StepInventoryReserved = OrderStep(contract.StepInventoryReserved)
+	StepPaymentCaptured   = OrderStep(contract.StepPaymentCaptured)
+	StepCustomerNotified  = OrderStep(contract.StepCustomerNotified)
 )
-
-// Steps lists the workflow steps in the order they run.
-var Steps = []OrderStep{StepAccepted, StepInventoryReserved, StepPaymentCaptured, StepCustomerNotified}
 
 // Condition types. Ready, Reconciling and Stalled follow kstatus, so Flux,
 // Argo CD and `kubectl wait` read an Order right. Each step of Steps is a
-// condition type too, True once the step completed.
+// condition type too (contract.Steps), True once the step completed.
+// Why an order failed or was cancelled is one of the contract's Reason*
+// words.
 const (
 	ConditionReady         = "Ready"
 	ConditionReconciling   = "Reconciling"
 	ConditionStalled       = "Stalled"
 	ConditionCancelRefused = "CancelRefused"
-)
-
-// Reasons for failure or cancellation (status.reason and condition reasons).
-const (
-	ReasonOutOfStock         = "OutOfStock"
-	ReasonUnknownProduct     = "UnknownProduct"
-	ReasonPriceChanged       = "PriceChanged"
-	ReasonCurrencyMismatch   = "CurrencyMismatch"
-	ReasonPaymentDeclined    = "PaymentDeclined"
-	ReasonNotificationFailed = "NotificationFailed"
-	ReasonCancelled          = "Cancelled"
-	// ReasonNameReused: an Order was applied under a namespace/name already
-	// used for an order with a different spec; nothing was charged.
-	ReasonNameReused     = "NameReused"
-	ReasonDeleted        = "Deleted"
-	ReasonWorkflowFailed = "WorkflowFailed"
 )
 
 // Reasons for the kstatus conditions and events.
@@ -72,3 +57,6 @@ const (
 	// processed and shows the recorded outcome; nothing was charged again.
 	ReasonReattached = "Reattached"
 )
+
+// Terminal reports whether no more work happens for an order in this phase.
+func (p OrderPhase) Terminal() bool { return contract.Phase(p).Terminal() }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/httpapi"
 	"orderflow.io/orderflow/internal/notification"
@@ -134,7 +135,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	logger.Info("Worker started", "taskQueue", workflows.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "paymentGateway", gw.kind, "smtp", smtp.Host, "encrypted", tcfg.Encrypted())
+	logger.Info("Worker started", "taskQueue", contract.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "paymentGateway", gw.kind, "smtp", smtp.Host, "encrypted", tcfg.Encrypted())
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })

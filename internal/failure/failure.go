@@ -9,7 +9,7 @@ import (
 	"fmt"
 )
 
-// Error is a business failure with a CamelCase reason from api/v1alpha1.
+// Error is a business failure with a CamelCase reason, one of the contract's Reason* words.
 type Error struct {
 	Reason  string
 	Message string

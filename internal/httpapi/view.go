@@ -1,16 +1,15 @@
 package httpapi
 
 import (
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/temporal"
-	"orderflow.io/orderflow/workflows"
 )
 
 // orderView is an Order as the REST API shows it.
@@ -52,7 +51,7 @@ func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 		Terminal: o.Status.Phase.Terminal(),
 	}
 	if v.Phase == "" {
-		v.Phase = string(v1alpha1.PhasePending)
+		v.Phase = string(contract.PhasePending)
 	}
 	if o.Status.Currency != "" {
 		v.Currency = o.Status.Currency
@@ -63,7 +62,7 @@ func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 	if wf := o.Status.Workflow; wf != nil {
 		v.WorkflowID, v.WorkflowURL = wf.ID, wf.URL
 	} else if o.Name != "" {
-		v.WorkflowURL = ui.Workflow(workflows.WorkflowID(o.Namespace, o.Name), "")
+		v.WorkflowURL = ui.Workflow(contract.WorkflowID(o.Namespace, o.Name), "")
 	}
 	if !o.CreationTimestamp.IsZero() {
 		t := o.CreationTimestamp.Time
@@ -98,7 +97,7 @@ type stepView struct {
 // completed (its condition's transition time).
 func stepsOf(o *v1alpha1.Order) []stepView {
 	out := []stepView{}
-	for _, step := range v1alpha1.Steps {
+	for _, step := range contract.Steps {
 		if c := meta.FindStatusCondition(o.Status.Conditions, string(step)); c != nil && c.Status == metav1.ConditionTrue {
 			out = append(out, stepView{Step: string(step), At: c.LastTransitionTime.Time})
 		}
@@ -106,11 +105,11 @@ func stepsOf(o *v1alpha1.Order) []stepView {
 	return out
 }
 
-// recordKey is the key of the order's record in PostgreSQL: its identity,
-// or its UID for an order placed before identity by name.
+// recordKey is the key of the order's record in PostgreSQL.
 func recordKey(o *v1alpha1.Order) string {
-	if wf := o.Status.Workflow; wf != nil && strings.HasPrefix(wf.ID, workflows.LegacyWorkflowIDPrefix) {
-		return string(o.UID)
+	id := ""
+	if wf := o.Status.Workflow; wf != nil {
+		id = wf.ID
 	}
-	return workflows.Key(o.Namespace, o.Name)
+	return contract.RecordKey(id, string(o.UID), o.Namespace, o.Name)
 }

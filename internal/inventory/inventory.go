@@ -19,9 +19,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
+	"orderflow.io/orderflow/internal/orders"
 )
 
 // Service reserves and releases stock.
@@ -97,14 +98,13 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE orders SET status = 'reserved', updated_at = now() WHERE uid = $1 AND status = 'created'`, orderUID)
-		return err
+		return orders.MarkReserved(ctx, tx, orderUID)
 	})
 	if ended != "" {
-		return failure.New(v1alpha1.ReasonWorkflowFailed, "order %s is already %s: nothing reserved", orderUID, ended)
+		return failure.New(contract.ReasonWorkflowFailed, "order %s is already %s: nothing reserved", orderUID, ended)
 	}
 	if len(short) > 0 {
-		return failure.New(v1alpha1.ReasonOutOfStock, "not enough stock of %s", strings.Join(short, ", "))
+		return failure.New(contract.ReasonOutOfStock, "not enough stock of %s", strings.Join(short, ", "))
 	}
 	if err != nil {
 		return fmt.Errorf("inventory: reserve: %w", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/inventory"
@@ -152,7 +153,7 @@ func TestAReservationThatArrivesLateTakesNothing(t *testing.T) {
 
 	// Recorded cancelled (the order's end) before the stale reservation ran.
 	testenv.PlaceOrder(t, s, "cancelled-first", "P", 3)
-	if err := ords.SetStatus(ctx, "cancelled-first", orders.StatusCancelled, "Cancelled", "cancelled"); err != nil {
+	if err := ords.Finish(ctx, "cancelled-first", contract.PhaseCancelled, "Cancelled", "cancelled"); err != nil {
 		t.Fatal(err)
 	}
 	err := inv.Reserve(ctx, "cancelled-first")
@@ -164,10 +165,10 @@ func TestAReservationThatArrivesLateTakesNothing(t *testing.T) {
 	}
 
 	// And a finished order's outcome stands: a late status write is ignored.
-	if err := ords.SetStatus(ctx, "cancelled-first", orders.StatusCompleted, "", ""); err != nil {
+	if err := ords.Finish(ctx, "cancelled-first", contract.PhaseCompleted, "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := ords.Status(ctx, "cancelled-first"); st != orders.StatusCancelled {
+	if st, _ := ords.Phase(ctx, "cancelled-first"); st != contract.PhaseCancelled {
 		t.Fatalf("a finished order's status changed to %s", st)
 	}
 }

@@ -1,6 +1,6 @@
 // Package orders owns the orders and order_items tables: an order recorded
 // as placed, priced from the catalog (its unitPrices checked), and where it
-// stands (Status*). An order's record is keyed by its identity, the Order's
+// stands. An order's record is keyed by its identity, the Order's
 // namespace/name (older records by the Order's UID), and remembers what was
 // ordered (a fingerprint): recording the same order again finds the first
 // record, and a different order under a used name is refused (NameReused).
@@ -16,7 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/money"
@@ -27,15 +27,43 @@ type Service struct {
 	DB *db.DB
 }
 
-// Order statuses in the orders table.
+// Record statuses in the orders table's status column: how the record
+// spells where the order stands. Outside this package an order's standing
+// is the contract's Phase.
 const (
-	StatusCreated   = "created"
-	StatusReserved  = "reserved"
-	StatusPaid      = "paid"
-	StatusCompleted = "completed"
-	StatusFailed    = "failed"
-	StatusCancelled = "cancelled"
+	statusCreated   = "created"
+	statusReserved  = "reserved"
+	statusPaid      = "paid"
+	statusCompleted = "completed"
+	statusFailed    = "failed"
+	statusCancelled = "cancelled"
 )
+
+// phaseOf is the phase a record status stands for.
+func phaseOf(status string) contract.Phase {
+	switch status {
+	case statusCompleted:
+		return contract.PhaseCompleted
+	case statusFailed:
+		return contract.PhaseFailed
+	case statusCancelled:
+		return contract.PhaseCancelled
+	}
+	return contract.PhaseProcessing
+}
+
+// finalStatus is the record status of a terminal phase.
+func finalStatus(p contract.Phase) (string, error) {
+	switch p {
+	case contract.PhaseCompleted:
+		return statusCompleted, nil
+	case contract.PhaseFailed:
+		return statusFailed, nil
+	case contract.PhaseCancelled:
+		return statusCancelled, nil
+	}
+	return "", fmt.Errorf("orders: %q is not a final phase", p)
+}
 
 // NewOrder is an order to record, as placed.
 type NewOrder struct {
@@ -75,13 +103,13 @@ type Priced struct {
 // Outcome is how a recorded order ended, with what the workflow reports of
 // it: for an order applied again after it finished.
 type Outcome struct {
-	Status    string // completed, failed or cancelled
+	Phase     contract.Phase // Completed, Failed or Cancelled
 	Reason    string
 	Message   string
 	PaymentID string
 	RefundID  string
 	// Steps are the times the steps completed, by step.
-	Steps     map[v1alpha1.OrderStep]time.Time
+	Steps     map[contract.Step]time.Time
 	PlacedAt  time.Time
 	Completed time.Time
 }
@@ -112,13 +140,13 @@ func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 				return err
 			}
 			if !same {
-				bizErr = failure.New(v1alpha1.ReasonNameReused,
+				bizErr = failure.New(contract.ReasonNameReused,
 					"%s/%s was already used for a different order, placed %s; this one was not processed",
 					o.Namespace, o.Name, placed.UTC().Format(time.RFC3339))
 				return nil
 			}
 			out = Priced{Total: money.Amount(total), Currency: currency, Key: key}
-			if status == StatusFailed && reason != "" && isPricingReason(reason) {
+			if status == statusFailed && reason != "" && isPricingReason(reason) {
 				bizErr = &failure.Error{Reason: reason, Message: message}
 				return nil
 			}
@@ -220,15 +248,15 @@ func sameOrder(ctx context.Context, tx pgx.Tx, key string, fingerprint *string, 
 }
 
 func finished(status string) bool {
-	return status == StatusCompleted || status == StatusFailed || status == StatusCancelled
+	return phaseOf(status).Terminal()
 }
 
 // outcome reads how the finished order under key ended: its payments and
 // when each step completed. (A fenced reservation row is Release's fence,
 // not a reservation: see inventory.)
 func outcome(ctx context.Context, tx pgx.Tx, key, status, reason, message string, placed, updated time.Time) (*Outcome, error) {
-	out := &Outcome{Status: status, Reason: reason, Message: message, PlacedAt: placed, Completed: updated,
-		Steps: map[v1alpha1.OrderStep]time.Time{v1alpha1.StepAccepted: placed}}
+	out := &Outcome{Phase: phaseOf(status), Reason: reason, Message: message, PlacedAt: placed, Completed: updated,
+		Steps: map[contract.Step]time.Time{contract.StepAccepted: placed}}
 	var reserved, captured, notified *time.Time
 	err := tx.QueryRow(ctx, `
 		SELECT (SELECT min(created_at) FROM inventory_reservations WHERE order_uid = $1 AND status <> 'fenced'),
@@ -238,8 +266,8 @@ func outcome(ctx context.Context, tx pgx.Tx, key, status, reason, message string
 	if err != nil {
 		return nil, err
 	}
-	for step, at := range map[v1alpha1.OrderStep]*time.Time{v1alpha1.StepInventoryReserved: reserved,
-		v1alpha1.StepPaymentCaptured: captured, v1alpha1.StepCustomerNotified: notified} {
+	for step, at := range map[contract.Step]*time.Time{contract.StepInventoryReserved: reserved,
+		contract.StepPaymentCaptured: captured, contract.StepCustomerNotified: notified} {
 		if at != nil {
 			out.Steps[step] = *at
 		}
@@ -264,7 +292,7 @@ func outcome(ctx context.Context, tx pgx.Tx, key, status, reason, message string
 }
 
 func isPricingReason(r string) bool {
-	return r == v1alpha1.ReasonUnknownProduct || r == v1alpha1.ReasonPriceChanged || r == v1alpha1.ReasonCurrencyMismatch
+	return r == contract.ReasonUnknownProduct || r == contract.ReasonPriceChanged || r == contract.ReasonCurrencyMismatch
 }
 
 type pricedLine struct {
@@ -309,7 +337,7 @@ func (s *Service) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []p
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return Priced{}, nil, failure.New(v1alpha1.ReasonUnknownProduct, "unknown product %s", strings.Join(unknown, ", "))
+		return Priced{}, nil, failure.New(contract.ReasonUnknownProduct, "unknown product %s", strings.Join(unknown, ", "))
 	}
 
 	currency := o.Currency
@@ -321,16 +349,16 @@ func (s *Service) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []p
 			currency = e.currency
 		}
 		if e.currency != currency {
-			return Priced{}, nil, failure.New(v1alpha1.ReasonCurrencyMismatch,
+			return Priced{}, nil, failure.New(contract.ReasonCurrencyMismatch,
 				"product %s is priced in %s, the order in %s", it.ProductID, e.currency, currency)
 		}
 		if it.UnitPrice != "" {
 			agreed, err := money.Parse(it.UnitPrice)
 			if err != nil {
-				return Priced{}, nil, failure.New(v1alpha1.ReasonPriceChanged, "product %s: %v", it.ProductID, err)
+				return Priced{}, nil, failure.New(contract.ReasonPriceChanged, "product %s: %v", it.ProductID, err)
 			}
 			if agreed != e.price {
-				return Priced{}, nil, failure.New(v1alpha1.ReasonPriceChanged,
+				return Priced{}, nil, failure.New(contract.ReasonPriceChanged,
 					"product %s costs %s %s now, not %s", it.ProductID, e.price, currency, agreed)
 			}
 		}
@@ -346,32 +374,51 @@ func (s *Service) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []p
 	return Priced{Total: total, Currency: currency}, lines, nil
 }
 
-// SetStatus records where an order stands. Completing an order commits
-// its held reservations in the same transaction. A finished order's
-// outcome stands: it is never changed again.
-func (s *Service) SetStatus(ctx context.Context, uid, status, reason, message string) error {
+// Finish records an order's outcome: phase is Completed, Failed or
+// Cancelled. Completing an order commits its held reservations in the same
+// transaction. A finished order's outcome stands: it is never changed again.
+func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, reason, message string) error {
+	status, err := finalStatus(phase)
+	if err != nil {
+		return err
+	}
 	return s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			UPDATE orders SET status = $2, reason = $3, message = $4, updated_at = now()
 			WHERE uid = $1 AND status NOT IN ('completed', 'failed', 'cancelled')`,
-			uid, status, reason, message); err != nil {
+			key, status, reason, message); err != nil {
 			return err
 		}
-		if status == StatusCompleted {
+		if phase == contract.PhaseCompleted {
 			_, err := tx.Exec(ctx, `
 				UPDATE inventory_reservations SET status = 'committed', updated_at = now()
-				WHERE order_uid = $1 AND status = 'held'`, uid)
+				WHERE order_uid = $1 AND status = 'held'`, key)
 			return err
 		}
 		return nil
 	})
 }
 
-// Status returns the recorded status of an order.
-func (s *Service) Status(ctx context.Context, uid string) (string, error) {
+// MarkReserved records, in the caller's transaction, that the order's
+// stock is reserved (the inventory's step).
+func MarkReserved(ctx context.Context, tx pgx.Tx, key string) error {
+	_, err := tx.Exec(ctx, `UPDATE orders SET status = 'reserved', updated_at = now() WHERE uid = $1 AND status = 'created'`, key)
+	return err
+}
+
+// MarkPaid records, in the caller's transaction, that the order's payment
+// was captured (the payment's step).
+func MarkPaid(ctx context.Context, tx pgx.Tx, key string) error {
+	_, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', updated_at = now() WHERE uid = $1 AND status IN ('created', 'reserved')`, key)
+	return err
+}
+
+// Phase returns where the recorded order stands: Processing until it
+// finished.
+func (s *Service) Phase(ctx context.Context, key string) (contract.Phase, error) {
 	var status string
-	err := s.DB.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, uid).Scan(&status)
-	return status, err
+	err := s.DB.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, key).Scan(&status)
+	return phaseOf(status), err
 }
 
 // Records is what PostgreSQL holds of an order beyond its status: the

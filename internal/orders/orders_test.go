@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/orders"
@@ -60,13 +61,13 @@ func TestCreateOrderRecordsBusinessFailuresAndRepeatsThem(t *testing.T) {
 				t.Fatalf("%s attempt %d: %v; want %s", tc.name, i, err, tc.reason)
 			}
 		}
-		if st, err := s.Status(ctx, o.Key); err != nil || st != orders.StatusFailed {
+		if st, err := s.Phase(ctx, o.Key); err != nil || st != contract.PhaseFailed {
 			t.Fatalf("%s: recorded status %q, %v", tc.name, st, err)
 		}
 	}
 }
 
-func placeAndFinish(t *testing.T, s *orders.Service, o orders.NewOrder, status string) {
+func placeAndFinish(t *testing.T, s *orders.Service, o orders.NewOrder, status contract.Phase) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := s.Create(ctx, o); err != nil {
@@ -76,7 +77,7 @@ func placeAndFinish(t *testing.T, s *orders.Service, o orders.NewOrder, status s
 		"pay-"+o.Name, o.Key, "capture-"+o.Key); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetStatus(ctx, o.Key, status, "", ""); err != nil {
+	if err := s.Finish(ctx, o.Key, status, "", ""); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -86,13 +87,13 @@ func TestTheSameOrderRecordedAgainFindsItsOutcome(t *testing.T) {
 	ctx := context.Background()
 	o := orders.NewOrder{Key: "ns/again", ObjectUID: "uid-1", Fingerprint: "v1:a", Namespace: "ns", Name: "again", CustomerID: "C1",
 		Items: []orders.NewItem{{ProductID: "PROD-001", Quantity: 1}}}
-	placeAndFinish(t, s, o, orders.StatusCompleted)
+	placeAndFinish(t, s, o, contract.PhaseCompleted)
 	o.ObjectUID = "uid-2" // the Order deleted and applied again
 	p, err := s.Create(ctx, o)
 	if err != nil || p.Key != "ns/again" || p.Total.String() != "1299.99" || p.Finished == nil {
 		t.Fatalf("%+v, %v", p, err)
 	}
-	if f := p.Finished; f.Status != orders.StatusCompleted || f.PaymentID != "pay-again" || f.Steps["PaymentCaptured"].IsZero() || f.Completed.IsZero() {
+	if f := p.Finished; f.Phase != contract.PhaseCompleted || f.PaymentID != "pay-again" || f.Steps["PaymentCaptured"].IsZero() || f.Completed.IsZero() {
 		t.Fatalf("outcome %+v", f)
 	}
 }
@@ -102,7 +103,7 @@ func TestAnotherOrderUnderAUsedNameIsRefusedAndTheRecordStays(t *testing.T) {
 	ctx := context.Background()
 	o := orders.NewOrder{Key: "ns/taken", Fingerprint: "v1:a", Namespace: "ns", Name: "taken", CustomerID: "C1",
 		Items: []orders.NewItem{{ProductID: "PROD-001", Quantity: 1}}}
-	placeAndFinish(t, s, o, orders.StatusCompleted)
+	placeAndFinish(t, s, o, contract.PhaseCompleted)
 	other := o
 	other.Fingerprint, other.Items = "v1:b", []orders.NewItem{{ProductID: "PROD-002", Quantity: 3}}
 	_, err := s.Create(ctx, other)

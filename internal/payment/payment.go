@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"orderflow.io/orderflow/api/v1alpha1"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
 	"orderflow.io/orderflow/internal/money"
@@ -34,16 +34,16 @@ func (s *Service) Capture(ctx context.Context, orderUID string, amount money.Amo
 	id, err := s.Gateway.Charge(ctx, ChargeRequest{IdempotencyKey: key, Reference: orderUID, Amount: amount, Currency: currency, PaymentMethod: method})
 	var declined *DeclinedError
 	if errors.As(err, &declined) {
-		return "", failure.New(v1alpha1.ReasonPaymentDeclined, "the card was declined (%s)", declined.Code)
+		return "", failure.New(contract.ReasonPaymentDeclined, "the card was declined (%s)", declined.Code)
 	}
 	var refused *RefusedError
 	if errors.As(err, &refused) {
-		return "", failure.New(v1alpha1.ReasonPaymentDeclined, "%s", refused.Error())
+		return "", failure.New(contract.ReasonPaymentDeclined, "%s", refused.Error())
 	}
 	if err != nil {
 		return "", fmt.Errorf("payment: charge: %w", err)
 	}
-	return s.record(ctx, id, orderUID, "capture", amount, currency, key, orders.StatusPaid)
+	return s.record(ctx, id, orderUID, "capture", amount, currency, key, true)
 }
 
 // Refund refunds the order's capture in full, once. It returns "" when the
@@ -67,7 +67,7 @@ func (s *Service) Refund(ctx context.Context, orderUID string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("payment: refund: %w", err)
 	}
-	return s.record(ctx, id, orderUID, "refund", money.Amount(cents), currency, key, "")
+	return s.record(ctx, id, orderUID, "refund", money.Amount(cents), currency, key, false)
 }
 
 func (s *Service) byKey(ctx context.Context, key string) (string, error) {
@@ -84,7 +84,7 @@ func (s *Service) byKey(ctx context.Context, key string) (string, error) {
 
 // record stores a payment; when two attempts race, the first row wins and
 // both return its id.
-func (s *Service) record(ctx context.Context, id, orderUID, kind string, amount money.Amount, currency, key, orderStatus string) (string, error) {
+func (s *Service) record(ctx context.Context, id, orderUID, kind string, amount money.Amount, currency, key string, paid bool) (string, error) {
 	var winner string
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
@@ -96,9 +96,8 @@ func (s *Service) record(ctx context.Context, id, orderUID, kind string, amount 
 		if err := tx.QueryRow(ctx, `SELECT id FROM payments WHERE idempotency_key = $1`, key).Scan(&winner); err != nil {
 			return err
 		}
-		if orderStatus != "" {
-			_, err := tx.Exec(ctx, `UPDATE orders SET status = $2, updated_at = now() WHERE uid = $1 AND status IN ('created', 'reserved')`, orderUID, orderStatus)
-			return err
+		if paid {
+			return orders.MarkPaid(ctx, tx, orderUID)
 		}
 		return nil
 	})

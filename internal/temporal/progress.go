@@ -13,7 +13,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // ProgressCache holds the latest Snapshot of each order workflow that runs
@@ -257,7 +257,7 @@ func (w *ProgressWatcher) poll(ctx context.Context, filter string, since, seen t
 			return seen, 0, err
 		}
 		for _, ex := range resp.GetExecutions() {
-			snap, err := snapshotOf(w.Converter, ex.GetExecution().GetRunId(), ex.GetStatus(), ex.GetMemo().GetFields()[workflows.ProgressMemoKey])
+			snap, err := snapshotOf(w.Converter, ex.GetExecution().GetRunId(), ex.GetStatus(), ex.GetMemo().GetFields()[contract.ProgressMemoKey])
 			if err != nil || snap.Progress.Name == "" {
 				continue
 			}

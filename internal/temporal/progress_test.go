@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // lateVisibility is a visibility store whose records become visible at a
@@ -61,16 +61,16 @@ func (v *lateVisibility) ListWorkflow(_ context.Context, req *workflowservice.Li
 			continue
 		}
 		// A terminated workflow's last progress is older than its close.
-		memo, err := converter.GetDefaultDataConverter().ToPayload(workflows.Progress{Namespace: "shop", Name: r.name, Seq: 1, UpdateTime: r.changed.Add(-time.Hour)})
+		memo, err := converter.GetDefaultDataConverter().ToPayload(contract.Progress{Namespace: "shop", Name: r.name, Seq: 1, UpdateTime: r.changed.Add(-time.Hour)})
 		if status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			memo, err = converter.GetDefaultDataConverter().ToPayload(workflows.Progress{Namespace: "shop", Name: r.name, Seq: 1, UpdateTime: r.changed})
+			memo, err = converter.GetDefaultDataConverter().ToPayload(contract.Progress{Namespace: "shop", Name: r.name, Seq: 1, UpdateTime: r.changed})
 		}
 		if err != nil {
 			return nil, err
 		}
 		ex := &workflowpb.WorkflowExecutionInfo{
 			Execution: &commonpb.WorkflowExecution{WorkflowId: "order-" + r.name, RunId: "run-" + r.name},
-			Memo:      &commonpb.Memo{Fields: map[string]*commonpb.Payload{workflows.ProgressMemoKey: memo}},
+			Memo:      &commonpb.Memo{Fields: map[string]*commonpb.Payload{contract.ProgressMemoKey: memo}},
 			Status:    status,
 		}
 		if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -163,13 +163,13 @@ func watch(t *testing.T, v *lateVisibility, w *ProgressWatcher) []string {
 
 func TestAnOlderReportDoesNotReplaceANewerOne(t *testing.T) {
 	c := NewProgressCache()
-	if !c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 3}}) {
+	if !c.Put("w", Snapshot{Progress: contract.Progress{Seq: 3}}) {
 		t.Fatal("first put reported no change")
 	}
-	if c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 2}}) {
+	if c.Put("w", Snapshot{Progress: contract.Progress{Seq: 2}}) {
 		t.Fatal("an older snapshot replaced a newer one")
 	}
-	if c.Put("w", Snapshot{Progress: workflows.Progress{Seq: 3}}) {
+	if c.Put("w", Snapshot{Progress: contract.Progress{Seq: 3}}) {
 		t.Fatal("the same snapshot reported a change")
 	}
 	if s, _ := c.Get("w"); s.Progress.Seq != 3 {

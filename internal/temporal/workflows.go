@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // Snapshot is what the controller knows of an order's workflow.
@@ -24,7 +24,7 @@ type Snapshot struct {
 	// CloseStatus names how a closed execution ended (Completed, Failed,
 	// Terminated, TimedOut, ...).
 	CloseStatus string
-	Progress    workflows.Progress
+	Progress    contract.Progress
 	// Fetched is when the snapshot was read from Temporal.
 	Fetched time.Time
 	// Changed is when the workflow last changed: its last progress or its close.
@@ -68,17 +68,17 @@ func (t *OrderWorkflows) count(call string) {
 
 // Start starts the order's workflow, or finds the one already started, and
 // returns its run id; closed says the one found has already ended.
-func (t *OrderWorkflows) Start(ctx context.Context, in workflows.OrderInput) (string, bool, error) {
+func (t *OrderWorkflows) Start(ctx context.Context, in contract.OrderInput) (string, bool, error) {
 	id := in.WorkflowID()
 	t.count("StartWorkflowExecution")
 	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                workflows.TaskQueue,
+		TaskQueue:                contract.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		// The SDK would otherwise hand back the closed run as if started.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-	}, workflows.OrderWorkflow, in)
+	}, contract.WorkflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		// The workflow ran and closed already: it is this order's, attach to it.
@@ -95,7 +95,7 @@ func (t *OrderWorkflows) Start(ctx context.Context, in workflows.OrderInput) (st
 // workflow, ErrClosed when it already ended.
 func (t *OrderWorkflows) Cancel(ctx context.Context, workflowID, reason string) error {
 	t.count("SignalWorkflowExecution")
-	err := t.Client.SignalWorkflow(ctx, workflowID, "", workflows.CancelSignal, workflows.CancelRequest{Reason: reason})
+	err := t.Client.SignalWorkflow(ctx, workflowID, "", contract.CancelSignal, contract.CancelRequest{Reason: reason})
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		if _, derr := t.Describe(ctx, workflowID); errors.Is(derr, ErrNotFound) {
@@ -122,7 +122,7 @@ func (t *OrderWorkflows) Describe(ctx context.Context, workflowID string) (Snaps
 		return Snapshot{}, fmt.Errorf("describe workflow %s: %w", workflowID, err)
 	}
 	info := resp.GetWorkflowExecutionInfo()
-	return snapshotOf(t.Converter, info.GetExecution().GetRunId(), info.GetStatus(), info.GetMemo().GetFields()[workflows.ProgressMemoKey])
+	return snapshotOf(t.Converter, info.GetExecution().GetRunId(), info.GetStatus(), info.GetMemo().GetFields()[contract.ProgressMemoKey])
 }
 
 // URL links to a run of a workflow in the Temporal UI, or is "".

@@ -25,7 +25,7 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 // Env is where the orders run: the Kubernetes API, the Temporal namespace
@@ -109,7 +109,7 @@ func (e *Env) Place(t testing.TB, ns string, n int, reapply bool, inject func())
 				return
 			}
 			mu.Lock()
-			orders = append(orders, Placed{Name: o.Name, Key: workflows.Key(o.Namespace, o.Name), Kind: k, Manifest: manifest})
+			orders = append(orders, Placed{Name: o.Name, Key: contract.Key(o.Namespace, o.Name), Kind: k, Manifest: manifest})
 			mu.Unlock()
 			switch k {
 			case Cancelled:
@@ -270,7 +270,7 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 				fail("%s (%d) completed", p.Name, p.Kind)
 			}
 		case phase == v1alpha1.PhaseFailed:
-			want := map[Kind]string{OutOfStock: v1alpha1.ReasonOutOfStock, Declined: v1alpha1.ReasonPaymentDeclined}[p.Kind]
+			want := map[Kind]string{OutOfStock: contract.ReasonOutOfStock, Declined: contract.ReasonPaymentDeclined}[p.Kind]
 			if want == "" || o.Status.Reason != want {
 				fail("%s (%d) failed with %s: %s", p.Name, p.Kind, o.Status.Reason, o.Status.Message)
 			}
@@ -293,7 +293,7 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 			fail("%s %s with %d captures and %d refunds", p.Name, status, captures, refunds)
 		}
 		resp, err := e.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
-			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID(ns, p.Name))})
+			Query: fmt.Sprintf("WorkflowId = '%s'", contract.WorkflowID(ns, p.Name))})
 		if err != nil {
 			t.Fatal(err)
 		}

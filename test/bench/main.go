@@ -42,6 +42,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
@@ -257,7 +258,7 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 			s = &seen{stepSeen: map[v1alpha1.OrderStep]time.Time{}}
 			orders[o.Name] = s
 		}
-		s.workflow = workflows.WorkflowID(o.Namespace, o.Name)
+		s.workflow = contract.WorkflowID(o.Namespace, o.Name)
 		if ns, err := strconv.ParseInt(o.Annotations[createdAnnotation], 10, 64); err == nil {
 			s.created = time.Unix(0, ns)
 		}
@@ -268,7 +269,7 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 		s.lastState = string(state)
 		for _, c := range o.Status.Conditions {
 			step := v1alpha1.OrderStep(c.Type)
-			if c.Status == metav1.ConditionTrue && slices.Contains(v1alpha1.Steps, step) {
+			if c.Status == metav1.ConditionTrue && slices.Contains(contract.Steps, contract.Step(step)) {
 				if _, ok := s.stepSeen[step]; !ok {
 					s.stepSeen[step] = now
 				}
@@ -352,11 +353,11 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		if p.Phase == v1alpha1.PhaseCompleted {
+		if p.Phase == contract.PhaseCompleted {
 			completed++
 		}
 		for _, step := range p.Steps {
-			if at, ok := s.stepSeen[step.Step]; ok {
+			if at, ok := s.stepSeen[v1alpha1.OrderStep(step.Step)]; ok {
 				lags = append(lags, ms(at.Sub(step.Time)))
 			}
 		}
@@ -415,21 +416,21 @@ func (b *bench) direct(name string, n, rate int) (result, error) {
 				defer func() { <-sem }()
 			}
 			name := fmt.Sprintf("d-%d-%05d", run, i)
-			in := workflows.OrderInput{Key: workflows.Key("direct", name), UID: fmt.Sprintf("direct-%d-%d", run, i), Namespace: "direct", Name: name,
-				CustomerID: "BENCH", Items: []workflows.Item{{ProductID: benchProduct, Quantity: 1}}}
+			in := contract.OrderInput{Key: contract.Key("direct", name), UID: fmt.Sprintf("direct-%d-%d", run, i), Namespace: "direct", Name: name,
+				CustomerID: "BENCH", Items: []contract.Item{{ProductID: benchProduct, Quantity: 1}}}
 			t0 := time.Now()
-			wr, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: workflows.TaskQueue}, workflows.OrderWorkflow, in)
+			wr, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
 			if err != nil {
 				firstErr.Store(err)
 				return
 			}
-			var p workflows.Progress
+			var p contract.Progress
 			if err := wr.Get(ctx, &p); err != nil {
 				firstErr.Store(err)
 				return
 			}
 			latencies[i] = ms(time.Since(t0))
-			if p.Phase == v1alpha1.PhaseCompleted {
+			if p.Phase == contract.PhaseCompleted {
 				completed.Add(1)
 			}
 		}(i)
@@ -528,13 +529,13 @@ func (b *bench) scale(n int) (result, error) {
 }
 
 // progress reads an order's workflow progress from its memo.
-func (b *bench) progress(ctx context.Context, workflowID string) (workflows.Progress, error) {
-	var p workflows.Progress
+func (b *bench) progress(ctx context.Context, workflowID string) (contract.Progress, error) {
+	var p contract.Progress
 	d, err := b.tc.DescribeWorkflowExecution(ctx, workflowID, "")
 	if err != nil {
 		return p, err
 	}
-	err = b.dc.FromPayload(d.GetWorkflowExecutionInfo().GetMemo().GetFields()[workflows.ProgressMemoKey], &p)
+	err = b.dc.FromPayload(d.GetWorkflowExecutionInfo().GetMemo().GetFields()[contract.ProgressMemoKey], &p)
 	return p, err
 }
 

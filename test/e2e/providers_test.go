@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"orderflow.io/orderflow/workflows"
+	"orderflow.io/orderflow/internal/contract"
 )
 
 const emailOrder = `apiVersion: orderflow.io/v1alpha1
@@ -69,7 +69,7 @@ func TestAnOrderEmailsTheCustomerAndKeepsTheirDataOutOfTemporal(t *testing.T) {
 		}
 	})
 
-	wid := workflows.WorkflowID("default", name)
+	wid := contract.WorkflowID("default", name)
 	// A client without the codec sees what Temporal stores.
 	tc, err := client.Dial(client.Options{HostPort: "127.0.0.1:17233"})
 	if err != nil {
