@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project's pinned tools into ./bin from the Go module proxy only:
-# the Kubernetes and Temporal servers the tests run against, helm,
+# the Kubernetes and Temporal servers the tests run against (Temporal's
+# dev server in its CLI, and the real server on PostgreSQL), helm,
 # controller-gen, stripe-mock (Stripe's API) and mailpit (an SMTP server).
 #
 # Tools that `go install` accepts are pinned here by version. kube-apiserver,
@@ -40,6 +41,7 @@ pin_of() {
       { cat "$root/hack/tools/kubernetes/go."{mod,sum}; echo static; } | sha256sum | cut -c1-16 ;;
     coredns) cat "$root/hack/tools/coredns/"{go.mod,go.sum,main.go} | sha256sum | cut -c1-16 ;;
     etcd) cat "$root/hack/tools/etcd/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+    temporal-server|temporal-sql-tool) cat "$root/hack/tools/temporal-server/go."{mod,sum} | sha256sum | cut -c1-16 ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
 }
@@ -76,12 +78,16 @@ build() {
       (cd "$root/hack/tools/kubernetes" && CGO_ENABLED=0 go build -ldflags "$(k8s_ldflags)" -o "$bin/$1" "k8s.io/kubernetes/cmd/$1") ;;
     coredns) (cd "$root/hack/tools/coredns" && CGO_ENABLED=0 go build -o "$bin/coredns" .) ;;
     etcd) (cd "$root/hack/tools/etcd" && go build -o "$bin/etcd" go.etcd.io/etcd/server/v3) ;;
+    # The real Temporal server and its schema tool, static: the local
+    # stack's DEV_TEMPORAL=server and the cluster's production path.
+    temporal-server) (cd "$root/hack/tools/temporal-server" && CGO_ENABLED=0 go build -o "$bin/temporal-server" go.temporal.io/server/cmd/server) ;;
+    temporal-sql-tool) (cd "$root/hack/tools/temporal-server" && CGO_ENABLED=0 go build -o "$bin/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql) ;;
   esac
 }
 
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl kubelet
-  kube-controller-manager kube-scheduler kube-proxy etcd temporal helm helm4 coredns stripe-mock mailpit)
+  kube-controller-manager kube-scheduler kube-proxy etcd temporal temporal-server temporal-sql-tool helm helm4 coredns stripe-mock mailpit)
 
 # Two builds at a time: one Go build leaves a core idle while it links or
 # compiles a large package alone. The Kubernetes binaries share most of
