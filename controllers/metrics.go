@@ -17,8 +17,10 @@ type Metrics struct {
 	transitions *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	byPhase     *prometheus.Desc
+	followed    *prometheus.Desc
 	mu          sync.Mutex
 	reader      client.Reader
+	followers   func() int
 	// temporalCalls counts the calls the manager makes to Temporal, by kind.
 	TemporalCalls *prometheus.CounterVec
 	// ProgressDelay observes how long after a workflow's change the watcher
@@ -55,13 +57,15 @@ func newMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"phase"}),
 		byPhase: prometheus.NewDesc("orderflow_orders", "Orders by phase.", []string{"phase"}, nil),
+		followed: prometheus.NewDesc("orderflow_progress_followed_workflows",
+			"Workflows whose history the manager follows: its open long polls on Temporal.", nil, nil),
 		TemporalCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orderflow_manager_temporal_calls_total",
 			Help: "Calls the manager made to Temporal, by kind.",
 		}, []string{"call"}),
 		ProgressDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "orderflow_progress_seen_delay_seconds",
-			Help:    "Time from a workflow's progress change to the watcher's first sight of it.",
+			Help:    "Time from a workflow's progress change to the manager's first sight of it (history follower or visibility watcher).",
 			Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5},
 		}),
 	}
@@ -79,14 +83,24 @@ func (m *Metrics) observe(o *v1alpha1.Order, old, now *v1alpha1.OrderStatus) {
 	}
 }
 
+// following has the followed-workflows gauge read n.
+func (m *Metrics) following(n func() int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.followers = n
+}
+
 // Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.byPhase }
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.byPhase; ch <- m.followed }
 
 // Collect implements prometheus.Collector: it counts the cached Orders.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
-	reader := m.reader
+	reader, followers := m.reader, m.followers
 	m.mu.Unlock()
+	if followers != nil {
+		ch <- prometheus.MustNewConstMetric(m.followed, prometheus.GaugeValue, float64(followers()))
+	}
 	var list v1alpha1.OrderList
 	// Read only: no copy of every cached Order per scrape.
 	if err := reader.List(context.Background(), &list, client.UnsafeDisableDeepCopy); err != nil {

@@ -4,16 +4,19 @@
 //
 // The reconciler turns each Order into a Temporal workflow and mirrors the
 // workflow's progress into the Order's status. It does not poll each order:
-// the progress watcher of internal/temporal lists, every ~50 ms with one
-// visibility query, the workflows whose progress changed, keeps their
-// latest progress in a cache and sends the changed Orders into the
-// controller's queue through a channel source. The reconcile then writes
-// the status from the cached progress, once per change, and only when the
-// status differs. A running order is also requeued every minute as a
-// safety net; that path reads the workflow once with Describe when the
-// cached progress has grown older than that. The net matters: a change
-// whose visibility record appears later than the watcher's overlap after
-// the change is missed by the listing, and shows at the next resync.
+// the history follower of internal/temporal long-polls the history of each
+// running order's workflow, which Temporal answers as soon as the workflow
+// publishes a progress or closes; it keeps the latest progress in a cache
+// and reports the changed Orders, which go into the controller's queue
+// through a channel source. The reconcile then writes the status from the
+// cached progress, once per change, and only when the status differs. The
+// reconcile starts the follower of every running workflow it meets, so a
+// restarted manager or a new leader catches up from history. Two safety
+// nets remain: the progress watcher lists Temporal's visibility every few
+// seconds for changes no follower reported (a follower declined at its
+// limit), and a running order is requeued every minute, which reads the
+// workflow once with Describe when the cached progress has grown older
+// than that.
 //
 // Finished Orders (terminal, finalizer gone) are held in the manager's
 // cache trimmed to what the reconciler reads (TrimFinished), so memory
@@ -76,6 +79,9 @@ type OrderReconciler struct {
 	Progress  *temporal.ProgressCache
 	// ProgressEvents carries the Orders whose workflow progress changed.
 	ProgressEvents <-chan event.GenericEvent
+	// Follow, when set, starts following a running workflow's history
+	// (temporal.HistoryFollower.Follow); it is idempotent.
+	Follow func(workflowID, runID string) bool
 	// Resync requeues running orders as a safety net; a cached progress
 	// older than Resync is refreshed with Describe, as ResyncReads allows
 	// (nil: always). An Order whose read is refused keeps the status it
@@ -224,12 +230,16 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 			// Nothing new came from the watcher: this is the safety net,
 			// and it is busy. A cancel is never held up: it needs the phase.
 			snap, _ := r.Progress.Get(id)
+			r.follow(id, ref.RunID, &snap)
 			if snap.RunID == "" {
 				return nil, nil, nil
 			}
 			return nil, &snap, nil
 		}
 		snap, err := r.snapshot(ctx, order, id)
+		if err == nil {
+			r.follow(id, ref.RunID, snap)
+		}
 		return nil, snap, err
 	}
 	runID, closed, err := r.Workflows.Start(ctx, OrderInput(order))
@@ -247,10 +257,18 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		snap, err := r.snapshot(ctx, order, id)
 		return ref, snap, err
 	}
+	r.follow(id, runID, nil)
 	if snap, ok := r.Progress.Get(id); ok {
 		return ref, &snap, nil
 	}
 	return ref, nil, nil
+}
+
+// follow has the workflow's history followed unless it is known closed.
+func (r *OrderReconciler) follow(id, runID string, snap *temporal.Snapshot) {
+	if r.Follow != nil && (snap == nil || !snap.Closed) {
+		r.Follow(id, runID)
+	}
 }
 
 // fresh returns the cached progress of the workflow if it is younger than

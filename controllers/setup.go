@@ -8,7 +8,9 @@ import (
 	"golang.org/x/time/rate"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/temporal"
 )
 
@@ -18,14 +20,16 @@ type Options struct {
 	TemporalNamespace string
 	// TemporalUI is the base URL of the Temporal UI for status links.
 	TemporalUI string
-	// ProgressInterval is how often the watcher lists changed workflows;
-	// ProgressOverlap how far back each listing reaches past the newest
-	// change seen.
+	// ProgressFollowMax bounds the workflows whose history is followed at
+	// once; orders past it are left to the safety nets.
+	ProgressFollowMax int
+	// ProgressInterval is how often the safety net lists changed workflows
+	// in visibility; ProgressOverlap how far back each listing reaches past
+	// the newest change seen.
 	ProgressInterval time.Duration
 	ProgressOverlap  time.Duration
 	// ProgressIdleInterval is the longest wait between listings while no
-	// order runs or changes; a started or cancelled order brings the
-	// watcher back to ProgressInterval at once.
+	// order runs or changes.
 	ProgressIdleInterval time.Duration
 	// Resync requeues running orders as a safety net; ResyncReads bounds
 	// the workflow reads (Describe) that net makes per second.
@@ -44,10 +48,13 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		TemporalNamespace: "default",
-		ProgressInterval:  50 * time.Millisecond,
-		ProgressOverlap:   500 * time.Millisecond,
-		// An idle stack costs Temporal one listing a second, not twenty.
-		ProgressIdleInterval: time.Second,
+		ProgressFollowMax: 5000,
+		// Status follows history; visibility, seconds behind on a loaded
+		// server, is only the safety net: a listing every 5 s while orders
+		// run, every 30 s at idle (docs/performance.md).
+		ProgressInterval:     5 * time.Second,
+		ProgressOverlap:      10 * time.Second,
+		ProgressIdleInterval: 30 * time.Second,
 		Resync:               time.Minute,
 		// Bounds the safety net's reads of Temporal when many Orders run
 		// (docs/performance.md).
@@ -57,8 +64,9 @@ func DefaultOptions() Options {
 	}
 }
 
-// Setup registers the Order controller and its progress watcher with mgr.
-// The watcher runs on the leader only, like the controller.
+// Setup registers the Order controller, its history follower and its
+// progress watcher with mgr. Both run on the leader only, like the
+// controller.
 func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, error) {
 	events := make(chan event.GenericEvent, 1024)
 	cache := temporal.NewProgressCache()
@@ -66,22 +74,36 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 	wf := &temporal.OrderWorkflows{Client: tc, Namespace: opts.TemporalNamespace,
 		UI: temporal.UI{Address: opts.TemporalUI, Namespace: opts.TemporalNamespace}, Calls: metrics.TemporalCalls,
 		Converter: opts.DataConverter}
-	watcher := &temporal.ProgressWatcher{
-		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Events: events, Converter: opts.DataConverter,
-		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap, IdleInterval: opts.ProgressIdleInterval,
-		Polls: func() { metrics.TemporalCalls.WithLabelValues("ListWorkflowExecutions").Inc() },
+	changed := func(namespace, name string) {
+		o := &v1alpha1.Order{}
+		o.Namespace, o.Name = namespace, name
+		events <- event.GenericEvent{Object: o}
+	}
+	follower := &temporal.HistoryFollower{
+		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Changed: changed, Converter: opts.DataConverter,
+		Max:   opts.ProgressFollowMax,
+		Calls: func() { metrics.TemporalCalls.WithLabelValues("GetWorkflowExecutionHistory").Inc() },
 		Seen:  func(d time.Duration) { metrics.ProgressDelay.Observe(d.Seconds()) },
 	}
-	wf.Moved = watcher.Wake
-	if err := mgr.Add(watcher); err != nil {
-		return nil, err
+	watcher := &temporal.ProgressWatcher{
+		Client: tc, Namespace: opts.TemporalNamespace, Cache: cache, Changed: changed, Converter: opts.DataConverter,
+		Interval: opts.ProgressInterval, Overlap: opts.ProgressOverlap, IdleInterval: opts.ProgressIdleInterval,
+		EndedInterval: opts.ProgressIdleInterval, EndedOverlap: opts.ProgressOverlap,
+		Polls: func() { metrics.TemporalCalls.WithLabelValues("ListWorkflowExecutions").Inc() },
 	}
+	for _, runnable := range []manager.Runnable{follower, watcher} {
+		if err := mgr.Add(runnable); err != nil {
+			return nil, err
+		}
+	}
+	metrics.following(follower.Following)
 	r := &OrderReconciler{
 		Client:                  mgr.GetClient(),
 		Recorder:                mgr.GetEventRecorder("orderflow-manager"),
 		Workflows:               wf,
 		Progress:                cache,
 		ProgressEvents:          events,
+		Follow:                  follower.Follow,
 		Resync:                  opts.Resync,
 		ResyncReads:             rate.NewLimiter(rate.Limit(opts.ResyncReads), max(1, int(opts.ResyncReads))),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,

@@ -2,8 +2,9 @@
 // (address, namespace, TLS), the search attributes the order workflow
 // publishes its progress with, the links into the Temporal UI, the adapter
 // through which the controller starts, cancels and reads order workflows,
-// and the progress watcher and cache that tell the controller which
-// workflows changed.
+// and the history follower, the visibility watcher (its safety net) and the
+// cache that tell the controller which orders changed, as plain
+// namespace/name pairs: it knows no Kubernetes types.
 package temporal
 
 import (

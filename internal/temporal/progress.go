@@ -6,13 +6,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/contract"
 )
 
@@ -84,7 +82,10 @@ func (c *ProgressCache) Len() int {
 
 // ProgressWatcher lists, with one visibility query per interval, the order
 // workflows whose progress changed since the last poll, stores their
-// progress in the cache and sends each changed Order to the controller.
+// progress in the cache and tells Changed of each changed order. It is the
+// safety net of the HistoryFollower: visibility is eventually consistent
+// (seconds behind on a loaded server), so it only finds what a follower
+// missed or was not started for.
 //
 // The query asks for OrderUpdatedAt (set by the workflow at every change,
 // its last one included) at or after a watermark: the newest change seen,
@@ -108,7 +109,8 @@ type ProgressWatcher struct {
 	Client    client.Client
 	Namespace string
 	Cache     *ProgressCache
-	Events    chan<- event.GenericEvent
+	// Changed is told each order whose progress changed.
+	Changed func(namespace, name string)
 	// Converter decodes the progress memo (the client's; nil: the default).
 	Converter converter.DataConverter
 	// Interval between polls; Overlap re-reads changes that older.
@@ -152,7 +154,7 @@ const endedAbnormally = "ExecutionStatus IN ('Failed', 'Canceled', 'Terminated',
 
 // Start polls until ctx ends. It implements manager.Runnable.
 func (w *ProgressWatcher) Start(ctx context.Context) error {
-	log := logf.FromContext(ctx).WithName("progress-watcher")
+	log := logr.FromContextOrDiscard(ctx).WithName("progress-watcher")
 	endedInterval, endedOverlap := w.EndedInterval, w.EndedOverlap
 	if endedInterval <= 0 {
 		endedInterval = 2 * time.Second
@@ -274,13 +276,7 @@ func (w *ProgressWatcher) poll(ctx context.Context, filter string, since, seen t
 				w.Seen(time.Since(snap.Changed))
 			}
 			late = max(late, seen.Sub(snap.Changed))
-			o := &v1alpha1.Order{}
-			o.Namespace, o.Name = snap.Progress.Namespace, snap.Progress.Name
-			select {
-			case w.Events <- event.GenericEvent{Object: o}:
-			case <-ctx.Done():
-				return newest, late, nil
-			}
+			w.Changed(snap.Progress.Namespace, snap.Progress.Name)
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {

@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"orderflow.io/orderflow/internal/contract"
 )
@@ -130,8 +129,13 @@ func TestTheProgressWatcherFindsWorkflowsThatEndedWithoutALastProgress(t *testin
 // sent to the controller.
 func watch(t *testing.T, v *lateVisibility, w *ProgressWatcher) []string {
 	t.Helper()
-	events := make(chan event.GenericEvent, 100)
-	w.Events = events
+	var mu sync.Mutex
+	var got []string
+	w.Changed = func(_, name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, name)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Start(ctx) }()
@@ -153,11 +157,8 @@ func watch(t *testing.T, v *lateVisibility, w *ProgressWatcher) []string {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	close(events)
-	var got []string
-	for ev := range events {
-		got = append(got, ev.Object.GetName())
-	}
+	mu.Lock()
+	defer mu.Unlock()
 	return got
 }
 
@@ -194,7 +195,7 @@ func (q *quietVisibility) ListWorkflow(context.Context, *workflowservice.ListWor
 // Wake (a workflow started) brings a listing at once.
 func TestAnIdleWatcherBacksOffAndWakesAtOnce(t *testing.T) {
 	q := &quietVisibility{}
-	w := &ProgressWatcher{Client: q, Namespace: "default", Cache: NewProgressCache(), Events: make(chan event.GenericEvent, 10),
+	w := &ProgressWatcher{Client: q, Namespace: "default", Cache: NewProgressCache(), Changed: func(string, string) {},
 		Interval: 10 * time.Millisecond, Overlap: time.Millisecond, IdleInterval: 300 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -49,15 +49,6 @@ type OrderWorkflows struct {
 	// Converter decodes the progress memo; nil means the SDK's default.
 	// It must be the client's: with encryption the memo is encrypted.
 	Converter converter.DataConverter
-	// Moved, when set, is called after a workflow was started or signalled:
-	// its progress is about to change (the watcher's Wake).
-	Moved func()
-}
-
-func (t *OrderWorkflows) moved() {
-	if t.Moved != nil {
-		t.Moved()
-	}
 }
 
 func (t *OrderWorkflows) count(call string) {
@@ -87,7 +78,6 @@ func (t *OrderWorkflows) Start(ctx context.Context, in contract.OrderInput) (str
 	if err != nil {
 		return "", false, fmt.Errorf("start workflow %s: %w", id, err)
 	}
-	t.moved()
 	return run.GetRunID(), false, nil
 }
 
@@ -106,7 +96,6 @@ func (t *OrderWorkflows) Cancel(ctx context.Context, workflowID, reason string) 
 	if err != nil {
 		return fmt.Errorf("signal workflow %s: %w", workflowID, err)
 	}
-	t.moved()
 	return nil
 }
 
