@@ -340,8 +340,8 @@ func TestATerminatedWorkflowShowsAsFailedWellBeforeTheResync(t *testing.T) {
 	}
 	start := time.Now()
 	got = waitFor(t, c, o, "Failed", phase(v1alpha1.PhaseFailed))
-	// No last progress is published by a terminated workflow: the watcher's
-	// listing of abnormal ends must find it, not the one-minute resync.
+	// No last progress is published by a terminated workflow: its history's
+	// close event must show it, not the one-minute resync.
 	if waited := time.Since(start); waited > 15*time.Second {
 		t.Fatalf("the terminated workflow showed after %s", waited)
 	}

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The local stack: etcd + kube-apiserver, the Temporal dev server (with UI),
+# The local stack: etcd + kube-apiserver, the Temporal dev server (with UI;
+# DEV_TEMPORAL=server runs the real Temporal server on the stack's
+# PostgreSQL instead, with default dynamic config and no UI),
 # PostgreSQL, mailpit (SMTP, for customer email), and the orderflow manager,
 # worker and API, as local processes with their state and logs under
 # $DEV_DIR (default .dev/). Payloads in Temporal are encrypted with a key
@@ -39,6 +41,8 @@ mailpit_port=${DEV_MAILPIT_PORT:-8025}
 smtp_port=${DEV_SMTP_PORT:-1025}
 stripe_mock_port=${DEV_STRIPE_MOCK_PORT:-12111}
 payment_gateway=${DEV_PAYMENT_GATEWAY:-sandbox}
+# dev: the Temporal CLI's dev server; server: the real server (bin/temporal-server).
+temporal_mode=${DEV_TEMPORAL:-dev}
 kubeconfig=$dev/kubeconfig
 # The Go garbage collector's target for etcd, kube-apiserver and the Temporal
 # dev server (docs/performance.md says what it buys).
@@ -121,6 +125,69 @@ spec: {customerID: CHECK, items: [{productID: PROD-001, quantity: 1}]}
 EOF
 }
 
+# temporal_server runs the real Temporal server on the stack's PostgreSQL
+# (its own databases temporal and temporal_visibility, schemas set up and
+# updated with its sql tool), with an empty dynamic config, as a production
+# server runs by default; the namespace default is registered once. The
+# worker registers the search attribute it publishes with.
+temporal_server() {
+  local pgb d=$dev/temporal-server db
+  pgb=$(pg_bin)
+  as_pg "$pgb/psql" -h "$dev/postgres" -p "$pg_port" -U postgres -d postgres -tAq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SELECT 'CREATE DATABASE temporal OWNER orderflow'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'temporal') \gexec
+SELECT 'CREATE DATABASE temporal_visibility OWNER orderflow'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'temporal_visibility') \gexec
+SQL
+  mkdir -p "$d"
+  for db in temporal temporal_visibility; do
+    local sql=("$bin/temporal-sql-tool" --plugin postgres12 --ep 127.0.0.1 -p "$pg_port" -u orderflow --pw orderflow --db "$db")
+    local schema=temporal
+    [ "$db" = temporal ] || schema=visibility
+    if ! "${sql[@]}" update-schema -d "$bin/temporal-schema/v12/$schema/versioned" >>"$dev/logs/temporal-schema.log" 2>&1; then
+      { "${sql[@]}" setup-schema -v 0.0 && "${sql[@]}" update-schema -d "$bin/temporal-schema/v12/$schema/versioned"; } \
+        >>"$dev/logs/temporal-schema.log" 2>&1 || die "Temporal's $db schema could not be set up; see $dev/logs/temporal-schema.log"
+    fi
+  done
+  : >"$d/dynamicconfig.yaml" # empty: every setting at its default
+  local p=$temporal_port m=$((temporal_port - 300))
+  cat >"$d/config.yaml" <<EOF
+log: {stdout: true, level: warn}
+persistence:
+  defaultStore: default
+  visibilityStore: visibility
+  numHistoryShards: 4
+  datastores:
+    default:
+      sql: {pluginName: postgres12, databaseName: temporal, connectAddr: "127.0.0.1:$pg_port", connectProtocol: tcp,
+            user: orderflow, password: orderflow, maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
+    visibility:
+      sql: {pluginName: postgres12, databaseName: temporal_visibility, connectAddr: "127.0.0.1:$pg_port", connectProtocol: tcp,
+            user: orderflow, password: orderflow, maxConns: 10, maxIdleConns: 10, maxConnLifetime: 1h}
+global:
+  membership: {maxJoinDuration: 30s, broadcastAddress: 127.0.0.1}
+services:
+  frontend: {rpc: {grpcPort: $p, membershipPort: $m, bindOnLocalHost: true, httpPort: $((p + 10))}}
+  history: {rpc: {grpcPort: $((p + 1)), membershipPort: $((m + 1)), bindOnLocalHost: true}}
+  matching: {rpc: {grpcPort: $((p + 2)), membershipPort: $((m + 2)), bindOnLocalHost: true}}
+  worker: {rpc: {grpcPort: $((p + 6)), membershipPort: $((m + 6)), bindOnLocalHost: true}}
+clusterMetadata:
+  enableGlobalNamespace: false
+  failoverVersionIncrement: 10
+  masterClusterName: active
+  currentClusterName: active
+  clusterInformation:
+    active: {enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:$p"}
+dcRedirectionPolicy: {policy: noop}
+dynamicConfigClient: {filepath: "$d/dynamicconfig.yaml", pollInterval: 10s}
+EOF
+  start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal-server" --config-file "$d/config.yaml" --allow-no-auth start
+  wait_for temporal 90 "$bin/temporal" operator cluster health --address "127.0.0.1:$temporal_port"
+  "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port" >/dev/null 2>&1 ||
+    "$bin/temporal" operator namespace create --namespace default --retention 72h --address "127.0.0.1:$temporal_port" >/dev/null
+  wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
+}
+
 up() {
   local t0=$SECONDS
   started=()
@@ -128,6 +195,12 @@ up() {
   [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && [ -x "$bin/kubectl" ] && [ -x "$bin/temporal" ] &&
     [ -x "$bin/mailpit" ] && [ -x "$bin/stripe-mock" ] ||
     "$root/hack/tools/install.sh" kube-apiserver etcd kubectl temporal mailpit stripe-mock
+  case $temporal_mode in
+    dev) ;;
+    server) [ -x "$bin/temporal-server" ] && [ -x "$bin/temporal-sql-tool" ] ||
+      "$root/hack/tools/install.sh" temporal-server temporal-sql-tool ;;
+    *) die "DEV_TEMPORAL=$temporal_mode: want dev or server" ;;
+  esac
   case $payment_gateway in sandbox|stripe) ;; *) die "DEV_PAYMENT_GATEWAY=$payment_gateway: want sandbox or stripe" ;; esac
   [ -x "$bin/orderflow" ] || die "bin/orderflow is missing: run make build (make dev does)"
 
@@ -189,16 +262,20 @@ SQL
     say "made the payload encryption key ($dev/codec-keys)"
   fi
 
-  # Temporal dev server, its state in a file so orders survive a restart.
-  # Its UI decrypts payloads through the worker's codec server.
-  mkdir -p "$dev/temporal"
-  # shellcheck disable=SC2046 # the shared flags split into words on purpose
-  start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal" server start-dev --ip 127.0.0.1 \
-    --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
-    --namespace default --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
-    --ui-codec-endpoint "http://localhost:$worker_port/codec" \
-    $(grep -v '^[[:space:]]*\(#\|$\)' "$root/charts/orderflow/files/temporal-dev-server.flags")
-  wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
+  if [ "$temporal_mode" = server ]; then
+    temporal_server
+  else
+    # Temporal dev server, its state in a file so orders survive a restart.
+    # Its UI decrypts payloads through the worker's codec server.
+    mkdir -p "$dev/temporal"
+    # shellcheck disable=SC2046 # the shared flags split into words on purpose
+    start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal" server start-dev --ip 127.0.0.1 \
+      --port "$temporal_port" --ui-port "$temporal_ui_port" --db-filename "$dev/temporal/temporal.db" \
+      --namespace default --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+      --ui-codec-endpoint "http://localhost:$worker_port/codec" \
+      $(grep -v '^[[:space:]]*\(#\|$\)' "$root/charts/orderflow/files/temporal-dev-server.flags")
+    wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
+  fi
 
   # Schema, demo catalog, CRD.
   export POSTGRES_HOST=127.0.0.1 POSTGRES_PORT=$pg_port POSTGRES_USER=orderflow POSTGRES_PASSWORD=orderflow \

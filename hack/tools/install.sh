@@ -41,7 +41,8 @@ pin_of() {
       { cat "$root/hack/tools/kubernetes/go."{mod,sum}; echo static; } | sha256sum | cut -c1-16 ;;
     coredns) cat "$root/hack/tools/coredns/"{go.mod,go.sum,main.go} | sha256sum | cut -c1-16 ;;
     etcd) cat "$root/hack/tools/etcd/go."{mod,sum} | sha256sum | cut -c1-16 ;;
-    temporal-server|temporal-sql-tool) cat "$root/hack/tools/temporal-server/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+    temporal-server) cat "$root/hack/tools/temporal-server/go."{mod,sum} | sha256sum | cut -c1-16 ;;
+    temporal-sql-tool) { cat "$root/hack/tools/temporal-server/go."{mod,sum}; echo schema; } | sha256sum | cut -c1-16 ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
 }
@@ -81,7 +82,13 @@ build() {
     # The real Temporal server and its schema tool, static: the local
     # stack's DEV_TEMPORAL=server and the cluster's production path.
     temporal-server) (cd "$root/hack/tools/temporal-server" && CGO_ENABLED=0 go build -o "$bin/temporal-server" go.temporal.io/server/cmd/server) ;;
-    temporal-sql-tool) (cd "$root/hack/tools/temporal-server" && CGO_ENABLED=0 go build -o "$bin/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql) ;;
+    # The server's PostgreSQL schemas go beside its schema tool, which reads
+    # them from a directory.
+    temporal-sql-tool)
+      (cd "$root/hack/tools/temporal-server" && CGO_ENABLED=0 go build -o "$bin/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql)
+      dir=$(cd "$root/hack/tools/temporal-server" && go list -m -f '{{.Dir}}' go.temporal.io/server)
+      rm -rf "$bin/temporal-schema" && mkdir -p "$bin/temporal-schema"
+      cp -r "$dir/schema/postgresql/v12" "$bin/temporal-schema/" && chmod -R u+w "$bin/temporal-schema" ;;
   esac
 }
 
