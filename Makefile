@@ -148,15 +148,17 @@ test-e2e e2e: tools build ## Tier 3: the end-to-end suite: its own local stack (
 	go test -tags e2e -count=1 -timeout 20m ./test/e2e
 
 .PHONY: test-faults
-test-faults: tools build ## Tier 4: the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows.
+test-faults: tools build ## Tier 4: the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows. Then the real-server tier: worker and manager kills, a Temporal restart and a leader handover against the real Temporal server.
 	go test -tags faults -count=1 -v -timeout 30m ./test/faults
+	FAULTS_TEMPORAL=server go test -tags faults -count=1 -v -timeout 30m \
+		-run '^(TestWorkerKilledSeveralTimes|TestManagerKilled|TestTemporalRestarted|TestLeaderHandover)$$' ./test/faults
 
 .PHONY: screenshots
 screenshots: tools build ## Refresh docs/web.png and docs/web-phone.png from the e2e browser test.
 	E2E_SCREENSHOTS=docs go test -tags e2e -count=1 -run TestThePage ./test/e2e
 
 .PHONY: bench
-bench: build ## Benchmark against `make dev`: burst, steady and direct-Temporal (BENCH_ARGS, e.g. -n 500 -mode burst).
+bench: build ## Benchmark against `make dev` (dev server, or the real one under DEV_TEMPORAL=server): burst, steady and direct-Temporal (BENCH_ARGS, e.g. -n 500 -mode burst).
 	go run ./test/bench -mode all $(BENCH_ARGS)
 
 .PHONY: bench-scale

@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -51,6 +52,10 @@ const (
 var (
 	root    string
 	summary []string
+	// temporalServer is the Temporal the stack runs (FAULTS_TEMPORAL): dev,
+	// the CLI's dev server, or server, the real server on PostgreSQL with
+	// default dynamic config (make test-faults runs both).
+	temporalServer = cmp.Or(os.Getenv("FAULTS_TEMPORAL"), "dev")
 )
 
 func TestMain(m *testing.M) {
@@ -60,6 +65,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	stackEnv["DEV_TEMPORAL"] = temporalServer
 	_ = dev(nil, "clean")
 	code := 1
 	if err := dev(nil, "up"); err != nil {
@@ -67,6 +73,7 @@ func TestMain(m *testing.M) {
 	} else {
 		code = m.Run()
 	}
+	fmt.Printf("\nTemporal: %s\n", map[string]string{"dev": "the dev server", "server": "the real server (PostgreSQL, default dynamic config)"}[temporalServer])
 	fmt.Println("\n| scenario | orders | faults injected | audit | time to drain |\n| --- | ---: | --- | --- | ---: |")
 	for _, row := range summary {
 		fmt.Println(row)
@@ -195,7 +202,8 @@ func TestPostgresRestarted(t *testing.T) {
 }
 
 func TestTemporalRestarted(t *testing.T) {
-	run(t, "temporal-restart", ordersPerScenario, "Temporal dev server restart (file-backed)", false, func(t *testing.T) {
+	what := map[string]string{"dev": "Temporal dev server restart (file-backed)", "server": "Temporal server restart (PostgreSQL)"}[temporalServer]
+	run(t, "temporal-restart", ordersPerScenario, what, false, func(t *testing.T) {
 		if err := dev(nil, "restart", "temporal"); err != nil {
 			t.Error(err)
 		}
