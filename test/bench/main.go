@@ -374,7 +374,7 @@ func (b *bench) operator(name string, n, rate int) (result, error) {
 	r.ManagerCPU, r.WorkerCPU = after.managerCPU-before.managerCPU, after.workerCPU-before.workerCPU
 	r.CPUPerOrder = cpuPerOrder(before, after, n)
 	r.ManagerPeakRSSMB, r.WorkerPeakRSSMB = b.peakRSS("manager"), b.peakRSS("worker")
-	r.Note = fmt.Sprintf("a change seen by the progress watcher after p50 ≤ %.0f ms, p99 ≤ %.0f ms (Temporal's visibility lag and the wait for a listing)",
+	r.Note = fmt.Sprintf("a change seen by the manager after p50 ≤ %.0f ms, p99 ≤ %.0f ms (history follower; visibility only for what it missed)",
 		seenQuantile(before, after, .5), seenQuantile(before, after, .99))
 	if rate > 0 {
 		r.Note = fmt.Sprintf("%d/s for %s; %s", rate, b.duration, r.Note)
