@@ -22,6 +22,7 @@ import (
 	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/httpapi"
+	"orderflow.io/orderflow/internal/kubeauth"
 	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/temporal"
 )
@@ -100,7 +101,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		authz = &httpapi.KubernetesAuth{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()}}
+		authz = httpapi.KubernetesAuth{Reviewer: &kubeauth.Reviewer{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()}}}
 	}
 	reg := prometheus.NewRegistry()
 	srv := &httpapi.Server{

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -19,77 +20,39 @@ import (
 func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("manager", stdout)
 	var (
-		tcfg           temporal.Config
-		log            logging
-		opts           = controllers.DefaultOptions()
-		metricsAddr    string
-		probeAddr      string
-		leaderElect    bool
-		leaderNS       string
-		lease          = leaseTimings{duration: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second}
-		watchNamespace string
-		qps, burst     int
-		pprofAddr      string
-		ttlSeconds     int
+		tcfg   temporal.Config
+		log    logging
+		ctl    = controllerOptions{Options: controllers.DefaultOptions()}
+		serve  servingOptions
+		leader = leaderOptions{lease: leaseTimings{duration: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second}}
+		kube   kubeClientOptions
 	)
 	registerTemporal(f, &tcfg)
 	log.register(f)
-	f.string(&opts.TemporalUI, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links in status")
-	f.string(&metricsAddr, "metrics-bind-address", "METRICS_BIND_ADDRESS", ":9090", "address of /metrics; 0 disables it")
-	f.string(&probeAddr, "health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":9091", "address of /healthz and /readyz")
-	f.bool(&leaderElect, "leader-elect", "LEADER_ELECT", false, "elect a leader, so only one manager acts at a time")
-	f.string(&leaderNS, "leader-election-namespace", "LEADER_ELECTION_NAMESPACE", "", "namespace of the leader-election lease (default: the pod's)")
-	f.duration(&lease.duration, "leader-election-lease-duration", "LEADER_ELECTION_LEASE_DURATION", lease.duration, "how long a standby waits after the leader's last renewal before it takes over")
-	f.duration(&lease.renew, "leader-election-renew-deadline", "LEADER_ELECTION_RENEW_DEADLINE", lease.renew, "how long the leader keeps trying to renew before it gives up leading")
-	f.duration(&lease.retry, "leader-election-retry-period", "LEADER_ELECTION_RETRY_PERIOD", lease.retry, "how often candidates try to acquire or renew the lease")
-	f.string(&watchNamespace, "watch-namespace", "WATCH_NAMESPACE", "", "only watch Orders in this namespace (default: all)")
-	f.int(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", "MAX_CONCURRENT_RECONCILES", opts.MaxConcurrentReconciles, "Orders reconciled at once")
-	f.int(&qps, "kube-api-qps", "KUBE_API_QPS", 100, "Kubernetes API requests per second")
-	f.int(&burst, "kube-api-burst", "KUBE_API_BURST", 200, "Kubernetes API request burst")
-	f.int(&opts.ProgressFollowMax, "progress-follow-max", "PROGRESS_FOLLOW_MAX", opts.ProgressFollowMax, "most running workflows whose history is followed at once (one open long poll each); the rest are left to the visibility safety net")
-	f.duration(&opts.ProgressInterval, "progress-interval", "PROGRESS_INTERVAL", opts.ProgressInterval, "how often the safety net lists workflows whose progress changed in Temporal's visibility")
-	f.duration(&opts.ProgressIdleInterval, "progress-idle-interval", "PROGRESS_IDLE_INTERVAL", opts.ProgressIdleInterval, "longest wait between safety-net listings while no order runs or changes")
-	f.duration(&opts.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", opts.ProgressOverlap, "how far back each safety-net listing reaches past the newest change seen")
-	f.string(&pprofAddr, "pprof-bind-address", "PPROF_BIND_ADDRESS", "", "address of the Go profiler (/debug/pprof); empty disables it")
-	f.duration(&opts.Resync, "resync", "RESYNC", opts.Resync, "safety-net requeue of running Orders")
-	f.int(&ttlSeconds, "ttl-seconds-after-finished", "TTL_SECONDS_AFTER_FINISHED", 0, "delete finished Orders that set no spec.ttlSecondsAfterFinished this many seconds after they finished (records stay in PostgreSQL); 0 never")
-	f.float(&opts.ResyncReads, "resync-reads", "RESYNC_READS", opts.ResyncReads, "workflow reads per second the safety-net resync may make")
+	ctl.bindFlags(f)
+	serve.bindFlags(f)
+	leader.bindFlags(f)
+	kube.bindFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if _, _, err := tcfg.Converters(); err != nil {
+	if err := firstError(leader.lease.validate(), ctl.complete(tcfg)); err != nil {
 		return err
 	}
-	if err := lease.validate(); err != nil {
-		return err
-	}
-	if ttlSeconds < 0 || ttlSeconds > 31536000 {
-		return fmt.Errorf("--ttl-seconds-after-finished %d: want 0 (never) to 31536000 (a year)", ttlSeconds)
-	}
-	opts.DefaultTTL = time.Duration(ttlSeconds) * time.Second
-	opts.TemporalNamespace = tcfg.Namespace
 	logger := log.logger()
 	ctrl.SetLogger(logger)
-
-	cfg, err := ctrl.GetConfig()
+	cfg, err := kube.config()
 	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
+		return err
 	}
-	cfg.QPS, cfg.Burst = float32(qps), burst
 	mopts := ctrl.Options{
-		Scheme:                        v1alpha1.NewScheme(),
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:        probeAddr,
-		LeaderElection:                leaderElect,
-		LeaderElectionID:              "orderflow-manager.orderflow.io",
-		LeaderElectionNamespace:       leaderNS,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &lease.duration,
-		RenewDeadline:                 &lease.renew,
-		RetryPeriod:                   &lease.retry,
-		Cache:                         controllers.CacheOptions(watchNamespace),
-		PprofBindAddress:              pprofAddr,
+		Scheme:                 v1alpha1.NewScheme(),
+		Metrics:                metricsserver.Options{BindAddress: serve.metricsAddr},
+		HealthProbeBindAddress: serve.probeAddr,
+		PprofBindAddress:       serve.pprofAddr,
+		Cache:                  controllers.CacheOptions(ctl.watchNamespace),
 	}
+	leader.apply(&mopts)
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -103,20 +66,106 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer tc.Close()
-	if opts.DataConverter, _, err = tcfg.Converters(); err != nil {
-		return err
-	}
-	if _, err := controllers.Setup(mgr, tc, opts); err != nil {
+	if _, err := controllers.Setup(mgr, tc, ctl.Options); err != nil {
 		return fmt.Errorf("set up the Order controller: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+	if err := firstError(mgr.AddHealthzCheck("healthz", healthz.Ping), mgr.AddReadyzCheck("readyz", healthz.Ping)); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return err
-	}
-	logger.Info("Starting manager", "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "watchNamespace", watchNamespace)
+	logger.Info("Starting manager", "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "watchNamespace", ctl.watchNamespace)
 	return mgr.Start(ctx)
+}
+
+// controllerOptions are the Order controller's settings.
+type controllerOptions struct {
+	controllers.Options
+	watchNamespace string
+	ttlSeconds     int
+}
+
+func (o *controllerOptions) bindFlags(f *flags) {
+	f.string(&o.TemporalUI, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links in status")
+	f.string(&o.watchNamespace, "watch-namespace", "WATCH_NAMESPACE", "", "only watch Orders in this namespace (default: all)")
+	f.int(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", "MAX_CONCURRENT_RECONCILES", o.MaxConcurrentReconciles, "Orders reconciled at once")
+	f.int(&o.ProgressFollowMax, "progress-follow-max", "PROGRESS_FOLLOW_MAX", o.ProgressFollowMax, "most running workflows whose history is followed at once (one open long poll each); the rest are left to the visibility safety net")
+	f.duration(&o.ProgressInterval, "progress-interval", "PROGRESS_INTERVAL", o.ProgressInterval, "how often the safety net lists workflows whose progress changed in Temporal's visibility")
+	f.duration(&o.ProgressIdleInterval, "progress-idle-interval", "PROGRESS_IDLE_INTERVAL", o.ProgressIdleInterval, "longest wait between safety-net listings while no order runs or changes")
+	f.duration(&o.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", o.ProgressOverlap, "how far back each safety-net listing reaches past the newest change seen")
+	f.duration(&o.Resync, "resync", "RESYNC", o.Resync, "safety-net requeue of running Orders")
+	f.float(&o.ResyncReads, "resync-reads", "RESYNC_READS", o.ResyncReads, "workflow reads per second the safety-net resync may make")
+	f.int(&o.ttlSeconds, "ttl-seconds-after-finished", "TTL_SECONDS_AFTER_FINISHED", 0, "delete finished Orders that set no spec.ttlSecondsAfterFinished this many seconds after they finished (records stay in PostgreSQL); 0 never")
+}
+
+// complete checks the flags and fills in what derives from them and from
+// the Temporal configuration.
+func (o *controllerOptions) complete(tcfg temporal.Config) error {
+	if o.ttlSeconds < 0 || o.ttlSeconds > 31536000 {
+		return fmt.Errorf("--ttl-seconds-after-finished %d: want 0 (never) to 31536000 (a year)", o.ttlSeconds)
+	}
+	o.DefaultTTL = time.Duration(o.ttlSeconds) * time.Second
+	o.TemporalNamespace = tcfg.Namespace
+	var err error
+	o.DataConverter, _, err = tcfg.Converters()
+	return err
+}
+
+// servingOptions are the manager's own endpoints.
+type servingOptions struct{ metricsAddr, probeAddr, pprofAddr string }
+
+func (o *servingOptions) bindFlags(f *flags) {
+	f.string(&o.metricsAddr, "metrics-bind-address", "METRICS_BIND_ADDRESS", ":9090", "address of /metrics; 0 disables it")
+	f.string(&o.probeAddr, "health-probe-bind-address", "HEALTH_PROBE_BIND_ADDRESS", ":9091", "address of /healthz and /readyz")
+	f.string(&o.pprofAddr, "pprof-bind-address", "PPROF_BIND_ADDRESS", "", "address of the Go profiler (/debug/pprof); empty disables it")
+}
+
+// leaderOptions are the leader election's settings.
+type leaderOptions struct {
+	elect     bool
+	namespace string
+	lease     leaseTimings
+}
+
+func (o *leaderOptions) bindFlags(f *flags) {
+	f.bool(&o.elect, "leader-elect", "LEADER_ELECT", false, "elect a leader, so only one manager acts at a time")
+	f.string(&o.namespace, "leader-election-namespace", "LEADER_ELECTION_NAMESPACE", "", "namespace of the leader-election lease (default: the pod's)")
+	f.duration(&o.lease.duration, "leader-election-lease-duration", "LEADER_ELECTION_LEASE_DURATION", o.lease.duration, "how long a standby waits after the leader's last renewal before it takes over")
+	f.duration(&o.lease.renew, "leader-election-renew-deadline", "LEADER_ELECTION_RENEW_DEADLINE", o.lease.renew, "how long the leader keeps trying to renew before it gives up leading")
+	f.duration(&o.lease.retry, "leader-election-retry-period", "LEADER_ELECTION_RETRY_PERIOD", o.lease.retry, "how often candidates try to acquire or renew the lease")
+}
+
+// apply sets the leader election of the manager's options.
+func (o *leaderOptions) apply(m *ctrl.Options) {
+	m.LeaderElection, m.LeaderElectionNamespace = o.elect, o.namespace
+	m.LeaderElectionID, m.LeaderElectionReleaseOnCancel = "orderflow-manager.orderflow.io", true
+	m.LeaseDuration, m.RenewDeadline, m.RetryPeriod = &o.lease.duration, &o.lease.renew, &o.lease.retry
+}
+
+// kubeClientOptions are the Kubernetes client's settings.
+type kubeClientOptions struct{ qps, burst int }
+
+func (o *kubeClientOptions) bindFlags(f *flags) {
+	f.int(&o.qps, "kube-api-qps", "KUBE_API_QPS", 100, "Kubernetes API requests per second")
+	f.int(&o.burst, "kube-api-burst", "KUBE_API_BURST", 200, "Kubernetes API request burst")
+}
+
+// config is the kubeconfig's, with the client's rate limits.
+func (o kubeClientOptions) config() (*rest.Config, error) {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	return cfg, nil
+}
+
+// firstError returns the first of errs that is not nil.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // leaseTimings are the leader election's timings.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,7 +23,7 @@ import (
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
-	"orderflow.io/orderflow/internal/httpapi"
+	"orderflow.io/orderflow/internal/kubeauth"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
@@ -31,39 +32,21 @@ import (
 func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("worker", stdout)
 	var (
-		tcfg          temporal.Config
-		pg            db.Config
-		log           logging
-		bind          string
-		gw            gatewayConfig
-		smtp          smtpConfig
-		codecServer   bool
-		codecAuth     string
-		codecOrigins  string
-		webhook       string
-		activities    int
-		workflowTasks int
-		pollers       int
-		maxConns      int
-		migrate       bool
-		profile       bool
+		tcfg  temporal.Config
+		pg    db.Config
+		log   logging
+		opts  workerOptions
+		gw    gatewayConfig
+		smtp  smtpConfig
+		codec codecServerOptions
 	)
 	registerTemporal(f, &tcfg)
 	registerPostgres(f, &pg)
 	log.register(f)
-	f.string(&bind, "bind-address", "WORKER_BIND_ADDRESS", ":9092", "address of /healthz, /readyz and /metrics")
+	opts.bindFlags(f)
 	gw.register(f)
 	smtp.register(f)
-	f.bool(&codecServer, "codec-server", "CODEC_SERVER", false, "serve Temporal's codec-server endpoints at "+temporal.CodecServerPath+" on the bind address, so the Temporal UI can show decrypted payloads")
-	f.string(&codecAuth, "codec-server-auth", "CODEC_SERVER_AUTH", "kubernetes", "who may use the codec server: kubernetes (a bearer token whose user may get orders in every namespace) or none")
-	f.string(&codecOrigins, "codec-server-origins", "CODEC_SERVER_ORIGINS", "http://localhost:8233,http://127.0.0.1:8233", "browser origins (the Temporal UI's) allowed to call the codec server, comma-separated")
-	f.string(&webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
-	f.int(&activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
-	f.int(&workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
-	f.int(&pollers, "pollers", "WORKER_POLLERS", 16, "task pollers per kind (workflow, activity)")
-	f.int(&maxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", 20, "PostgreSQL connections in the pool")
-	f.bool(&profile, "pprof", "WORKER_PPROF", false, "serve the Go profiler under /debug/pprof on the bind address")
-	f.bool(&migrate, "migrate", "WORKER_MIGRATE", true, "apply the PostgreSQL migrations at start")
+	codec.bindFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -75,38 +58,17 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := tcfg.Converters(); err != nil {
+	codecHandler, err := codec.handler(tcfg)
+	if err != nil {
 		return err
 	}
 	logger := log.logger().WithName("worker")
-	var codecHandler http.Handler
-	if codecServer {
-		if codecHandler, err = newCodecServer(tcfg, codecAuth, codecOrigins); err != nil {
-			return err
-		}
-	}
-
-	pg.MaxConns = int32(maxConns)
-	pg.Waiting = func(err error) { logger.Info("Waiting for PostgreSQL", "error", err.Error()) }
-	database, err := db.Open(ctx, pg)
+	database, err := opts.openDB(ctx, pg, logger)
 	if err != nil {
 		return err
 	}
 	defer database.Close()
-	if migrate {
-		n, err := database.Migrate(ctx)
-		if err != nil {
-			return err
-		}
-		logger.Info("Migrations applied", "count", n)
-	}
-
-	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "orderflow_worker_orders_finished_total",
-		Help: "Orders the worker finished, by outcome (completed, failed, cancelled).",
-	}, []string{"outcome"})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg, outcomes := workerRegistry()
 	sdkMetrics, err := temporal.MetricsHandler(reg, logger.WithName("temporal"))
 	if err != nil {
 		return err
@@ -119,24 +81,91 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := temporal.EnsureSearchAttributes(ctx, tc, tcfg.Namespace); err != nil {
 		return err
 	}
-
 	acts := workflows.NewActivities(database, gateway, &notification.Notifier{
-		Log: logger.WithName("notify"), WebhookURL: webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
+		Log: logger.WithName("notify"), WebhookURL: opts.webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
 		Mailer: mailer,
 	})
 	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }
-	w := workflows.NewWorker(tc, acts, worker.Options{
-		MaxConcurrentActivityExecutionSize:     activities,
-		MaxConcurrentWorkflowTaskExecutionSize: workflowTasks,
-		MaxConcurrentActivityTaskPollers:       pollers,
-		MaxConcurrentWorkflowTaskPollers:       pollers,
-	})
+	w := workflows.NewWorker(tc, acts, opts.worker())
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
 	logger.Info("Worker started", "taskQueue", contract.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "paymentGateway", gw.kind, "smtp", smtp.Host, "encrypted", tcfg.Encrypted())
+	if codecHandler != nil {
+		logger.Info("Serving the codec server", "path", temporal.CodecServerPath, "auth", codec.auth, "origins", codec.origins)
+	}
+	return serve(ctx, opts.bind, workerMux(database, reg, codecHandler, opts.profile))
+}
 
+// workerOptions are the worker's own settings.
+type workerOptions struct {
+	bind          string
+	webhook       string
+	activities    int
+	workflowTasks int
+	pollers       int
+	maxConns      int
+	migrate       bool
+	profile       bool
+}
+
+func (o *workerOptions) bindFlags(f *flags) {
+	f.string(&o.bind, "bind-address", "WORKER_BIND_ADDRESS", ":9092", "address of /healthz, /readyz and /metrics")
+	f.string(&o.webhook, "webhook-url", "NOTIFY_WEBHOOK_URL", "", "URL to POST notifications to, signed with HMAC-SHA256 of NOTIFY_WEBHOOK_SECRET")
+	f.int(&o.activities, "max-concurrent-activities", "WORKER_MAX_ACTIVITIES", 200, "activities run at once")
+	f.int(&o.workflowTasks, "max-concurrent-workflow-tasks", "WORKER_MAX_WORKFLOW_TASKS", 200, "workflow tasks run at once")
+	f.int(&o.pollers, "pollers", "WORKER_POLLERS", 16, "task pollers per kind (workflow, activity)")
+	f.int(&o.maxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", 20, "PostgreSQL connections in the pool")
+	f.bool(&o.profile, "pprof", "WORKER_PPROF", false, "serve the Go profiler under /debug/pprof on the bind address")
+	f.bool(&o.migrate, "migrate", "WORKER_MIGRATE", true, "apply the PostgreSQL migrations at start")
+}
+
+// worker is the Temporal worker's options.
+func (o workerOptions) worker() worker.Options {
+	return worker.Options{
+		MaxConcurrentActivityExecutionSize:     o.activities,
+		MaxConcurrentWorkflowTaskExecutionSize: o.workflowTasks,
+		MaxConcurrentActivityTaskPollers:       o.pollers,
+		MaxConcurrentWorkflowTaskPollers:       o.pollers,
+	}
+}
+
+// openDB opens the pool, waiting for PostgreSQL, and applies the
+// migrations unless told not to.
+func (o workerOptions) openDB(ctx context.Context, pg db.Config, logger logr.Logger) (*db.DB, error) {
+	pg.MaxConns = int32(o.maxConns)
+	pg.Waiting = func(err error) { logger.Info("Waiting for PostgreSQL", "error", err.Error()) }
+	database, err := db.Open(ctx, pg)
+	if err != nil {
+		return nil, err
+	}
+	if o.migrate {
+		n, err := database.Migrate(ctx)
+		if err != nil {
+			database.Close()
+			return nil, err
+		}
+		logger.Info("Migrations applied", "count", n)
+	}
+	return database, nil
+}
+
+// workerRegistry is the worker's metrics registry, with the finished-orders
+// counter.
+func workerRegistry() (*prometheus.Registry, *prometheus.CounterVec) {
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orderflow_worker_orders_finished_total",
+		Help: "Orders the worker finished, by outcome (completed, failed, cancelled).",
+	}, []string{"outcome"})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(outcomes, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, outcomes
+}
+
+// workerMux serves the worker's probes, metrics, codec server (when on) and
+// profiler (when on).
+func workerMux(database *db.DB, reg *prometheus.Registry, codec http.Handler, profile bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -149,9 +178,8 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	if codecHandler != nil {
-		mux.Handle(temporal.CodecServerPath+"/", codecHandler)
-		logger.Info("Serving the codec server", "path", temporal.CodecServerPath, "auth", codecAuth, "origins", codecOrigins)
+	if codec != nil {
+		mux.Handle(temporal.CodecServerPath+"/", codec)
 	}
 	if profile {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -159,7 +187,32 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return serve(ctx, bind, mux)
+	return mux
+}
+
+// codecServerOptions say whether and for whom the worker serves Temporal's
+// codec-server endpoints.
+type codecServerOptions struct {
+	enabled       bool
+	auth, origins string
+}
+
+func (o *codecServerOptions) bindFlags(f *flags) {
+	f.bool(&o.enabled, "codec-server", "CODEC_SERVER", false, "serve Temporal's codec-server endpoints at "+temporal.CodecServerPath+" on the bind address, so the Temporal UI can show decrypted payloads")
+	f.string(&o.auth, "codec-server-auth", "CODEC_SERVER_AUTH", "kubernetes", "who may use the codec server: kubernetes (a bearer token whose user may get orders in every namespace) or none")
+	f.string(&o.origins, "codec-server-origins", "CODEC_SERVER_ORIGINS", "http://localhost:8233,http://127.0.0.1:8233", "browser origins (the Temporal UI's) allowed to call the codec server, comma-separated")
+}
+
+// handler is the codec server's handler, nil when it is off. It checks the
+// codec keys either way.
+func (o codecServerOptions) handler(tcfg temporal.Config) (http.Handler, error) {
+	if _, _, err := tcfg.Converters(); err != nil {
+		return nil, err
+	}
+	if !o.enabled {
+		return nil, nil
+	}
+	return newCodecServer(tcfg, o.auth, o.origins)
 }
 
 // serve serves handler on addr until ctx ends, then shuts down gracefully.
@@ -212,7 +265,7 @@ func newCodecServer(tcfg temporal.Config, auth, origins string) (http.Handler, e
 		if err != nil {
 			return nil, fmt.Errorf("--codec-server-auth=kubernetes: %w", err)
 		}
-		ka := &httpapi.KubernetesAuth{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()}}
+		ka := &kubeauth.Reviewer{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()}}
 		s.Authorize = func(r *http.Request) (int, string) {
 			if _, aerr := ka.Allow(r, "get", ""); aerr != nil {
 				return aerr.Status, aerr.Message

@@ -20,6 +20,7 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/kubeauth"
 	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/internal/testenv"
 )
@@ -83,7 +84,7 @@ func TestKubernetesAuthLetsACallerDoOnlyWhatItsRBACAllows(t *testing.T) {
 	}
 	s := &Server{
 		Namespace: ns, Orders: own, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(),
-		Auth:     &KubernetesAuth{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()}},
+		Auth:     KubernetesAuth{&kubeauth.Reviewer{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()}}},
 		Products: func(context.Context) ([]catalog.Product, error) { return nil, nil },
 	}
 	h := s.Handler(nil)
@@ -190,8 +191,8 @@ func TestReviewsAreCachedAndARevocationTakesEffectWithinTheTTL(t *testing.T) {
 	}
 	const accessTTL = time.Second
 	s := &Server{Namespace: ns, Orders: own, Events: NewBroadcaster(temporal.UI{}), Log: logr.Discard(),
-		Auth: &KubernetesAuth{Reviews: cs, Config: stack.Kube.Config, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()},
-			ReviewTTL: time.Minute, AccessTTL: accessTTL, DeniedTTL: accessTTL}}
+		Auth: KubernetesAuth{&kubeauth.Reviewer{Reviews: cs, Config: stack.Kube.Config, ClientOptions: client.Options{Scheme: v1alpha1.NewScheme()},
+			ReviewTTL: time.Minute, AccessTTL: accessTTL, DeniedTTL: accessTTL}}}
 	h := s.Handler(nil)
 	list := func() int {
 		req := httptest.NewRequest("GET", "/api/orders", nil)
