@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,29 +30,18 @@ import (
 func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("api", stdout)
 	var (
-		pg        db.Config
-		log       logging
-		port      int
-		bind      string
-		namespace string
-		auth      string
-		ui        temporal.UI
-		maxBody   int
+		pg   db.Config
+		log  logging
+		opts apiOptions
 	)
 	registerPostgres(f, &pg)
 	log.register(f)
-	f.int(&port, "port", "API_PORT", 8080, "port of the REST API and web page")
-	f.string(&bind, "bind", "API_BIND", "", "address to listen on (default: all)")
-	f.string(&namespace, "namespace", "POD_NAMESPACE", "default", "namespace of the Orders the API creates and serves")
-	f.string(&auth, "auth", "API_AUTH", "kubernetes", "kubernetes: act with the caller's bearer token and RBAC; none: serve anyone (local use only)")
-	f.string(&ui.Address, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
-	f.string(&ui.Namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace of the order workflows, for links")
-	f.int(&maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", httpapi.DefaultMaxBody, "largest request body accepted")
+	opts.bindFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if auth != "kubernetes" && auth != "none" {
-		return fmt.Errorf("--auth %q: want kubernetes or none", auth)
+	if err := opts.validate(); err != nil {
+		return err
 	}
 	logger := log.logger().WithName("api")
 	ctrl.SetLogger(logger)
@@ -68,12 +57,11 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	scheme := v1alpha1.NewScheme()
 	// The manager holds the Order cache and runs the HTTP server once the
 	// cache has synced; the API elects no leader: every replica serves.
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme,
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		Scheme: v1alpha1.NewScheme(),
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{opts.namespace: {}},
 			DefaultTransform: cache.TransformStripManagedFields()},
 		Metrics:                metricsserver.Options{BindAddress: "0"}, // served with the API, below
 		HealthProbeBindAddress: "0",
@@ -82,7 +70,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 	orderCache := mgr.GetCache()
-	events := httpapi.NewBroadcaster(ui)
+	events := httpapi.NewBroadcaster(opts.ui)
 	inf, err := orderCache.GetInformer(ctx, &v1alpha1.Order{})
 	if err != nil {
 		return fmt.Errorf("watch Orders (is the CRD installed?): %w", err)
@@ -91,40 +79,70 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	// The API's own writes (--auth=none) go through the manager's client,
-	// whose RESTMapper already knows Orders from the cache; a client with a
-	// mapper of its own could look Orders up before discovery lists them
-	// and fail the first create.
-	var authz httpapi.Authorizer = httpapi.NoAuth{Client: mgr.GetClient()}
-	if auth == "kubernetes" {
-		cs, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return err
-		}
-		authz = httpapi.KubernetesAuth{Reviewer: &kubeauth.Reviewer{Reviews: cs, Config: cfg, ClientOptions: client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()}}}
+	authz, err := opts.authorizer(cfg, mgr)
+	if err != nil {
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	srv := &httpapi.Server{
-		Namespace: namespace, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
+		Namespace: opts.namespace, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
 		Records: (&orders.Service{DB: database}).Records, Events: events,
-		UI: ui, Log: logger, MaxBody: int64(maxBody), Registry: reg,
-		Ready: func(ctx context.Context) error {
-			if err := database.Pool.Ping(ctx); err != nil {
-				return errors.New("postgres: unreachable")
-			}
-			return nil
-		},
+		UI: opts.ui, Log: logger, MaxBody: int64(opts.maxBody), Registry: reg, Ready: database.Ready,
 	}
-	addr := net.JoinHostPort(bind, strconv.Itoa(port))
+	addr := net.JoinHostPort(opts.bind, strconv.Itoa(opts.port))
 	// /metrics also shows controller-runtime's registry: the Go and process
 	// collectors, and the Kubernetes client's requests
 	// (rest_client_requests_total), what make bench-api counts per request.
 	handler := srv.Handler(promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		logger.Info("Serving the REST API and web page", "address", addr, "namespace", namespace, "auth", auth)
+		logger.Info("Serving the REST API and web page", "address", addr, "namespace", opts.namespace, "auth", opts.auth)
 		return serve(ctx, addr, handler)
 	})); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// apiOptions are the REST API's settings.
+type apiOptions struct {
+	port      int
+	bind      string
+	namespace string
+	auth      string
+	ui        temporal.UI
+	maxBody   int
+}
+
+func (o *apiOptions) bindFlags(f *flags) {
+	f.int(&o.port, "port", "API_PORT", 8080, "port of the REST API and web page")
+	f.string(&o.bind, "bind", "API_BIND", "", "address to listen on (default: all)")
+	f.string(&o.namespace, "namespace", "POD_NAMESPACE", "default", "namespace of the Orders the API creates and serves")
+	f.string(&o.auth, "auth", "API_AUTH", "kubernetes", "kubernetes: act with the caller's bearer token and RBAC; none: serve anyone (local use only)")
+	f.string(&o.ui.Address, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
+	registerTemporalNamespace(f, &o.ui.Namespace)
+	f.int(&o.maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", httpapi.DefaultMaxBody, "largest request body accepted")
+}
+
+func (o apiOptions) validate() error {
+	if o.auth != "kubernetes" && o.auth != "none" {
+		return fmt.Errorf("--auth %q: want kubernetes or none", o.auth)
+	}
+	return nil
+}
+
+// authorizer is what lets a request act: the API's own client under
+// --auth=none, the caller's credentials under --auth=kubernetes. The API's
+// own writes go through the manager's client, whose RESTMapper already
+// knows Orders from the cache; a client with a mapper of its own could
+// look Orders up before discovery lists them and fail the first create.
+func (o apiOptions) authorizer(cfg *rest.Config, mgr manager.Manager) (httpapi.Authorizer, error) {
+	if o.auth == "none" {
+		return httpapi.NoAuth{Client: mgr.GetClient()}, nil
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.KubernetesAuth{Reviewer: &kubeauth.Reviewer{Reviews: cs, Config: cfg,
+		ClientOptions: client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()}}}, nil
 }

@@ -14,13 +14,19 @@ import (
 
 func registerTemporal(f *flags, c *temporal.Config) {
 	f.string(&c.HostPort, "temporal-address", "TEMPORAL_HOST_PORT", "localhost:7233", "Temporal frontend host:port")
-	f.string(&c.Namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace of the order workflows")
+	registerTemporalNamespace(f, &c.Namespace)
 	f.string(&c.TLSCertFile, "temporal-tls-cert", "TEMPORAL_TLS_CERT", "", "client certificate file for mTLS to Temporal")
 	f.string(&c.TLSKeyFile, "temporal-tls-key", "TEMPORAL_TLS_KEY", "", "client key file for mTLS to Temporal")
 	f.string(&c.TLSCAFile, "temporal-tls-ca", "TEMPORAL_TLS_CA", "", "CA bundle that signs Temporal's server certificate")
 	f.string(&c.TLSServer, "temporal-tls-server-name", "TEMPORAL_TLS_SERVER_NAME", "", "server name to verify in Temporal's certificate")
 	f.duration(&c.ConnectWait, "temporal-connect-wait", "TEMPORAL_CONNECT_WAIT", 2*time.Minute, "how long to wait at start for Temporal to answer before giving up")
 	f.string(&c.CodecKeysFile, "codec-keys-file", "CODEC_KEYS_FILE", "", "file of payload encryption keys, id=base64 (32 bytes) per line, the first encrypting (a mounted Secret); else CODEC_KEYS; none: payloads in clear")
+}
+
+// registerTemporalNamespace binds the Temporal namespace flag: every
+// subcommand that names the order workflows, by client or by UI link.
+func registerTemporalNamespace(f *flags, namespace *string) {
+	f.string(namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace of the order workflows")
 }
 
 // registerPostgres binds the PostgreSQL flags. The password and a full DSN

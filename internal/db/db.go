@@ -133,3 +133,12 @@ func (s *DB) MigrateTo(ctx context.Context, version int64) (applied int, err err
 func (s *DB) Tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.Pool, fn)
 }
+
+// Ready answers a readiness probe: an error naming PostgreSQL when it
+// cannot be reached.
+func (s *DB) Ready(ctx context.Context) error {
+	if err := s.Pool.Ping(ctx); err != nil {
+		return errors.New("postgres: unreachable")
+	}
+	return nil
+}
