@@ -74,6 +74,9 @@ type Options struct {
 	Kube     bool
 	Temporal bool
 	Postgres bool
+	// TemporalServer runs the real Temporal server on the PostgreSQL
+	// (Postgres must be set) instead of the dev server.
+	TemporalServer bool
 	// StripeMock and Mailpit start stripe-mock and mailpit.
 	StripeMock bool
 	Mailpit    bool
@@ -95,7 +98,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, err
 		}
 	}
-	if opts.Temporal {
+	if opts.Temporal && opts.TemporalServer {
+		if s.Temporal, err = StartTemporalServer(ctx, s.Postgres); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	} else if opts.Temporal {
 		if s.Temporal, err = StartTemporal(ctx); err != nil {
 			s.Stop()
 			return nil, err

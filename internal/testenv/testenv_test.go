@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -54,4 +57,36 @@ func TestAllThreeComponentsStartAnswerAndStop(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT 1 + 1").Scan(&two); err != nil || two != 2 {
 		t.Fatalf("PostgreSQL answered %d, %v", two, err)
 	}
+}
+
+// TestTheRealTemporalServerRunsAWorkflowOnPostgres starts the real server
+// the way the local stack's DEV_TEMPORAL=server does and follows a started
+// workflow's history on it.
+func TestTheRealTemporalServerRunsAWorkflowOnPostgres(t *testing.T) {
+	Integration(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Postgres: true, Temporal: true, TemporalServer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	c, err := s.Temporal.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "no-worker", TaskQueue: "nobody-polls"}, "SomeWorkflow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.WorkflowService().GetWorkflowExecutionHistory(ctx, &workflowservice.GetWorkflowExecutionHistoryRequest{
+		Namespace: s.Temporal.Namespace, Execution: &commonpb.WorkflowExecution{WorkflowId: run.GetID(), RunId: run.GetRunID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := resp.GetHistory().GetEvents(); len(evs) == 0 || evs[0].GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED {
+		t.Fatalf("history %v", evs)
+	}
+	t.Logf("the real server started in %s", s.Temporal.Started.Round(time.Millisecond))
 }
