@@ -149,43 +149,31 @@ SQL
         >>"$dev/logs/temporal-schema.log" 2>&1 || die "Temporal's $db schema could not be set up; see $dev/logs/temporal-schema.log"
     fi
   done
-  : >"$d/dynamicconfig.yaml" # empty: every setting at its default
-  local p=$temporal_port m=$((temporal_port - 300))
-  cat >"$d/config.yaml" <<EOF
-log: {stdout: true, level: warn}
-persistence:
-  defaultStore: default
-  visibilityStore: visibility
-  numHistoryShards: 4
-  datastores:
-    default:
-      sql: {pluginName: postgres12, databaseName: temporal, connectAddr: "127.0.0.1:$pg_port", connectProtocol: tcp,
-            user: orderflow, password: orderflow, maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
-    visibility:
-      sql: {pluginName: postgres12, databaseName: temporal_visibility, connectAddr: "127.0.0.1:$pg_port", connectProtocol: tcp,
-            user: orderflow, password: orderflow, maxConns: 10, maxIdleConns: 10, maxConnLifetime: 1h}
-global:
-  membership: {maxJoinDuration: 30s, broadcastAddress: 127.0.0.1}
-services:
-  frontend: {rpc: {grpcPort: $p, membershipPort: $m, bindOnLocalHost: true, httpPort: $((p + 10))}}
-  history: {rpc: {grpcPort: $((p + 1)), membershipPort: $((m + 1)), bindOnLocalHost: true}}
-  matching: {rpc: {grpcPort: $((p + 2)), membershipPort: $((m + 2)), bindOnLocalHost: true}}
-  worker: {rpc: {grpcPort: $((p + 6)), membershipPort: $((m + 6)), bindOnLocalHost: true}}
-clusterMetadata:
-  enableGlobalNamespace: false
-  failoverVersionIncrement: 10
-  masterClusterName: active
-  currentClusterName: active
-  clusterInformation:
-    active: {enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:$p"}
-dcRedirectionPolicy: {policy: noop}
-dynamicConfigClient: {filepath: "$d/dynamicconfig.yaml", pollInterval: 10s}
-EOF
+  # The same configuration the tests' server runs with (testenv), ports from
+  # the frontend's; an empty dynamic config: every setting at its default.
+  (cd "$root" && go run ./hack/temporal-server-config -port "$temporal_port" -postgres-port "$pg_port" -dir "$d") ||
+    die "cannot write Temporal's configuration"
   start temporal "$temporal_port" env GOGC="$server_gogc" "$bin/temporal-server" --config-file "$d/config.yaml" --allow-no-auth start
   wait_for temporal 90 "$bin/temporal" operator cluster health --address "127.0.0.1:$temporal_port"
   "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port" >/dev/null 2>&1 ||
     "$bin/temporal" operator namespace create --namespace default --retention 72h --address "127.0.0.1:$temporal_port" >/dev/null
   wait_for temporal 60 "$bin/temporal" operator namespace describe --namespace default --address "127.0.0.1:$temporal_port"
+  # The search attribute the workflow publishes with, made here rather than
+  # by the worker at its start: the server's services learn a namespace's
+  # attributes on a timer (10 s), and until they do every workflow task
+  # that sets it fails. Ready when a query naming it is accepted.
+  wait_for temporal 60 order_updated_at_known
+}
+
+# order_updated_at_known makes the search attribute OrderUpdatedAt (while
+# the namespace is new its creation can fail: it is retried) and reports
+# whether a query naming it is accepted.
+order_updated_at_known() {
+  local addr=127.0.0.1:$temporal_port
+  "$bin/temporal" operator search-attribute list --namespace default --address "$addr" 2>/dev/null | grep -q OrderUpdatedAt ||
+    "$bin/temporal" operator search-attribute create --namespace default --name OrderUpdatedAt --type Datetime --address "$addr" >/dev/null 2>&1 ||
+    return 1
+  "$bin/temporal" workflow count --namespace default --address "$addr" --query "OrderUpdatedAt > '2000-01-01T00:00:00Z'" >/dev/null 2>&1
 }
 
 up() {

@@ -72,8 +72,12 @@ func StartTemporalServer(ctx context.Context, pg *Postgres) (*Temporal, error) {
 	if err := os.WriteFile(filepath.Join(dir, "dynamicconfig.yaml"), nil, 0o600); err != nil {
 		return nil, err
 	}
-	config := fmt.Sprintf(temporalServerConfig, "temporal_"+suffix, "temporal_visibility_"+suffix, pg.Port,
-		ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8], ports[0], dir)
+	config := TemporalServerConfig{
+		Database: "temporal_" + suffix, VisibilityDatabase: "temporal_visibility_" + suffix, PostgresPort: pg.Port,
+		User: "postgres", Frontend: ports[0], FrontendMembership: ports[1], FrontendHTTP: ports[2],
+		History: ports[3], HistoryMembership: ports[4], Matching: ports[5], MatchingMembership: ports[6],
+		Worker: ports[7], WorkerMembership: ports[8], DynamicConfigDir: dir,
+	}.YAML()
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		return nil, err
@@ -138,8 +142,35 @@ func (t *Temporal) registerNamespace(ctx context.Context, timeout time.Duration)
 	}
 }
 
-// temporalServerConfig is the server's configuration: persistence and SQL
-// visibility on PostgreSQL, every service on loopback ports of its own.
+// TemporalServerConfig is what the real server's configuration file says:
+// persistence and SQL visibility on PostgreSQL, every service on loopback
+// ports of its own, the dynamic config file in DynamicConfigDir. The tests
+// and the local stack (hack/temporal-server-config) write it from here.
+type TemporalServerConfig struct {
+	Database, VisibilityDatabase string
+	PostgresPort                 int
+	User, Password               string
+	// The services' gRPC and membership ports; membership ports must be
+	// below 32768 (a smallint in the server's schema).
+	Frontend, FrontendMembership, FrontendHTTP int
+	History, HistoryMembership                 int
+	Matching, MatchingMembership               int
+	Worker, WorkerMembership                   int
+	DynamicConfigDir                           string
+}
+
+// YAML is the configuration file's text.
+func (c TemporalServerConfig) YAML() string {
+	password := ""
+	if c.Password != "" {
+		password = ", password: " + strconv.Quote(c.Password)
+	}
+	return fmt.Sprintf(temporalServerConfig, c.Database, c.VisibilityDatabase, c.PostgresPort, c.User, password,
+		c.Frontend, c.FrontendMembership, c.FrontendHTTP, c.History, c.HistoryMembership,
+		c.Matching, c.MatchingMembership, c.Worker, c.WorkerMembership, c.DynamicConfigDir)
+}
+
+// temporalServerConfig is TemporalServerConfig's file, its fields in order.
 const temporalServerConfig = `log: {stdout: true, level: warn}
 persistence:
   defaultStore: default
@@ -147,25 +178,25 @@ persistence:
   numHistoryShards: 4
   datastores:
     default:
-      sql: {pluginName: postgres12, databaseName: %s, connectAddr: "127.0.0.1:%[3]d", connectProtocol: tcp,
-            user: postgres, maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
+      sql: {pluginName: postgres12, databaseName: %[1]s, connectAddr: "127.0.0.1:%[3]d", connectProtocol: tcp,
+            user: %[4]s%[5]s, maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
     visibility:
       sql: {pluginName: postgres12, databaseName: %[2]s, connectAddr: "127.0.0.1:%[3]d", connectProtocol: tcp,
-            user: postgres, maxConns: 10, maxIdleConns: 10, maxConnLifetime: 1h}
+            user: %[4]s%[5]s, maxConns: 10, maxIdleConns: 10, maxConnLifetime: 1h}
 global:
   membership: {maxJoinDuration: 30s, broadcastAddress: 127.0.0.1}
 services:
-  frontend: {rpc: {grpcPort: %[4]d, membershipPort: %[5]d, bindOnLocalHost: true, httpPort: %[6]d}}
-  history: {rpc: {grpcPort: %[7]d, membershipPort: %[8]d, bindOnLocalHost: true}}
-  matching: {rpc: {grpcPort: %[9]d, membershipPort: %[10]d, bindOnLocalHost: true}}
-  worker: {rpc: {grpcPort: %[11]d, membershipPort: %[12]d, bindOnLocalHost: true}}
+  frontend: {rpc: {grpcPort: %[6]d, membershipPort: %[7]d, bindOnLocalHost: true, httpPort: %[8]d}}
+  history: {rpc: {grpcPort: %[9]d, membershipPort: %[10]d, bindOnLocalHost: true}}
+  matching: {rpc: {grpcPort: %[11]d, membershipPort: %[12]d, bindOnLocalHost: true}}
+  worker: {rpc: {grpcPort: %[13]d, membershipPort: %[14]d, bindOnLocalHost: true}}
 clusterMetadata:
   enableGlobalNamespace: false
   failoverVersionIncrement: 10
   masterClusterName: active
   currentClusterName: active
   clusterInformation:
-    active: {enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:%[13]d"}
+    active: {enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:%[6]d"}
 dcRedirectionPolicy: {policy: noop}
-dynamicConfigClient: {filepath: "%[14]s/dynamicconfig.yaml", pollInterval: 10s}
+dynamicConfigClient: {filepath: "%[15]s/dynamicconfig.yaml", pollInterval: 10s}
 `
