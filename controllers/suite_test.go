@@ -118,7 +118,11 @@ func startSystem() (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	acts := workflows.NewActivities(db, &slowGateway{}, &notification.Notifier{Log: logr.Discard()})
+	ledger, err := payment.OpenLedger(context.Background(), db.Pool)
+	if err != nil {
+		return nil, err
+	}
+	acts := workflows.NewActivities(db, &slowGateway{payment.Sandbox{Ledger: ledger}}, &notification.Notifier{Log: logr.Discard()})
 	w := workflows.NewWorker(tc, acts, worker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, err

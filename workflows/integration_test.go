@@ -40,10 +40,11 @@ func TestMain(m *testing.M) {
 type flakyGateway struct {
 	rate    atomic.Uint64 // math.Float64bits
 	charges atomic.Int64
+	ledger  *payment.Ledger
 }
 
 func (g *flakyGateway) sandbox() *payment.Sandbox {
-	return &payment.Sandbox{FailureRate: math.Float64frombits(g.rate.Load())}
+	return &payment.Sandbox{Ledger: g.ledger, FailureRate: math.Float64frombits(g.rate.Load())}
 }
 
 func (g *flakyGateway) Charge(ctx context.Context, r payment.ChargeRequest) (string, error) {
@@ -83,7 +84,12 @@ func realWorker(t *testing.T) *env {
 			setupErr = err
 			return
 		}
-		gw := &flakyGateway{}
+		ledger, err := payment.OpenLedger(context.Background(), db.Pool)
+		if err != nil {
+			setupErr = err
+			return
+		}
+		gw := &flakyGateway{ledger: ledger}
 		acts := workflows.NewActivities(db, gw, &notification.Notifier{Log: logr.Discard()})
 		w := workflows.NewWorker(tc, acts, worker.Options{})
 		if err := w.Start(); err != nil {

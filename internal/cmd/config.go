@@ -1,10 +1,13 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/notification"
@@ -61,26 +64,49 @@ func (g *gatewayConfig) register(f *flags) {
 	f.duration(&g.latency, "sandbox-latency", "SANDBOX_LATENCY", 0, "how long each sandbox charge takes, for tests that act while a payment is in flight")
 }
 
-func (g *gatewayConfig) gateway() (payment.Gateway, error) {
+// check names a bad setting before anything is opened.
+func (g *gatewayConfig) check() error {
 	switch g.kind {
 	case "sandbox":
 		if g.failureRate < 0 || g.failureRate > 1 {
-			return nil, fmt.Errorf("--sandbox-failure-rate %v: want a probability between 0 and 1", g.failureRate)
+			return fmt.Errorf("--sandbox-failure-rate %v: want a probability between 0 and 1", g.failureRate)
 		}
-		return &payment.Sandbox{FailureRate: g.failureRate, Latency: g.latency}, nil
 	case "stripe":
-		key, err := secret("STRIPE_API_KEY", g.stripeKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--payment-gateway=stripe: %w", err)
-		}
-		gw, err := payment.NewStripe(payment.StripeConfig{APIKey: key, URL: g.stripeURL})
-		if err != nil {
-			return nil, fmt.Errorf("--payment-gateway=stripe: %w", err)
-		}
-		return gw, nil
+		_, err := g.stripe()
+		return err
 	default:
-		return nil, fmt.Errorf("--payment-gateway %q: want sandbox or stripe", g.kind)
+		return fmt.Errorf("--payment-gateway %q: want sandbox or stripe", g.kind)
 	}
+	return nil
+}
+
+// gateway opens the gateway; the sandbox keeps its books on pool.
+func (g *gatewayConfig) gateway(ctx context.Context, pool *pgxpool.Pool) (payment.Gateway, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	switch g.kind {
+	case "sandbox":
+		ledger, err := payment.OpenLedger(ctx, pool)
+		if err != nil {
+			return nil, err
+		}
+		return &payment.Sandbox{Ledger: ledger, FailureRate: g.failureRate, Latency: g.latency}, nil
+	default:
+		return g.stripe()
+	}
+}
+
+func (g *gatewayConfig) stripe() (*payment.Stripe, error) {
+	key, err := secret("STRIPE_API_KEY", g.stripeKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--payment-gateway=stripe: %w", err)
+	}
+	gw, err := payment.NewStripe(payment.StripeConfig{APIKey: key, URL: g.stripeURL})
+	if err != nil {
+		return nil, fmt.Errorf("--payment-gateway=stripe: %w", err)
+	}
+	return gw, nil
 }
 
 // secret reads a secret from file when one is named, else from the

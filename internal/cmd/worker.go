@@ -50,8 +50,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	gateway, err := gw.gateway()
-	if err != nil {
+	if err := gw.check(); err != nil {
 		return err
 	}
 	mailer, err := smtp.mailer()
@@ -68,6 +67,10 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer database.Close()
+	gateway, err := gw.gateway(ctx, database.Pool)
+	if err != nil {
+		return err
+	}
 	reg, outcomes := workerRegistry()
 	sdkMetrics, err := temporal.MetricsHandler(reg, logger.WithName("temporal"))
 	if err != nil {

@@ -38,12 +38,12 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 	var short []string
 	var ended string
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		status, err := lockOrder(ctx, tx, orderUID)
+		phase, err := orders.Lock(ctx, tx, orderUID)
 		if err != nil {
 			return err
 		}
-		if status == "completed" || status == "failed" || status == "cancelled" {
-			ended = status
+		if phase.Terminal() {
+			ended = strings.ToLower(string(phase))
 			return nil
 		}
 		var existing int
@@ -112,17 +112,6 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 	return nil
 }
 
-// lockOrder locks the order's row for the transaction and returns its
-// status: reservations and releases of one order happen one at a time.
-func lockOrder(ctx context.Context, tx pgx.Tx, orderUID string) (string, error) {
-	var status string
-	err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1 FOR UPDATE`, orderUID).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("order %s is not recorded", orderUID)
-	}
-	return status, err
-}
-
 // errRollback makes a transaction roll back without being reported.
 var errRollback = errors.New("rollback")
 
@@ -132,7 +121,7 @@ var errRollback = errors.New("rollback")
 // comes after takes nothing.
 func (s *Service) Release(ctx context.Context, orderUID string) error {
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		if _, err := lockOrder(ctx, tx, orderUID); err != nil {
+		if _, err := orders.Lock(ctx, tx, orderUID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `

@@ -164,9 +164,14 @@ func TestAReservationThatArrivesLateTakesNothing(t *testing.T) {
 		t.Fatalf("a reservation for a cancelled order took stock: stock %d, %d held", got, held("cancelled-first"))
 	}
 
-	// And a finished order's outcome stands: a late status write is ignored.
-	if err := ords.Finish(ctx, "cancelled-first", contract.PhaseCompleted, "", ""); err != nil {
-		t.Fatal(err)
+	// And a finished order's outcome stands: a late status write of
+	// another outcome is refused and changes nothing; the same one again
+	// is a repeat.
+	if err := ords.Finish(ctx, "cancelled-first", contract.PhaseCompleted, "", ""); err == nil {
+		t.Fatal("a cancelled order was finished as completed without an error")
+	}
+	if err := ords.Finish(ctx, "cancelled-first", contract.PhaseCancelled, "Cancelled", "cancelled"); err != nil {
+		t.Fatalf("finishing a cancelled order as cancelled again: %v", err)
 	}
 	if st, _ := ords.Phase(ctx, "cancelled-first"); st != contract.PhaseCancelled {
 		t.Fatalf("a finished order's status changed to %s", st)

@@ -383,14 +383,32 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 		return err
 	}
 	return s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
+		tag, err := tx.Exec(ctx, `
 			UPDATE orders SET status = $2, reason = $3, message = $4, updated_at = now()
 			WHERE uid = $1 AND status NOT IN ('completed', 'failed', 'cancelled')`,
-			key, status, reason, message); err != nil {
+			key, status, reason, message)
+		if err != nil {
 			return err
 		}
+		if tag.RowsAffected() == 0 {
+			// Not recorded (cancelled before CreateOrder ran: nothing to
+			// finish), finished the same way before (a repeated step), or
+			// finished otherwise: that outcome stands, and saying so
+			// beats pretending this one was recorded.
+			var was string
+			err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, key).Scan(&was)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return nil
+			case err != nil:
+				return err
+			case was != status:
+				return failure.New(contract.ReasonWorkflowFailed, "order %s is already %s: it cannot become %s", key, was, status)
+			}
+			return nil
+		}
 		if phase == contract.PhaseCompleted {
-			_, err := tx.Exec(ctx, `
+			_, err = tx.Exec(ctx, `
 				UPDATE inventory_reservations SET status = 'committed', updated_at = now()
 				WHERE order_uid = $1 AND status = 'held'`, key)
 			return err
@@ -399,18 +417,70 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 	})
 }
 
+// ErrNotRecorded is a step for an order that has no record.
+var ErrNotRecorded = errors.New("order is not recorded")
+
+// Lock locks the order's record for the caller's transaction and returns
+// where it stands: Processing until it finished. Every step that moves
+// money or stock locks it first and moves nothing for a finished order, so
+// a late step (a stalled worker's, a retried one's) cannot act after the
+// outcome is recorded, and steps of one order happen one at a time.
+func Lock(ctx context.Context, tx pgx.Tx, key string) (contract.Phase, error) {
+	var status string
+	err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1 FOR UPDATE`, key).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("order %s: %w", key, ErrNotRecorded)
+	}
+	return phaseOf(status), err
+}
+
+// LockPayment is Lock for the payment's steps: it also says whether the
+// order's payment is closed (ClosePayment).
+func LockPayment(ctx context.Context, tx pgx.Tx, key string) (phase contract.Phase, closed bool, err error) {
+	var status string
+	err = tx.QueryRow(ctx, `SELECT status, payment_closed FROM orders WHERE uid = $1 FOR UPDATE`, key).Scan(&status, &closed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, fmt.Errorf("order %s: %w", key, ErrNotRecorded)
+	}
+	return phaseOf(status), closed, err
+}
+
+// ClosePayment records, in the caller's transaction (which holds the
+// order's lock), that the order takes no more money: its refund step ran.
+// A capture recorded after it is refunded at once.
+func ClosePayment(ctx context.Context, tx pgx.Tx, key string) error {
+	return mark(ctx, tx, key, `UPDATE orders SET payment_closed = true, updated_at = now() WHERE uid = $1`)
+}
+
 // MarkReserved records, in the caller's transaction, that the order's
-// stock is reserved (the inventory's step).
+// stock is reserved (the inventory's step). The caller locked the order and
+// found it Processing.
 func MarkReserved(ctx context.Context, tx pgx.Tx, key string) error {
-	_, err := tx.Exec(ctx, `UPDATE orders SET status = 'reserved', updated_at = now() WHERE uid = $1 AND status = 'created'`, key)
-	return err
+	return mark(ctx, tx, key, `UPDATE orders SET status = CASE status WHEN 'created' THEN 'reserved' ELSE status END, updated_at = now()
+		WHERE uid = $1 AND status IN ('created', 'reserved', 'paid')`)
 }
 
 // MarkPaid records, in the caller's transaction, that the order's payment
-// was captured (the payment's step).
+// was captured (the payment's step). The caller locked the order and found
+// it Processing.
 func MarkPaid(ctx context.Context, tx pgx.Tx, key string) error {
-	_, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', updated_at = now() WHERE uid = $1 AND status IN ('created', 'reserved')`, key)
-	return err
+	return mark(ctx, tx, key, `UPDATE orders SET status = 'paid', updated_at = now() WHERE uid = $1 AND status IN ('created', 'reserved', 'paid')`)
+}
+
+// mark runs a status write that must change the order's row.
+func mark(ctx context.Context, tx pgx.Tx, key, update string) error {
+	tag, err := tx.Exec(ctx, update, key)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		var status string
+		if err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, key).Scan(&status); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("order %s: %w", key, ErrNotRecorded)
+		}
+		return fmt.Errorf("order %s is %s: its status was not changed", key, status)
+	}
+	return nil
 }
 
 // Phase returns where the recorded order stands: Processing until it

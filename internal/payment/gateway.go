@@ -5,12 +5,7 @@ package payment
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"time"
 
 	"orderflow.io/orderflow/internal/money"
 )
@@ -50,56 +45,3 @@ func (e *DeclinedError) Error() string { return "card declined: " + e.Code }
 
 // ErrTransient is wrapped by gateway errors that a retry may cure.
 var ErrTransient = errors.New("payment gateway unavailable")
-
-// Sandbox is the built-in gateway. It follows the card-network test
-// convention: pm_card_visa (and any other method) approves,
-// pm_card_chargeDeclined and pm_card_chargeDeclinedInsufficientFunds
-// decline. Ids are derived from the idempotency key, so a repeated request
-// returns the same id. With FailureRate above zero it fails transiently
-// with that probability, and with Latency each charge takes that long: for
-// fault tests and for acting on an order while its payment is in flight.
-type Sandbox struct {
-	FailureRate float64
-	Latency     time.Duration
-}
-
-var sandboxDeclines = map[string]string{
-	"pm_card_chargeDeclined":                  "card_declined",
-	"pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
-}
-
-func (s *Sandbox) Charge(ctx context.Context, req ChargeRequest) (string, error) {
-	if s.Latency > 0 {
-		select {
-		case <-time.After(s.Latency):
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	}
-	if err := s.maybeFail(); err != nil {
-		return "", err
-	}
-	if code, ok := sandboxDeclines[req.PaymentMethod]; ok {
-		return "", &DeclinedError{Code: code}
-	}
-	return "pay_" + digest(req.IdempotencyKey), nil
-}
-
-func (s *Sandbox) Refund(_ context.Context, req RefundRequest) (string, error) {
-	if err := s.maybeFail(); err != nil {
-		return "", err
-	}
-	return "re_" + digest(req.IdempotencyKey), nil
-}
-
-func (s *Sandbox) maybeFail() error {
-	if s.FailureRate > 0 && rand.Float64() < s.FailureRate {
-		return fmt.Errorf("%w: sandbox timeout", ErrTransient)
-	}
-	return nil
-}
-
-func digest(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:12])
-}

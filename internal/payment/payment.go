@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,10 +27,18 @@ func RefundKey(orderUID string) string  { return "refund-" + orderUID }
 
 // Capture charges the order's total once. A repeated call returns the first
 // capture's id. A declined card is the PaymentDeclined business failure.
+//
+// Capture is fenced as Reserve is: it charges nothing for an order already
+// finished or refunded, and a charge that lands after the order finished or
+// its refund ran (a stalled worker's late attempt) is refunded at once,
+// under the order's refund key, and reported as the WorkflowFailed failure.
 func (s *Service) Capture(ctx context.Context, orderUID string, amount money.Amount, currency, method string) (string, error) {
 	key := CaptureKey(orderUID)
 	if id, err := s.byKey(ctx, key); err != nil || id != "" {
 		return id, err
+	}
+	if err := s.fence(ctx, orderUID); err != nil {
+		return "", err
 	}
 	id, err := s.Gateway.Charge(ctx, ChargeRequest{IdempotencyKey: key, Reference: orderUID, Amount: amount, Currency: currency, PaymentMethod: method})
 	var declined *DeclinedError
@@ -43,12 +52,49 @@ func (s *Service) Capture(ctx context.Context, orderUID string, amount money.Amo
 	if err != nil {
 		return "", fmt.Errorf("payment: charge: %w", err)
 	}
-	return s.record(ctx, id, orderUID, "capture", amount, currency, key, true)
+	winner, ended, err := s.record(ctx, id, orderUID, "capture", amount, currency, key)
+	if err != nil {
+		return "", err
+	}
+	if ended != "" {
+		refund, err := s.refund(ctx, orderUID)
+		if err != nil {
+			return "", fmt.Errorf("payment: refund the charge that came after order %s was %s: %w", orderUID, ended, err)
+		}
+		return "", failure.New(contract.ReasonWorkflowFailed, "order %s was %s while its payment was in flight: charge %s was refunded (%s)", orderUID, ended, winner, refund)
+	}
+	return winner, nil
 }
 
-// Refund refunds the order's capture in full, once. It returns "" when the
-// order has no capture (nothing was charged).
+// Refund refunds the order's capture in full, once, and closes the order's
+// payment: a capture recorded after it is refunded at once. It returns ""
+// when the order has no capture (nothing was charged). A completed order is
+// never refunded: its outcome stands.
 func (s *Service) Refund(ctx context.Context, orderUID string) (string, error) {
+	if id, err := s.byKey(ctx, RefundKey(orderUID)); err != nil || id != "" {
+		return id, err
+	}
+	var phase contract.Phase
+	err := s.DB.Tx(ctx, func(tx pgx.Tx) (err error) {
+		if phase, _, err = orders.LockPayment(ctx, tx, orderUID); err != nil || phase == contract.PhaseCompleted {
+			return err
+		}
+		return orders.ClosePayment(ctx, tx, orderUID)
+	})
+	if errors.Is(err, orders.ErrNotRecorded) {
+		return "", nil // cancelled before it was recorded: nothing was charged
+	}
+	if err != nil {
+		return "", fmt.Errorf("payment: refund: %w", err)
+	}
+	if phase == contract.PhaseCompleted {
+		return "", failure.New(contract.ReasonWorkflowFailed, "order %s is completed: its payment is not refunded", orderUID)
+	}
+	return s.refund(ctx, orderUID)
+}
+
+// refund refunds the recorded capture under the order's refund key.
+func (s *Service) refund(ctx context.Context, orderUID string) (string, error) {
 	key := RefundKey(orderUID)
 	if id, err := s.byKey(ctx, key); err != nil || id != "" {
 		return id, err
@@ -67,7 +113,28 @@ func (s *Service) Refund(ctx context.Context, orderUID string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("payment: refund: %w", err)
 	}
-	return s.record(ctx, id, orderUID, "refund", money.Amount(cents), currency, key, false)
+	winner, _, err := s.record(ctx, id, orderUID, "refund", money.Amount(cents), currency, key)
+	return winner, err
+}
+
+// fence refuses a capture for an order that finished or whose payment is
+// closed.
+func (s *Service) fence(ctx context.Context, orderUID string) error {
+	var phase contract.Phase
+	var closed bool
+	err := s.DB.Tx(ctx, func(tx pgx.Tx) (err error) {
+		phase, closed, err = orders.LockPayment(ctx, tx, orderUID)
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("payment: %w", err)
+	case phase.Terminal():
+		return failure.New(contract.ReasonWorkflowFailed, "order %s is already %s: nothing was charged", orderUID, strings.ToLower(string(phase)))
+	case closed:
+		return failure.New(contract.ReasonWorkflowFailed, "order %s is being refunded: nothing was charged", orderUID)
+	}
+	return nil
 }
 
 func (s *Service) byKey(ctx context.Context, key string) (string, error) {
@@ -82,11 +149,17 @@ func (s *Service) byKey(ctx context.Context, key string) (string, error) {
 	return id, nil
 }
 
-// record stores a payment; when two attempts race, the first row wins and
-// both return its id.
-func (s *Service) record(ctx context.Context, id, orderUID, kind string, amount money.Amount, currency, key string, paid bool) (string, error) {
-	var winner string
-	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
+// record stores a payment, with the order's record locked; when two
+// attempts race, the first row wins and both return its id. A capture of an
+// order still in flight marks it paid; ended says how an order that failed,
+// was cancelled or began its refund meanwhile stands, and then nothing is
+// marked.
+func (s *Service) record(ctx context.Context, id, orderUID, kind string, amount money.Amount, currency, key string) (winner, ended string, err error) {
+	err = s.DB.Tx(ctx, func(tx pgx.Tx) error {
+		phase, closed, err := orders.LockPayment(ctx, tx, orderUID)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO payments (id, order_uid, kind, amount_cents, currency, idempotency_key)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`,
@@ -96,13 +169,22 @@ func (s *Service) record(ctx context.Context, id, orderUID, kind string, amount 
 		if err := tx.QueryRow(ctx, `SELECT id FROM payments WHERE idempotency_key = $1`, key).Scan(&winner); err != nil {
 			return err
 		}
-		if paid {
-			return orders.MarkPaid(ctx, tx, orderUID)
+		switch {
+		case kind != "capture", phase == contract.PhaseCompleted:
+			// A late attempt of a completed order's capture: the provider
+			// answered it with the capture on record (one key, one charge).
+			return nil
+		case phase.Terminal():
+			ended = strings.ToLower(string(phase))
+			return nil
+		case closed:
+			ended = "being refunded"
+			return nil
 		}
-		return nil
+		return orders.MarkPaid(ctx, tx, orderUID)
 	})
 	if err != nil {
-		return "", fmt.Errorf("payment: record %s: %w", kind, err)
+		return "", "", fmt.Errorf("payment: record %s: %w", kind, err)
 	}
-	return winner, nil
+	return winner, ended, nil
 }
