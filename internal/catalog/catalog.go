@@ -39,6 +39,24 @@ func Upsert(ctx context.Context, d *db.DB, products []Product) error {
 	return nil
 }
 
+// AddMissing adds the products the catalog does not hold and leaves those
+// it holds as they are (their price and stock stand), returning how many it
+// added: loading the demo catalog again never resets its stock.
+func AddMissing(ctx context.Context, d *db.DB, products []Product) (int, error) {
+	added := 0
+	for _, p := range products {
+		tag, err := d.Pool.Exec(ctx, `
+			INSERT INTO products (id, name, price_cents, currency, stock) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (id) DO NOTHING`,
+			p.ID, p.Name, int64(p.Price), p.Currency, p.Stock)
+		if err != nil {
+			return added, err
+		}
+		added += int(tag.RowsAffected())
+	}
+	return added, nil
+}
+
 // List returns the catalog ordered by id.
 func List(ctx context.Context, d *db.DB) ([]Product, error) {
 	rows, err := d.Pool.Query(ctx, `SELECT id, name, price_cents, currency, stock FROM products ORDER BY id`)

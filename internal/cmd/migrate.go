@@ -14,7 +14,7 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	var pg db.Config
 	var demo bool
 	registerPostgres(f, &pg)
-	f.bool(&demo, "demo-catalog", "", false, "also load the demo catalog (PROD-001..003); for the local stack, not production")
+	f.bool(&demo, "demo-catalog", "", false, "also load the demo catalog (PROD-001..003) where it is missing, never resetting products already there; for the local stack, not production")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -29,10 +29,11 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "migrations: %d applied\n", n)
 	if demo {
-		if err := catalog.Upsert(ctx, s, catalog.DemoCatalog); err != nil {
+		added, err := catalog.AddMissing(ctx, s, catalog.DemoCatalog)
+		if err != nil {
 			return fmt.Errorf("load demo catalog: %w", err)
 		}
-		fmt.Fprintf(stdout, "demo catalog: %d products loaded\n", len(catalog.DemoCatalog))
+		fmt.Fprintf(stdout, "demo catalog: %d of %d products added (those present keep their price and stock)\n", added, len(catalog.DemoCatalog))
 	}
 	return nil
 }
