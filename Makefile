@@ -37,8 +37,9 @@ fmt: ## Format the Go code.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet, on the untagged code and on the e2e, fault and cluster suites (build tags).
 	go vet ./...
+	go vet -tags e2e,faults,cluster ./...
 
 .PHONY: lint
 lint: vet ## Lint: go vet plus gofmt (golangci-lint is not installable offline here).
@@ -148,10 +149,10 @@ test-e2e e2e: tools build ## Tier 3: the end-to-end suite: its own local stack (
 	go test -tags e2e -count=1 -timeout 20m ./test/e2e
 
 .PHONY: test-faults
-test-faults: tools build ## Tier 4: the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows. Then the real-server tier: worker and manager kills, a Temporal restart and a leader handover against the real Temporal server.
+test-faults: tools build ## Tier 4: the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows. Then the real-server tier: worker and manager kills, a Temporal restart, a leader handover and a stalled worker against the real Temporal server.
 	go test -tags faults -count=1 -v -timeout 30m ./test/faults
 	FAULTS_TEMPORAL=server go test -tags faults -count=1 -v -timeout 30m \
-		-run '^(TestWorkerKilledSeveralTimes|TestManagerKilled|TestTemporalRestarted|TestLeaderHandover)$$' ./test/faults
+		-run '^(TestWorkerKilledSeveralTimes|TestManagerKilled|TestTemporalRestarted|TestLeaderHandover|TestWorkerStalledMidCharge)$$' ./test/faults
 
 .PHONY: screenshots
 screenshots: tools build ## Refresh docs/web.png and docs/web-phone.png from the e2e browser test.

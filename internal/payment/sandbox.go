@@ -290,11 +290,13 @@ func ReadBooks(ctx context.Context, q Querier) (map[string]Account, error) {
 }
 
 // ChargesInFlight counts the charges the provider booked but has not
-// answered yet, among those that arrived within the last window (a charge
-// whose caller died stays unanswered for good).
-func ChargesInFlight(ctx context.Context, q Querier, window time.Duration) (int, error) {
+// answered yet, of references starting with prefix, among those that
+// arrived within the last window (a charge whose caller died stays
+// unanswered for good).
+func ChargesInFlight(ctx context.Context, q Querier, prefix string, window time.Duration) (int, error) {
 	var n int
 	err := q.QueryRow(ctx, `SELECT count(*) FROM payment_sandbox.charges
-		WHERE answered_at IS NULL AND created_at > clock_timestamp() - make_interval(secs => $1)`, window.Seconds()).Scan(&n)
+		WHERE answered_at IS NULL AND starts_with(reference, $1) AND created_at > clock_timestamp() - make_interval(secs => $2)`,
+		prefix, window.Seconds()).Scan(&n)
 	return n, err
 }

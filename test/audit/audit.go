@@ -1,12 +1,17 @@
 // Package audit places a mix of Orders meant for every outcome and checks,
 // once they finished, what the money, the stock and the workflows say
-// against what each was meant to do: at most one capture and one refund per
-// namespace/name, completed orders captured once and never refunded, no
-// reservation left held, stock moved once per completed order, one workflow
-// run per order. The fault suite and the cluster suite share it.
+// against what each was meant to do. Money is counted at the provider, in
+// the sandbox provider's own books, not in OrderFlow's payments table: per
+// order at most one charge; a completed order charged its total once and
+// never refunded; an order that did not complete with every captured cent
+// refunded; OrderFlow's records agreeing with the provider's. Stock is
+// counted in PostgreSQL: no reservation left held, stock moved once per
+// completed order. And one workflow run per order. The fault suite and the
+// cluster suite share it.
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +31,8 @@ import (
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/contract"
+	"orderflow.io/orderflow/internal/money"
+	"orderflow.io/orderflow/internal/payment"
 )
 
 // Env is where the orders run: the Kubernetes API, the Temporal namespace
@@ -36,6 +43,30 @@ type Env struct {
 	Temporal client.Client
 	DB       *pgxpool.Pool
 	Product  string
+
+	mu        sync.Mutex
+	replanned map[string]Kind
+}
+
+// Replan records that the test changed what the named order is meant to
+// do (it cancelled an order meant to complete, say): Audit checks it as
+// that kind.
+func (e *Env) Replan(name string, k Kind) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.replanned == nil {
+		e.replanned = map[string]Kind{}
+	}
+	e.replanned[name] = k
+}
+
+func (e *Env) kind(p Placed) Kind {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if k, ok := e.replanned[p.Name]; ok {
+		return k
+	}
+	return p.Kind
 }
 
 // Kind is what an order is meant to do; the mix covers every outcome.
@@ -75,7 +106,9 @@ type Placed struct {
 
 // Place creates n Orders in namespace ns, a mix of every outcome (Kind),
 // 16 at a time, cancels and deletes the ones meant for that shortly after,
-// and calls inject (in its own goroutine) once a third are placed. With
+// and calls inject (in its own goroutine) once a third are placed; it
+// returns when every order is placed and inject returned. inject runs off
+// the test's goroutine: it reports with t.Error, never t.Fatal. With
 // reapply, the Orders not meant to be deleted get deletionPolicy Orphan,
 // for ApplyAgain.
 func (e *Env) Place(t testing.TB, ns string, n int, reapply bool, inject func()) []Placed {
@@ -126,7 +159,11 @@ func (e *Env) Place(t testing.TB, ns string, n int, reapply bool, inject func())
 			}
 		}(i)
 		if i == n/3 {
-			go inject()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				inject()
+			}()
 		}
 	}
 	wg.Wait()
@@ -214,20 +251,48 @@ func (e *Env) Stock(t testing.TB) int64 {
 	return n
 }
 
-// Audit checks what the money and the stock say against what each order
-// was meant to do, and returns "ok" or fails the test.
-func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64) string {
+// Result is what an audit found: its findings (each a failed check,
+// reported to the test) and the money counted at the provider.
+type Result struct {
+	Findings int
+	// Captures counts the charges the provider holds for the orders.
+	Captures int
+	// DoubleCharges counts the orders the provider charged more than once.
+	DoubleCharges int
+	// Unrefunded is the money captured from orders that did not complete
+	// and not refunded, in cents.
+	Unrefunded money.Amount
+}
+
+// OK reports whether the audit found nothing wrong.
+func (r Result) OK() bool { return r.Findings == 0 }
+
+func (r Result) String() string {
+	if r.OK() {
+		return "ok"
+	}
+	return fmt.Sprintf("FAILED (%d findings)", r.Findings)
+}
+
+// Audit checks what the money (at the provider) and the stock say against
+// what each order was meant to do, failing the test on each finding.
+func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64) Result {
 	t.Helper()
 	ctx := context.Background()
+	var res Result
 	var reserved int64
-	failures := 0
 	fail := func(format string, args ...any) {
-		failures++
-		if failures <= 20 {
+		res.Findings++
+		if res.Findings <= 20 {
 			t.Errorf(format, args...)
 		}
 	}
+	books, err := payment.ReadBooks(ctx, e.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range orders {
+		p.Kind = e.kind(p)
 		o := &v1alpha1.Order{}
 		err := e.Kube.Get(ctx, crclient.ObjectKey{Namespace: ns, Name: p.Name}, o)
 		gone := apierrors.IsNotFound(err)
@@ -235,29 +300,20 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 			t.Fatal(err)
 		}
 		var status, reason string
-		var qty int64
-		err = e.DB.QueryRow(ctx, `SELECT o.status, o.reason, coalesce(sum(i.quantity), 0) FROM orders o
-			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason`, p.Key).Scan(&status, &reason, &qty)
+		var qty, total int64
+		err = e.DB.QueryRow(ctx, `SELECT o.status, o.reason, o.total_cents, coalesce(sum(i.quantity), 0) FROM orders o
+			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason, o.total_cents`, p.Key).Scan(&status, &reason, &total, &qty)
 		if errors.Is(err, pgx.ErrNoRows) {
 			status = "" // cancelled or deleted before anything was recorded
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		var captures, refunds, held int
-		if err := e.DB.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'capture'), count(*) FILTER (WHERE kind = 'refund') FROM payments WHERE order_uid = $1`, p.Key).
-			Scan(&captures, &refunds); err != nil {
-			t.Fatal(err)
-		}
+		var held int
 		if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, p.Key).Scan(&held); err != nil {
 			t.Fatal(err)
 		}
 		if held != 0 {
 			fail("%s: %d reservations still held by a finished order", p.Name, held)
-		}
-		if captures > 1 || refunds > 1 {
-			// One record and one idempotency key per namespace/name: this
-			// counts across every incarnation of the Order.
-			fail("%s: %d captures, %d refunds", p.Name, captures, refunds)
 		}
 		phase := o.Status.Phase
 		switch {
@@ -285,13 +341,9 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 			fail("%s: status %s but PostgreSQL says %s", p.Name, phase, status)
 		}
 		if status == "completed" {
-			if captures != 1 || refunds != 0 {
-				fail("%s completed with %d captures, %d refunds", p.Name, captures, refunds)
-			}
 			reserved += qty
-		} else if captures != refunds {
-			fail("%s %s with %d captures and %d refunds", p.Name, status, captures, refunds)
 		}
+		e.auditMoney(ctx, p, status, money.Amount(total), books[p.Key], &res, fail)
 		resp, err := e.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
 			Query: fmt.Sprintf("WorkflowId = '%s'", contract.WorkflowID(ns, p.Name))})
 		if err != nil {
@@ -304,8 +356,105 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 	if after := e.Stock(t); stockBefore-after != reserved {
 		fail("stock %d -> %d, but completed orders reserved %d", stockBefore, after, reserved)
 	}
-	if failures > 0 {
-		return fmt.Sprintf("FAILED (%d findings)", failures)
+	return res
+}
+
+// auditMoney checks one order's account at the provider against its outcome
+// and against OrderFlow's payments records.
+func (e *Env) auditMoney(ctx context.Context, p Placed, status string, total money.Amount, a payment.Account, res *Result, fail func(string, ...any)) {
+	res.Captures += len(a.Charges)
+	if len(a.Charges) > 1 {
+		res.DoubleCharges++
+		fail("%s: the provider charged it %d times (keys %v)", p.Name, len(a.Charges), keys(a))
 	}
-	return "ok"
+	if status == "completed" {
+		switch {
+		case len(a.Charges) == 0:
+			fail("%s completed, but the provider holds no charge for it", p.Name)
+		case a.Charges[0].Amount != total:
+			fail("%s: the provider captured %s; the order's total is %s", p.Name, a.Charges[0].Amount, total)
+		}
+		if a.Refunded() != 0 {
+			fail("%s completed, but the provider refunded %s of it", p.Name, a.Refunded())
+		}
+	} else if left := a.Captured() - a.Refunded(); left != 0 {
+		res.Unrefunded += left
+		fail("%s %s: the provider captured %s and refunded %s", p.Name, cmp.Or(status, "unrecorded"), a.Captured(), a.Refunded())
+	}
+	// OrderFlow's records agree with the provider's.
+	rows, err := e.DB.Query(ctx, `SELECT id, kind, amount_cents FROM payments WHERE order_uid = $1`, p.Key)
+	if err != nil {
+		fail("%s: payments: %v", p.Name, err)
+		return
+	}
+	defer rows.Close()
+	charged := map[string]money.Amount{}
+	for _, c := range a.Charges {
+		charged[c.ID] = c.Amount
+	}
+	var captures, refunds int
+	for rows.Next() {
+		var id, kind string
+		var cents int64
+		if err := rows.Scan(&id, &kind, &cents); err != nil {
+			fail("%s: payments: %v", p.Name, err)
+			return
+		}
+		switch kind {
+		case "capture":
+			captures++
+			if amount, ok := charged[id]; !ok || amount != money.Amount(cents) {
+				fail("%s: OrderFlow records capture %s of %s, which the provider does not hold", p.Name, id, money.Amount(cents))
+			}
+		case "refund":
+			refunds++
+		}
+	}
+	if captures != len(a.Charges) {
+		fail("%s: OrderFlow records %d captures; the provider holds %d charges", p.Name, captures, len(a.Charges))
+	}
+	if (a.Refunded() > 0) != (refunds > 0) {
+		fail("%s: OrderFlow records %d refunds; the provider refunded %s", p.Name, refunds, a.Refunded())
+	}
+}
+
+func keys(a payment.Account) []string {
+	var out []string
+	for _, c := range a.Charges {
+		out = append(out, c.IdempotencyKey)
+	}
+	return out
+}
+
+// Hit is what a fault met at the instant it struck: the orders in flight
+// (placed, not finished) and the charges in flight at the provider (booked,
+// not answered).
+type Hit struct {
+	Orders, Charges int
+}
+
+// InFlight counts, at this instant, the namespace's orders in flight in
+// OrderFlow's records and the charges in flight at the provider.
+func (e *Env) InFlight(ctx context.Context, ns string) (Hit, error) {
+	var h Hit
+	if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM orders WHERE starts_with(uid, $1) AND status NOT IN ('completed', 'failed', 'cancelled')`, ns+"/").Scan(&h.Orders); err != nil {
+		return h, err
+	}
+	n, err := payment.ChargesInFlight(ctx, e.DB, ns+"/", 5*time.Second)
+	h.Charges = n
+	return h, err
+}
+
+// AwaitCharges waits, for at most timeout, until a charge of the namespace
+// is in flight at the provider, and returns what is in flight then (or at
+// the timeout): faults are struck mid-charge.
+func (e *Env) AwaitCharges(ctx context.Context, ns string, timeout time.Duration) (Hit, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		h, err := e.InFlight(ctx, ns)
+		if err != nil || h.Charges > 0 && h.Orders > 0 || time.Now().After(deadline) {
+			return h, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -256,7 +256,7 @@ func testUpgrade(t *testing.T) {
 		t.Errorf("the pre-upgrade migration hook did not run (%d migration Pods before, %d after)", migrated, after)
 	}
 	e.WaitFinished(t, ns, orders)
-	if result := e.Audit(t, ns, orders, before); result != "ok" {
+	if result := e.Audit(t, ns, orders, before); !result.OK() {
 		t.Errorf("audit: %s", result)
 	}
 }
@@ -282,7 +282,7 @@ func testPodsKilled(t *testing.T) {
 		}
 	})
 	e.WaitFinished(t, ns, orders)
-	if result := e.Audit(t, ns, orders, before); result != "ok" {
+	if result := e.Audit(t, ns, orders, before); !result.OK() {
 		t.Errorf("audit: %s", result)
 	}
 }

@@ -74,7 +74,8 @@ func TestMain(m *testing.M) {
 		code = m.Run()
 	}
 	fmt.Printf("\nTemporal: %s\n", map[string]string{"dev": "the dev server", "server": "the real server (PostgreSQL, default dynamic config)"}[temporalServer])
-	fmt.Println("\n| scenario | orders | faults injected | audit | time to drain |\n| --- | ---: | --- | --- | ---: |")
+	fmt.Println("\n| scenario | orders | faults injected | orders in flight at the fault | charges in flight at the fault | captures at the provider | double charges at the provider | unrefunded cents | audit | time to drain |")
+	fmt.Println("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
 	for _, row := range summary {
 		fmt.Println(row)
 	}
@@ -107,12 +108,12 @@ func pid(name string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// kill9 kills a component with SIGKILL.
-func kill9(t *testing.T, name string) {
-	t.Helper()
-	if err := exec.Command("kill", "-9", pid(name)).Run(); err != nil {
-		t.Fatalf("kill -9 %s: %v", name, err)
+// signal sends a component of the stack a signal (kill's name for it).
+func signal(name, sig string) error {
+	if out, err := exec.Command("kill", "-"+sig, pid(name)).CombinedOutput(); err != nil {
+		return fmt.Errorf("kill -%s %s: %v %s", sig, name, err, out)
 	}
+	return nil
 }
 
 func connect(t *testing.T) *audit.Env {
@@ -144,69 +145,107 @@ func connect(t *testing.T) *audit.Env {
 	return &audit.Env{Kube: kube, Temporal: tc, DB: db, Product: product}
 }
 
+// scenario is one fault scenario's run: its namespace, its orders and what
+// each of its faults hit.
+type scenario struct {
+	t    *testing.T
+	e    *audit.Env
+	ns   string
+	hits []audit.Hit
+}
+
+// strike waits (up to 10 s) until a charge is in flight at the provider,
+// records what is in flight at that instant, and runs the fault. It runs
+// off the test's goroutine: it reports with t.Error.
+func (s *scenario) strike(what string, fault func() error) {
+	h, err := s.e.AwaitCharges(context.Background(), s.ns, 10*time.Second)
+	if err != nil {
+		s.t.Errorf("%s: counting what is in flight: %v", what, err)
+	}
+	s.hits = append(s.hits, h)
+	if err := fault(); err != nil {
+		s.t.Errorf("%s: %v", what, err)
+	}
+}
+
 // run places n orders in a fresh namespace (a mix of every outcome,
 // audit.Place), calls inject while they are in flight, waits until every
-// order is finished and audits the result. With reapply, every Order not
-// meant to be deleted is, once all are placed, deleted and applied again
-// from its manifest, as a GitOps tool's replace does, while the faults go on.
-func run(t *testing.T, scenario string, n int, faults string, reapply bool, inject func(t *testing.T)) {
+// order is finished and audits the result, counting money at the provider.
+// A scenario whose faults struck no order in flight, or no charge in
+// flight, fails: it proved nothing. With reapply, every Order not meant to
+// be deleted is, once all are placed, deleted and applied again from its
+// manifest, as a GitOps tool's replace does, while the faults go on.
+func run(t *testing.T, name string, n int, faults string, reapply bool, inject func(s *scenario)) {
 	e := connect(t)
 	ctx := context.Background()
-	ns := fmt.Sprintf("faults-%s-%d", scenario, time.Now().Unix())
+	ns := fmt.Sprintf("faults-%s-%d", name, time.Now().Unix())
 	if err := e.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
+	s := &scenario{t: t, e: e, ns: ns}
 	stockBefore := e.Stock(t)
 	start := time.Now()
-	orders := e.Place(t, ns, n, reapply, func() { inject(t) })
+	orders := e.Place(t, ns, n, reapply, func() { inject(s) })
 	if reapply {
 		e.ApplyAgain(t, orders)
 	}
 	drained := e.WaitFinished(t, ns, orders)
 	result := e.Audit(t, ns, orders, stockBefore)
-	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s |", scenario, n, faults, result, drained.Sub(start).Round(100*time.Millisecond)))
+	var inFlight, charges []string
+	for _, h := range s.hits {
+		inFlight = append(inFlight, fmt.Sprint(h.Orders))
+		charges = append(charges, fmt.Sprint(h.Charges))
+		if h.Orders == 0 || h.Charges == 0 {
+			t.Errorf("a fault struck %d orders and %d charges in flight: it proved nothing", h.Orders, h.Charges)
+		}
+	}
+	if len(s.hits) == 0 {
+		t.Errorf("no fault struck")
+	}
+	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s | %d | %d | %d | %s | %s |", name, n, faults,
+		strings.Join(inFlight, ", "), strings.Join(charges, ", "), result.Captures, result.DoubleCharges, int64(result.Unrefunded),
+		result, drained.Sub(start).Round(100*time.Millisecond)))
+}
+
+// restartAfter is a fault: SIGKILL a component, start it again.
+func killed(name string) func() error {
+	return func() error {
+		if err := signal(name, "KILL"); err != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+		return dev(nil, "up")
+	}
 }
 
 func TestWorkerKilledSeveralTimes(t *testing.T) {
-	run(t, "worker-sigkill", ordersPerScenario, "worker SIGKILL ×3", false, func(t *testing.T) {
-		for i := 0; i < 3; i++ {
-			kill9(t, "worker")
-			time.Sleep(500 * time.Millisecond)
-			if err := dev(nil, "up"); err != nil {
-				t.Error(err)
-			}
+	run(t, "worker-sigkill", ordersPerScenario, "worker SIGKILL ×3", false, func(s *scenario) {
+		for range 3 {
+			s.strike("kill the worker", killed("worker"))
 			time.Sleep(time.Second)
 		}
 	})
 }
 
 func TestManagerKilled(t *testing.T) {
-	run(t, "manager-sigkill", ordersPerScenario, "manager SIGKILL ×2", false, func(t *testing.T) {
-		for i := 0; i < 2; i++ {
-			kill9(t, "manager")
-			time.Sleep(500 * time.Millisecond)
-			if err := dev(nil, "up"); err != nil {
-				t.Error(err)
-			}
+	run(t, "manager-sigkill", ordersPerScenario, "manager SIGKILL ×2", false, func(s *scenario) {
+		for range 2 {
+			s.strike("kill the manager", killed("manager"))
 			time.Sleep(time.Second)
 		}
 	})
 }
 
 func TestPostgresRestarted(t *testing.T) {
-	run(t, "postgres-restart", ordersPerScenario, "PostgreSQL restart", false, func(t *testing.T) {
-		if err := dev(nil, "restart", "postgres"); err != nil {
-			t.Error(err)
-		}
+	run(t, "postgres-restart", ordersPerScenario, "PostgreSQL restart", false, func(s *scenario) {
+		s.strike("restart PostgreSQL", func() error { return dev(nil, "restart", "postgres") })
 	})
 }
 
 func TestTemporalRestarted(t *testing.T) {
 	what := map[string]string{"dev": "Temporal dev server restart (file-backed)", "server": "Temporal server restart (PostgreSQL)"}[temporalServer]
-	run(t, "temporal-restart", ordersPerScenario, what, false, func(t *testing.T) {
-		if err := dev(nil, "restart", "temporal"); err != nil {
-			t.Error(err)
-		}
+	run(t, "temporal-restart", ordersPerScenario, what, false, func(s *scenario) {
+		s.strike("restart Temporal", func() error { return dev(nil, "restart", "temporal") })
 	})
 }
 
@@ -220,37 +259,91 @@ func TestFlakyGateway(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	run(t, "gateway-30pct", ordersPerScenario, "gateway fails 30% of charges", false, func(*testing.T) {})
+	run(t, "gateway-30pct", ordersPerScenario, "gateway fails 30% of requests", false, func(s *scenario) {
+		// The fault is on all along: count what it meets a third of the way.
+		s.strike("count the orders meeting the failing gateway", func() error { return nil })
+	})
 }
 
 // TestOrdersAppliedAgainWhileTheWorkerIsKilled deletes every Order and
 // applies it again, as Argo CD's replace does, while the worker is killed:
-// the audit finds each order charged at most once across its incarnations
-// (one record, one idempotency key per namespace/name) and the stock moved
-// once for each completed order.
+// the audit finds each order charged at most once at the provider across
+// its incarnations and the stock moved once for each completed order.
 func TestOrdersAppliedAgainWhileTheWorkerIsKilled(t *testing.T) {
-	run(t, "reapplied", ordersPerScenario, "every Order deleted and applied again; worker SIGKILL ×2", true, func(t *testing.T) {
+	run(t, "reapplied", ordersPerScenario, "every Order deleted and applied again; worker SIGKILL ×2", true, func(s *scenario) {
 		for range 2 {
-			kill9(t, "worker")
-			time.Sleep(500 * time.Millisecond)
-			if err := dev(nil, "up"); err != nil {
-				t.Error(err)
-			}
+			s.strike("kill the worker", killed("worker"))
 			time.Sleep(2 * time.Second)
 		}
 	})
 }
 
 func TestAPIServerDownForTenSeconds(t *testing.T) {
-	run(t, "apiserver-down", ordersPerScenario, "kube-apiserver stopped 10 s", false, func(t *testing.T) {
-		if err := dev(nil, "stop", "kube-apiserver"); err != nil {
-			t.Error(err)
-		}
-		time.Sleep(10 * time.Second)
-		if err := dev(nil, "up"); err != nil {
-			t.Error(err)
-		}
+	run(t, "apiserver-down", ordersPerScenario, "kube-apiserver stopped 10 s", false, func(s *scenario) {
+		s.strike("stop the API server for 10 s", func() error {
+			if err := dev(nil, "stop", "kube-apiserver"); err != nil {
+				return err
+			}
+			time.Sleep(10 * time.Second)
+			return dev(nil, "up")
+		})
 	})
+}
+
+// TestWorkerStalledMidCharge stops the stack's worker with SIGSTOP while
+// charges are in flight, with a second worker running: the stalled
+// worker's activities time out and the second one takes them over, while
+// orders in flight are cancelled. The stalled worker is let go (SIGCONT)
+// after that: its late charges and steps must move no money and no stock.
+func TestWorkerStalledMidCharge(t *testing.T) {
+	second := startProcess(t, "worker-b", "worker", "--bind-address", "127.0.0.1:29392")
+	defer second.stop()
+	var cancelled []string
+	orders := func(s *scenario) {
+		s.strike("stop the worker (SIGSTOP)", func() error { return signal("worker", "STOP") })
+		defer func() {
+			if err := signal("worker", "CONT"); err != nil {
+				t.Error(err)
+			}
+		}()
+		cancelled = cancelInFlight(t, s, 30)
+		// Activities time out after 30 s (StartToClose); let the second
+		// worker retry them, then let the stalled one go on.
+		time.Sleep(40 * time.Second)
+	}
+	run(t, "worker-stalled", ordersPerScenario, fmt.Sprintf("worker SIGSTOP 40 s mid-charge, a second worker takes over, orders cancelled meanwhile; SIGCONT"), false, orders)
+	t.Logf("cancelled in flight: %d", len(cancelled))
+}
+
+// cancelInFlight cancels up to n orders meant to complete that are in
+// flight, and marks them Cancelled in the audit's plan (a cancel that comes
+// after the payment is refused and the order completes; the audit takes
+// either).
+func cancelInFlight(t *testing.T, s *scenario, n int) []string {
+	ctx := context.Background()
+	var list v1alpha1.OrderList
+	if err := s.e.Kube.List(ctx, &list, crclient.InNamespace(s.ns)); err != nil {
+		t.Errorf("list orders to cancel: %v", err)
+		return nil
+	}
+	var names []string
+	for _, o := range list.Items {
+		if len(names) == n {
+			break
+		}
+		var i int
+		if _, err := fmt.Sscanf(o.Name, "o-%d", &i); err != nil || audit.KindOf(i) != audit.Completes || o.Status.Phase.Terminal() {
+			continue
+		}
+		patch := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"cancel":true}}`))
+		if err := audit.Retry(func() error { return s.e.Kube.Patch(ctx, &o, patch) }); err != nil {
+			t.Errorf("cancel %s: %v", o.Name, err)
+			continue
+		}
+		s.e.Replan(o.Name, audit.Cancelled)
+		names = append(names, o.Name)
+	}
+	return names
 }
 
 // TestLeaderHandover runs two managers with leader election in place of the
@@ -260,7 +353,7 @@ func TestLeaderHandover(t *testing.T) {
 	if err := dev(nil, "stop", "manager"); err != nil {
 		t.Fatal(err)
 	}
-	managers := []*manager{startManager(t, "a", 29190), startManager(t, "b", 29290)}
+	managers := []*process{startManager(t, "a", 29190), startManager(t, "b", 29290)}
 	defer func() {
 		for _, m := range managers {
 			m.stop()
@@ -272,14 +365,14 @@ func TestLeaderHandover(t *testing.T) {
 	if _, err := leader(managers, nil, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "leader-handover", ordersPerScenario, "leader SIGKILL, standby takes over", false, func(t *testing.T) {
+	run(t, "leader-handover", ordersPerScenario, "leader SIGKILL, standby takes over", false, func(s *scenario) {
 		old, err := leader(managers, nil, time.Minute)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		killed := time.Now()
-		_ = old.cmd.Process.Kill()
+		s.strike("kill the leader", old.cmd.Process.Kill)
 		next, err := leader(managers, old, time.Minute)
 		if err != nil {
 			t.Error(err)
@@ -289,42 +382,55 @@ func TestLeaderHandover(t *testing.T) {
 	})
 }
 
-// manager is a manager process the suite runs itself.
-type manager struct {
+
+// process is an OrderFlow process the suite runs itself, beside the stack's.
+type process struct {
 	name    string
 	metrics string
 	cmd     *exec.Cmd
 	done    chan struct{}
 }
 
-// startManager starts a manager with leader election and short lease
-// timings, so a handover takes seconds.
-func startManager(t *testing.T, name string, port int) *manager {
+// startProcess runs bin/orderflow with args, configured for the suite's
+// stack (its API server, Temporal, PostgreSQL, payload key and sandbox).
+func startProcess(t *testing.T, name string, args ...string) *process {
 	t.Helper()
-	logf, err := os.Create(filepath.Join(root, ".faults", "logs", "manager-"+name+".log"))
+	logf, err := os.Create(filepath.Join(root, ".faults", "logs", name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	c := exec.Command(filepath.Join(root, "bin", "orderflow"), "manager",
-		"--leader-elect", "--leader-election-namespace", "default",
-		"--leader-election-lease-duration", "4s", "--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "500ms",
-		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", port+1))
+	c := exec.Command(filepath.Join(root, "bin", "orderflow"), args...)
 	c.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(root, ".faults", "kubeconfig"),
 		"TEMPORAL_HOST_PORT=127.0.0.1:27233", "TEMPORAL_NAMESPACE=default",
-		// The stack's payload key: the progress memo it reads is encrypted.
+		"POSTGRES_HOST=127.0.0.1", "POSTGRES_PORT=25432", "POSTGRES_USER=orderflow", "POSTGRES_PASSWORD=orderflow",
+		"POSTGRES_DB=orderflow", "POSTGRES_SSLMODE=disable",
+		"PAYMENT_GATEWAY=sandbox", "SANDBOX_LATENCY="+stackEnv["SANDBOX_LATENCY"],
+		// The stack's payload key: payloads and the progress memo are encrypted.
 		"CODEC_KEYS_FILE="+filepath.Join(root, ".faults", "codec-keys"))
 	c.Stdout, c.Stderr = logf, logf
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	m := &manager{name: name, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), cmd: c, done: make(chan struct{})}
-	go func() { _ = c.Wait(); close(m.done) }()
-	return m
+	p := &process{name: name, cmd: c, done: make(chan struct{})}
+	go func() { _ = c.Wait(); close(p.done) }()
+	return p
 }
 
-func (m *manager) stop() {
+// startManager starts a manager with leader election and short lease
+// timings, so a handover takes seconds.
+func startManager(t *testing.T, name string, port int) *process {
+	t.Helper()
+	p := startProcess(t, "manager-"+name, "manager",
+		"--leader-elect", "--leader-election-namespace", "default",
+		"--leader-election-lease-duration", "4s", "--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "500ms",
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", port+1))
+	p.name, p.metrics = name, fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	return p
+}
+
+func (m *process) stop() {
 	_ = m.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-m.done:
@@ -335,7 +441,7 @@ func (m *manager) stop() {
 }
 
 // leads reports whether the manager says, in its metrics, that it leads.
-func (m *manager) leads() bool {
+func (m *process) leads() bool {
 	resp, err := http.Get(m.metrics)
 	if err != nil {
 		return false
@@ -346,10 +452,10 @@ func (m *manager) leads() bool {
 }
 
 // leader waits until exactly one manager other than not leads, and returns it.
-func leader(managers []*manager, not *manager, timeout time.Duration) (*manager, error) {
+func leader(managers []*process, not *process, timeout time.Duration) (*process, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		var leading []*manager
+		var leading []*process
 		for _, m := range managers {
 			if m != not && m.leads() {
 				leading = append(leading, m)
