@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -111,6 +112,8 @@ type apiOptions struct {
 	auth      string
 	ui        temporal.UI
 	maxBody   int
+	// How long reviews of callers are trusted (kubeauth.Reviewer's TTLs).
+	reviewTTL, accessTTL, deniedTTL time.Duration
 }
 
 func (o *apiOptions) bindFlags(f *flags) {
@@ -121,11 +124,22 @@ func (o *apiOptions) bindFlags(f *flags) {
 	f.string(&o.ui.Address, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
 	registerTemporalNamespace(f, &o.ui.Namespace)
 	f.int(&o.maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", httpapi.DefaultMaxBody, "largest request body accepted")
+	f.duration(&o.reviewTTL, "auth-token-ttl", "API_AUTH_TOKEN_TTL", kubeauth.DefaultReviewTTL, "how long a caller's TokenReview is trusted: a revoked token stops working (and ends an open live stream) within it")
+	f.duration(&o.accessTTL, "auth-access-ttl", "API_AUTH_ACCESS_TTL", kubeauth.DefaultAccessTTL, "how long an allowing SubjectAccessReview is trusted: a removed permission takes effect within it")
+	f.duration(&o.deniedTTL, "auth-denied-ttl", "API_AUTH_DENIED_TTL", kubeauth.DefaultDeniedTTL, "how long a denying SubjectAccessReview is trusted: a granted permission takes effect within it")
 }
 
 func (o apiOptions) validate() error {
 	if o.auth != "kubernetes" && o.auth != "none" {
 		return fmt.Errorf("--auth %q: want kubernetes or none", o.auth)
+	}
+	for _, ttl := range []struct {
+		flag string
+		d    time.Duration
+	}{{"--auth-token-ttl", o.reviewTTL}, {"--auth-access-ttl", o.accessTTL}, {"--auth-denied-ttl", o.deniedTTL}} {
+		if ttl.d < 100*time.Millisecond || ttl.d > time.Hour {
+			return fmt.Errorf("%s %s: want between 100ms and 1h", ttl.flag, ttl.d)
+		}
 	}
 	return nil
 }
@@ -144,5 +158,6 @@ func (o apiOptions) authorizer(cfg *rest.Config, mgr manager.Manager) (httpapi.A
 		return nil, err
 	}
 	return httpapi.KubernetesAuth{Reviewer: &kubeauth.Reviewer{Reviews: cs, Config: cfg,
-		ClientOptions: client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()}}}, nil
+		ClientOptions: client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
+		ReviewTTL:     o.reviewTTL, AccessTTL: o.accessTTL, DeniedTTL: o.deniedTTL}}, nil
 }

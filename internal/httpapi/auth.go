@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,14 +20,19 @@ import (
 // authenticates the request, checks that the caller may perform verb on
 // Orders in namespace (an empty verb only authenticates), and returns the
 // client writes must go through.
+//
+// Recheck says how often a long-lived request (the live stream) asks Allow
+// again, so a revoked token or permission ends it; zero: never.
 type Authorizer interface {
 	Allow(r *http.Request, verb, namespace string) (client.Client, *apiError)
+	Recheck() time.Duration
 }
 
 // NoAuth serves anyone with the API's own client: the local stack.
 type NoAuth struct{ Client client.Client }
 
 func (a NoAuth) Allow(*http.Request, string, string) (client.Client, *apiError) { return a.Client, nil }
+func (a NoAuth) Recheck() time.Duration                                       { return 0 }
 
 // KubernetesAuth lets a request act only as far as the caller's own
 // Kubernetes credentials allow (kubeauth.Reviewer), answering refusals as

@@ -77,7 +77,10 @@ func (b *Broadcaster) unsubscribe(ch chan []byte) {
 }
 
 // streamOrders serves GET /api/orders/events: each change of an Order in
-// the namespace as a server-sent event whose data is the order's JSON.
+// the namespace as a server-sent event whose data is the order's JSON. It
+// asks the Authorizer again every Recheck: when the caller's token or
+// permission is gone, a last event "closed" says why (the status, code and
+// message an ordinary request would get) and the stream ends.
 func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request, _ client.Client) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -93,10 +96,23 @@ func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request, _ client.C
 	flusher.Flush()
 	keepalive := time.NewTicker(20 * time.Second)
 	defer keepalive.Stop()
+	var recheck <-chan time.Time
+	if every := s.Auth.Recheck(); every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-recheck:
+			if _, aerr := s.Auth.Allow(r, "watch", s.Namespace); aerr != nil {
+				data, _ := json.Marshal(map[string]any{"status": aerr.Status, "code": aerr.Code, "message": aerr.Message})
+				_, _ = fmt.Fprintf(w, "event: closed\ndata: %s\n\n", data)
+				flusher.Flush()
+				return
+			}
 		case msg := <-ch:
 			if _, err := w.Write(msg); err != nil {
 				return

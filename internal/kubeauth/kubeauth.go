@@ -10,6 +10,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,8 +59,9 @@ func denied(err error) *Denied {
 //
 // Reviews are cached briefly, as kube-rbac-proxy and the API server's own
 // webhook authenticator do: a token's review for ReviewTTL, keyed by the
-// token's SHA-256 (never the token); an access decision per (user, groups,
-// verb, namespace) for AccessTTL when allowed and DeniedTTL when denied. So
+// token's SHA-256 (never the token); an access decision per (user, UID,
+// groups, extra, verb, namespace) for AccessTTL when allowed and DeniedTTL
+// when denied. So
 // a revoked token or RoleBinding takes effect within those TTLs. Refused
 // tokens are not cached. Each caller's client (one shared connection pool
 // to the API server, the caller's token set per request) is kept as long
@@ -100,8 +103,30 @@ type caller struct {
 	client client.Client
 }
 
+// accessKey is what a SubjectAccessReview decides on: the user as the
+// TokenReview described it (name, UID, groups and extra, which an
+// authorizer or webhook may decide on too), the verb and the namespace.
 type accessKey struct {
-	user, uid, groups, verb, namespace string
+	user, uid, groups, extra, verb, namespace string
+}
+
+// extraKey writes a user's extra attributes in one canonical string.
+func extraKey(extra map[string]authnv1.ExtraValue) string {
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(strconv.Quote(k))
+		for _, v := range extra[k] {
+			b.WriteByte(' ')
+			b.WriteString(strconv.Quote(v))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 func (a *Reviewer) init() error {
@@ -116,6 +141,13 @@ func (a *Reviewer) init() error {
 		a.base, a.initErr = rest.TransportFor(rest.AnonymousClientConfig(a.Config))
 	})
 	return a.initErr
+}
+
+// Recheck is how often a long-lived request (the live stream) should ask
+// Allow again: the shortest of the TTLs, so a revocation ends it within
+// the TTL of the review that allowed it plus this.
+func (a *Reviewer) Recheck() time.Duration {
+	return min(ttlOr(a.ReviewTTL, DefaultReviewTTL), ttlOr(a.AccessTTL, DefaultAccessTTL), ttlOr(a.DeniedTTL, DefaultDeniedTTL))
 }
 
 func ttlOr(d, def time.Duration) time.Duration {
@@ -177,7 +209,7 @@ func (a *Reviewer) authenticate(ctx context.Context, token string) (*caller, *De
 // authorize checks that user may perform verb on Orders in namespace, with
 // a SubjectAccessReview or the cached decision.
 func (a *Reviewer) authorize(ctx context.Context, user authnv1.UserInfo, verb, namespace string) *Denied {
-	key := accessKey{user: user.Username, uid: user.UID, groups: strings.Join(user.Groups, "\n"), verb: verb, namespace: namespace}
+	key := accessKey{user: user.Username, uid: user.UID, groups: strings.Join(user.Groups, "\n"), extra: extraKey(user.Extra), verb: verb, namespace: namespace}
 	allowed, cached := a.access.Get(key)
 	if !cached {
 		extra := map[string]authzv1.ExtraValue{}

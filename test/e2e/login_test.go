@@ -44,7 +44,9 @@ func kubernetesAuthAPI(t *testing.T, ns string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(root, "bin", "orderflow"), "api", "--auth=kubernetes", "--namespace="+ns,
-		fmt.Sprintf("--port=%d", port), "--bind=127.0.0.1", "--zap-log-level=debug")
+		fmt.Sprintf("--port=%d", port), "--bind=127.0.0.1", "--zap-log-level=debug",
+		// Short review TTLs, so revocations reach open pages in seconds.
+		"--auth-token-ttl=2s", "--auth-access-ttl=2s", "--auth-denied-ttl=1s")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(root, ".e2e", "kubeconfig"),
 		"POSTGRES_HOST=127.0.0.1", "POSTGRES_PORT=15432", "POSTGRES_USER=orderflow", "POSTGRES_PASSWORD=orderflow",
 		"POSTGRES_DB=orderflow", "POSTGRES_SSLMODE=disable")
@@ -133,6 +135,36 @@ func TestThePageUnderKubernetesAuth(t *testing.T) {
 	ok, note := submitOrder(t, view, "AUTH-003", "PROD-002", "pm_card_visa")
 	if ok || !strings.Contains(note, "Not allowed") || !strings.Contains(note, "may not create orders in namespace "+ns) {
 		t.Fatalf("the viewer placing an order read %q", note)
+	}
+
+	// Access lost while the page is open ends its live stream and brings
+	// the login back, saying why: a removed RoleBinding, a deleted
+	// ServiceAccount (its token is revoked with it).
+	for _, c := range []struct{ account, note string }{
+		{"unbound", "Not allowed any more"},
+		{"deleted", "That token was refused"},
+	} {
+		tok := serviceAccountToken(t, ns, c.account, "get,list,watch")
+		open := browser(t, 1280, 900)
+		signIn(t, open, url, tok)
+		shows(t, open, done, "Completed")
+		if c.account == "unbound" {
+			kubectl(t, "-n", ns, "delete", "rolebinding", c.account)
+		} else {
+			kubectl(t, "-n", ns, "delete", "serviceaccount", c.account)
+		}
+		revoked := time.Now()
+		wait, cancel := context.WithTimeout(open, 45*time.Second)
+		var note string
+		err := chromedp.Do(wait, chromedp.WaitVisible(chromedp.CSS(`#login #token`)))
+		if err == nil {
+			note, err = chromedp.Run(wait, chromedp.Text(chromedp.CSS("#loginnote")))
+		}
+		cancel()
+		if err != nil || !strings.Contains(note, c.note) {
+			t.Fatalf("the page of the %s account, %s after the revocation: %v, note %q; want the login with %q", c.account, time.Since(revoked).Round(time.Second), err, note, c.note)
+		}
+		t.Logf("the %s account's page asked to sign in %s after the revocation: %s", c.account, time.Since(revoked).Round(100*time.Millisecond), note)
 	}
 
 	// A token the API server refuses brings the login back, saying so.
