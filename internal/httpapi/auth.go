@@ -32,7 +32,7 @@ type Authorizer interface {
 type NoAuth struct{ Client client.Client }
 
 func (a NoAuth) Allow(*http.Request, string, string) (client.Client, *apiError) { return a.Client, nil }
-func (a NoAuth) Recheck() time.Duration                                       { return 0 }
+func (a NoAuth) Recheck() time.Duration                                         { return 0 }
 
 // KubernetesAuth lets a request act only as far as the caller's own
 // Kubernetes credentials allow (kubeauth.Reviewer), answering refusals as

@@ -382,7 +382,6 @@ func TestLeaderHandover(t *testing.T) {
 	})
 }
 
-
 // process is an OrderFlow process the suite runs itself, beside the stack's.
 type process struct {
 	name    string
