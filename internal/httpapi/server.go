@@ -6,7 +6,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -58,18 +57,12 @@ type Server struct {
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	// cursorKey signs continue tokens.
-	cursorKey []byte
 }
 
 // Handler returns the routes of the API, the page and the probes.
 func (s *Server) Handler(metrics http.Handler) http.Handler {
 	if s.MaxBody == 0 {
 		s.MaxBody = DefaultMaxBody
-	}
-	s.cursorKey = make([]byte, 32)
-	if _, err := rand.Read(s.cursorKey); err != nil {
-		panic(err) // crypto/rand does not fail on Linux
 	}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orderflow_api_requests_total", Help: "API requests by route, method and status code.",
