@@ -159,3 +159,21 @@ keys, mounted from their Secret into the manager and worker. */}}
 true
 {{- end -}}
 {{- end -}}
+
+{{/* The Pod's spread: the component's own constraints, or its replicas
+spread over nodes and zones where the scheduler can. */}}
+{{- define "orderflow.spread" -}}
+{{- $selector := include "orderflow.selector" (dict "root" .root "component" .component) -}}
+topologySpreadConstraints:
+{{- if .values.topologySpreadConstraints }}
+{{- toYaml .values.topologySpreadConstraints | nindent 0 }}
+{{- else }}
+{{- range list "kubernetes.io/hostname" "topology.kubernetes.io/zone" }}
+- maxSkew: 1
+  topologyKey: {{ . }}
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels: {{- $selector | nindent 6 }}
+{{- end }}
+{{- end }}
+{{- end -}}
