@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -174,6 +177,105 @@ func testAPI(t *testing.T) {
 	if code, body := call("GET", "/api/orders", "", ""); code != http.StatusUnauthorized {
 		t.Errorf("no token: %d %s; want 401", code, body)
 	}
+	pageThroughTheService(t, editor, viewer)
+}
+
+// pageThroughTheService pages through the API's Service address itself
+// (kube-proxy spreads requests over both API replicas, where a
+// port-forward picks one Pod): every page continues where the last ended,
+// whichever replica signed its token, and both replicas answered.
+func pageThroughTheService(t *testing.T, editor, viewer string) {
+	ip := strings.TrimSpace(kubectl(t, "-n", releaseNS, "get", "service", release+"-api", "-o", "jsonpath={.spec.clusterIP}"))
+	do := func(method, path, tok, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, "http://"+ip+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	for i := range 6 {
+		order := fmt.Sprintf(`{"customerID":"CUST-PAGES","items":[{"productID":"PROD-002","quantity":%d,"unitPrice":"49.90"}]}`, 1+i%2)
+		if code, body := do("POST", "/api/orders", editor, order); code != http.StatusCreated {
+			t.Fatalf("create through the Service: %d %v", code, body)
+		}
+	}
+	listed := func() map[string]float64 { return apiRequests(t, "GET /api/orders") }
+	before := listed()
+	seen := map[string]bool{}
+	next, pages := "", 0
+	for ; pages == 0 || next != ""; pages++ {
+		path := "/api/orders?limit=1&customerID=CUST-PAGES"
+		if next != "" {
+			path += "&continue=" + url.QueryEscape(next)
+		}
+		code, body := do("GET", path, viewer, "")
+		if code != http.StatusOK {
+			t.Fatalf("page %d through the Service: %d %v", pages+1, code, body)
+		}
+		for _, o := range body["orders"].([]any) {
+			id := o.(map[string]any)["id"].(string)
+			if seen[id] {
+				t.Fatalf("page %d repeats %s", pages+1, id)
+			}
+			seen[id] = true
+		}
+		next, _ = body["continue"].(string)
+	}
+	if len(seen) != 6 {
+		t.Fatalf("paging through the Service listed %d of the 6 orders", len(seen))
+	}
+	after := listed()
+	answered := 0
+	for pod, n := range after {
+		if n > before[pod] {
+			answered++
+		}
+	}
+	if len(after) != 2 || answered != 2 {
+		t.Fatalf("the API replicas that answered the %d pages: %d of %d (requests per Pod before %v, after %v)", pages, answered, len(after), before, after)
+	}
+	t.Logf("%d pages through the Service, answered by both API replicas", pages)
+}
+
+// apiRequests reads, from each API Pod's /metrics, how many requests of
+// route it answered.
+func apiRequests(t *testing.T, route string) map[string]float64 {
+	var pods corev1.PodList
+	out := kubectl(t, "-n", releaseNS, "get", "pods", "-l", "app.kubernetes.io/component=api", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &pods); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+			continue
+		}
+		resp, err := http.Get("http://" + p.Status.PodIP + ":8080/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[p.Name] = 0
+		for _, m := range families["orderflow_api_requests_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" && l.GetValue() == route {
+					counts[p.Name] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return counts
 }
 
 // auditEnv reaches the release's PostgreSQL and Temporal through

@@ -140,7 +140,9 @@ func helm(t testing.TB, args ...string) string {
 // while one is in flight.
 func install(t testing.TB, extra ...string) {
 	t.Helper()
-	cmd := script(append([]string{"chart", "--set", "worker.sandboxLatency=1s"}, extra...)...)
+	// Two of each component, as production runs them.
+	cmd := script(append([]string{"chart", "--set", "worker.sandboxLatency=1s",
+		"--set", "api.replicas=2", "--set", "worker.replicas=2", "--set", "manager.replicas=2"}, extra...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("hack/cluster.sh chart: %v\n%s", err, out)
