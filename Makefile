@@ -141,8 +141,9 @@ cluster-status: ## Say which parts of the local cluster run, its node and the re
 	hack/cluster.sh status
 
 .PHONY: test-cluster
-test-cluster: tools build ## Tier 5: the cluster suite: the chart on a fresh local cluster (.cluster-test/), used as chart users do; prints a table of its steps.
+test-cluster: tools build ## Tier 5: the cluster suite: the chart on a fresh local cluster (.cluster-test/) against the real Temporal server (mTLS) with two replicas of each component, used as chart users do; prints a table of its steps. Then a smoke pass on the chart's dev server.
 	go test -tags cluster -count=1 -v -timeout 45m ./test/cluster
+	CLUSTER_TEMPORAL=dev CLUSTER_SMOKE=1 go test -tags cluster -count=1 -v -timeout 30m ./test/cluster
 
 .PHONY: test-e2e e2e
 test-e2e e2e: tools build ## Tier 3: the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl, curl and Chromium.

@@ -16,6 +16,12 @@
 #   hack/cluster.sh clean    down, then remove $CLUSTER_DIR
 #   hack/cluster.sh status   say what runs
 #
+# CLUSTER_TEMPORAL=server runs the production shape: the real Temporal
+# server in namespace temporal (hack/temporal-cluster: PostgreSQL, SQL
+# visibility, default dynamic config, mTLS) and the chart at its default
+# temporal.address with temporal.tls; CLUSTER_TEMPORAL=dev (the default)
+# the chart's single-pod dev server.
+#
 # Needs root (containerd, mounts, iptables) and Debian's containerd, runc,
 # containernetworking-plugins, iptables, conntrack, mmdebstrap and
 # busybox-static (installed when missing).
@@ -40,6 +46,8 @@ release=orderflow
 release_ns=orderflow-system
 chain=ORDERFLOW-CLUSTER-EGRESS
 k8s_version=v1.37.2
+temporal_mode=${CLUSTER_TEMPORAL:-dev}
+case $temporal_mode in dev|server) ;; *) echo "cluster: error: CLUSTER_TEMPORAL=$temporal_mode: want dev or server" >&2; exit 1 ;; esac
 
 say() { printf '%s\n' "cluster: $*"; }
 die() { printf '%s\n' "cluster: error: $*" >&2; exit 1; }
@@ -243,8 +251,10 @@ EOF
 images() {
   local b=$build
   mkdir -p "$b"
-  # bin/orderflow and bin/temporal are static builds (make build, make tools).
+  # bin/orderflow and bin/temporal* are static builds (make build, make tools).
   [ -x "$bin/orderflow" ] || die "bin/orderflow is missing: run make build"
+  [ -x "$bin/temporal-server" ] && [ -x "$bin/temporal-sql-tool" ] ||
+    "$root/hack/tools/install.sh" temporal-server temporal-sql-tool
   (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$b/pause" ./hack/images/pause)
   postgres_rootfs
   cat >"$b/images.json" <<EOF
@@ -267,6 +277,13 @@ images() {
    "executables": ["/usr/local/bin/kubectl", "/bin/busybox"],
    "symlinks": {"/bin/sh": "busybox", "/bin/cat": "busybox", "/bin/date": "busybox", "/bin/sleep": "busybox", "/bin/echo": "busybox"},
    "dirs": ["/tmp"], "entrypoint": ["kubectl"], "user": "65532:65532"},
+  {"name": "docker.io/temporalio/server:1.31.2",
+   "files": {"/usr/local/bin/temporal-server": "$bin/temporal-server", "/usr/local/bin/temporal-sql-tool": "$bin/temporal-sql-tool",
+             "/bin/busybox": "/bin/busybox"},
+   "trees": {"/etc/temporal/schema": "$bin/temporal-schema"},
+   "executables": ["/usr/local/bin/temporal-server", "/usr/local/bin/temporal-sql-tool", "/bin/busybox"],
+   "symlinks": {"/bin/sh": "busybox", "/bin/echo": "busybox"},
+   "dirs": ["/tmp"], "user": "65532:65532"},
   {"name": "registry.k8s.io/pause:3.10", "files": {"/pause": "$b/pause"}, "executables": ["/pause"],
    "entrypoint": ["/pause"], "user": "65535:65535"},
   {"name": "registry.k8s.io/coredns/coredns:v1.15.0", "files": {"/coredns": "$bin/coredns"}, "executables": ["/coredns"],
@@ -397,11 +414,16 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     pod-security.kubernetes.io/enforce-version: latest
 EOF
-  local verb=install
+  local verb=install values=()
+  if [ "$temporal_mode" = server ]; then
+    temporal_server
+    values=(--set temporal.dev.enabled=false --set temporal.tls.enabled=true
+      --set temporal.tls.existingSecret=orderflow-temporal-tls --set temporal.tls.serverName=temporal-frontend.temporal.svc)
+  fi
   "$bin/helm4" status "$release" -n "$release_ns" --kubeconfig "$kubeconfig" >/dev/null 2>&1 && verb=upgrade
-  say "helm $verb --wait $release into $release_ns"
+  say "helm $verb --wait $release into $release_ns (Temporal: $temporal_mode)"
   "$bin/helm4" "$verb" "$release" "$root/charts/orderflow" -n "$release_ns" --kubeconfig "$kubeconfig" \
-    --wait --timeout 10m -f "$root/hack/cluster/values.yaml" "$@"
+    --wait --timeout 10m -f "$root/hack/cluster/values.yaml" "${values[@]}" "$@"
   # On a first install the finalizer policy refuses Orders until the API
   # server's copy of the new schema reaches it: wait until one is admitted.
   local deadline=$((SECONDS + 90))
@@ -415,6 +437,46 @@ EOF
     [ $SECONDS -lt $deadline ] || die "Orders are still refused 90s after the install: bin/kubectl --kubeconfig $kubeconfig create --dry-run=server -f config/samples/order-completes.yaml says why"
     sleep 1
   done
+}
+
+# temporal_server runs the real Temporal server in namespace temporal
+# (hack/temporal-cluster), registers the namespace default with a retention
+# and the search attribute OrderUpdatedAt, from the host through the
+# frontend Service with the client certificate: the cluster's operator
+# does that once; OrderFlow's worker only checks the attribute (and adds it
+# when it may).
+temporal_server() {
+  local tls=$dir/temporal-tls gen=(go run ./hack/temporal-cluster -dir "$dir/temporal-tls" -release-namespace "$release_ns")
+  say "the real Temporal server in namespace temporal: PostgreSQL, schemas, then the server (mTLS)"
+  (cd "$root" && "${gen[@]}" -part base) | k apply --server-side -f - >/dev/null
+  k -n temporal rollout status deployment/temporal-postgresql --timeout=180s >/dev/null ||
+    die "Temporal's PostgreSQL did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n temporal describe pods"
+  k -n temporal wait --for=condition=complete job/temporal-schema --timeout=300s >/dev/null ||
+    die "Temporal's schemas were not set up; see bin/kubectl --kubeconfig $kubeconfig -n temporal logs job/temporal-schema"
+  (cd "$root" && "${gen[@]}" -part server) | k apply --server-side -f - >/dev/null
+  k -n temporal rollout status deployment/temporal --timeout=300s >/dev/null ||
+    die "the Temporal server did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n temporal logs deployment/temporal"
+  local ip
+  ip=$(k -n temporal get service temporal-frontend -o jsonpath='{.spec.clusterIP}')
+  temporal_cli=("$bin/temporal" --address "$ip:7233" --tls-cert-path "$tls/client.crt" --tls-key-path "$tls/client.key"
+    --tls-ca-path "$tls/ca.crt" --tls-server-name temporal-frontend.temporal.svc)
+  wait_for temporal-namespace 120 temporal_namespace_registered
+  wait_for temporal-search-attribute 120 order_updated_at_known
+}
+
+temporal_namespace_registered() {
+  "${temporal_cli[@]}" operator namespace describe --namespace default >/dev/null 2>&1 ||
+    "${temporal_cli[@]}" operator namespace create --namespace default --retention 72h >/dev/null 2>&1
+}
+
+# order_updated_at_known makes the search attribute (retried while the
+# namespace is new) and reports whether a query naming it is accepted: on a
+# new namespace the services learn it on a timer.
+order_updated_at_known() {
+  "${temporal_cli[@]}" operator search-attribute list --namespace default 2>/dev/null | grep -q OrderUpdatedAt ||
+    "${temporal_cli[@]}" operator search-attribute create --namespace default --name OrderUpdatedAt --type Datetime >/dev/null 2>&1 ||
+    return 1
+  "${temporal_cli[@]}" workflow count --namespace default --query "OrderUpdatedAt > '2000-01-01T00:00:00Z'" >/dev/null 2>&1
 }
 
 up() {
@@ -431,7 +493,47 @@ up() {
   say "node $node Ready, CoreDNS ready in $((SECONDS - t0))s"
 }
 
-cluster_up() {
+cluster_# temporal_server runs the real Temporal server in namespace temporal
+# (hack/temporal-cluster), registers the namespace default with a retention
+# and the search attribute OrderUpdatedAt, from the host through the
+# frontend Service with the client certificate: the cluster's operator
+# does that once; OrderFlow's worker only checks the attribute (and adds it
+# when it may).
+temporal_server() {
+  local tls=$dir/temporal-tls gen=(go run ./hack/temporal-cluster -dir "$dir/temporal-tls" -release-namespace "$release_ns")
+  say "the real Temporal server in namespace temporal: PostgreSQL, schemas, then the server (mTLS)"
+  (cd "$root" && "${gen[@]}" -part base) | k apply --server-side -f - >/dev/null
+  k -n temporal rollout status deployment/temporal-postgresql --timeout=180s >/dev/null ||
+    die "Temporal's PostgreSQL did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n temporal describe pods"
+  k -n temporal wait --for=condition=complete job/temporal-schema --timeout=300s >/dev/null ||
+    die "Temporal's schemas were not set up; see bin/kubectl --kubeconfig $kubeconfig -n temporal logs job/temporal-schema"
+  (cd "$root" && "${gen[@]}" -part server) | k apply --server-side -f - >/dev/null
+  k -n temporal rollout status deployment/temporal --timeout=300s >/dev/null ||
+    die "the Temporal server did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n temporal logs deployment/temporal"
+  local ip
+  ip=$(k -n temporal get service temporal-frontend -o jsonpath='{.spec.clusterIP}')
+  temporal_cli=("$bin/temporal" --address "$ip:7233" --tls-cert-path "$tls/client.crt" --tls-key-path "$tls/client.key"
+    --tls-ca-path "$tls/ca.crt" --tls-server-name temporal-frontend.temporal.svc)
+  wait_for temporal-namespace 120 temporal_namespace_registered
+  wait_for temporal-search-attribute 120 order_updated_at_known
+}
+
+temporal_namespace_registered() {
+  "${temporal_cli[@]}" operator namespace describe --namespace default >/dev/null 2>&1 ||
+    "${temporal_cli[@]}" operator namespace create --namespace default --retention 72h >/dev/null 2>&1
+}
+
+# order_updated_at_known makes the search attribute (retried while the
+# namespace is new) and reports whether a query naming it is accepted: on a
+# new namespace the services learn it on a timer.
+order_updated_at_known() {
+  "${temporal_cli[@]}" operator search-attribute list --namespace default 2>/dev/null | grep -q OrderUpdatedAt ||
+    "${temporal_cli[@]}" operator search-attribute create --namespace default --name OrderUpdatedAt --type Datetime >/dev/null 2>&1 ||
+    return 1
+  "${temporal_cli[@]}" workflow count --namespace default --query "OrderUpdatedAt > '2000-01-01T00:00:00Z'" >/dev/null 2>&1
+}
+
+up() {
   local t0=$SECONDS
   up
   install_chart

@@ -7,8 +7,8 @@
 //
 //	go run ./hack/images -out images.tar -spec images.json
 //
-// The spec lists the images: a name, the files to put where (mode and
-// symlinks included), an optional root filesystem tarball (the PostgreSQL
+// The spec lists the images: a name, the files and directory trees to put
+// where (mode and symlinks included), an optional root filesystem tarball (the PostgreSQL
 // image's Debian root), and the config.
 package main
 
@@ -19,8 +19,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -38,6 +40,8 @@ type Spec struct {
 	Rootfs string `json:"rootfs,omitempty"`
 	// Files are copied into one layer: image path -> host path.
 	Files map[string]string `json:"files,omitempty"`
+	// Trees are host directories copied whole: image path -> host path.
+	Trees map[string]string `json:"trees,omitempty"`
 	// Executables are the image paths among Files that get mode 0755.
 	Executables []string `json:"executables,omitempty"`
 	// Symlinks: image path -> target.
@@ -94,6 +98,9 @@ func build(s Spec) (v1.Image, error) {
 		}
 		layers = append(layers, l)
 	}
+	if err := addTrees(&s); err != nil {
+		return nil, err
+	}
 	files, err := filesLayer(s)
 	if err != nil {
 		return nil, err
@@ -112,6 +119,30 @@ func build(s Spec) (v1.Image, error) {
 	cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User, cf.Config.WorkingDir = s.Entrypoint, s.Cmd, s.User, s.WorkingDir
 	cf.Config.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, s.Env...)
 	return mutate.ConfigFile(img, cf)
+}
+
+// addTrees adds the files of the spec's trees to its Files.
+func addTrees(s *Spec) error {
+	for dst, src := range s.Trees {
+		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(src, p)
+			if err != nil {
+				return err
+			}
+			if s.Files == nil {
+				s.Files = map[string]string{}
+			}
+			s.Files[path.Join(dst, filepath.ToSlash(rel))] = p
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("tree %s: %w", src, err)
+		}
+	}
+	return nil
 }
 
 // filesLayer writes the spec's files, symlinks and directories as one layer,

@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"text/template"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -143,13 +145,17 @@ func (t *Temporal) registerNamespace(ctx context.Context, timeout time.Duration)
 }
 
 // TemporalServerConfig is what the real server's configuration file says:
-// persistence and SQL visibility on PostgreSQL, every service on loopback
-// ports of its own, the dynamic config file in DynamicConfigDir. The tests
-// and the local stack (hack/temporal-server-config) write it from here.
+// persistence and SQL visibility on PostgreSQL, every service on ports of
+// its own (loopback unless BindIP says otherwise), the dynamic config file
+// in DynamicConfigDir, and optionally mTLS on the frontend. The tests, the
+// local stack (hack/temporal-server-config) and the local cluster
+// (hack/temporal-cluster) write it from here.
 type TemporalServerConfig struct {
 	Database, VisibilityDatabase string
-	PostgresPort                 int
-	User, Password               string
+	// PostgresHost is PostgreSQL's host; empty: 127.0.0.1.
+	PostgresHost   string
+	PostgresPort   int
+	User, Password string
 	// The services' gRPC and membership ports; membership ports must be
 	// below 32768 (a smallint in the server's schema).
 	Frontend, FrontendMembership, FrontendHTTP int
@@ -157,46 +163,86 @@ type TemporalServerConfig struct {
 	Matching, MatchingMembership               int
 	Worker, WorkerMembership                   int
 	DynamicConfigDir                           string
+	// BindIP is the address the services listen on; empty: loopback.
+	BindIP string
+	// BroadcastAddress is the address the services give each other;
+	// empty: 127.0.0.1. It and Password may be template actions such as
+	// {{ env "POD_IP" }}: then the server renders the file at start (and a
+	// password stays in a Secret, out of the file).
+	BroadcastAddress string
+	// TLS, when set, puts mTLS on the frontend: clients must present a
+	// certificate signed by CAFile; the server's own system workers use
+	// CertFile and KeyFile as their client certificate.
+	TLS *TemporalServerTLS
+}
+
+// TemporalServerTLS names the frontend's certificate files.
+type TemporalServerTLS struct {
+	CertFile, KeyFile, CAFile string
+	// ServerName is the name the certificate is valid for, which clients
+	// (and the system workers) verify.
+	ServerName string
 }
 
 // YAML is the configuration file's text.
 func (c TemporalServerConfig) YAML() string {
-	password := ""
-	if c.Password != "" {
-		password = ", password: " + strconv.Quote(c.Password)
+	if c.PostgresHost == "" {
+		c.PostgresHost = "127.0.0.1"
 	}
-	return fmt.Sprintf(temporalServerConfig, c.Database, c.VisibilityDatabase, c.PostgresPort, c.User, password,
-		c.Frontend, c.FrontendMembership, c.FrontendHTTP, c.History, c.HistoryMembership,
-		c.Matching, c.MatchingMembership, c.Worker, c.WorkerMembership, c.DynamicConfigDir)
+	if c.BroadcastAddress == "" {
+		c.BroadcastAddress = "127.0.0.1"
+	}
+	var b strings.Builder
+	if err := temporalServerConfig.Execute(&b, c); err != nil {
+		panic(err) // the template and its data are fixed here
+	}
+	return b.String()
 }
 
-// temporalServerConfig is TemporalServerConfig's file, its fields in order.
-const temporalServerConfig = `log: {stdout: true, level: warn}
+// temporalServerConfig is TemporalServerConfig's file. Its own actions use
+// [[ ]], so {{ }} in the values pass through to the server's rendering.
+var temporalServerConfig = template.Must(template.New("config").Delims("[[", "]]").Funcs(template.FuncMap{
+	"quote":     strconv.Quote,
+	"templated": func(s string) bool { return strings.Contains(s, "{{") },
+}).Parse(
+	`[[ if or (templated .BroadcastAddress) (templated .Password) ]]# enable-template
+[[ end ]]log: {stdout: true, level: warn}
 persistence:
   defaultStore: default
   visibilityStore: visibility
   numHistoryShards: 4
   datastores:
     default:
-      sql: {pluginName: postgres12, databaseName: %[1]s, connectAddr: "127.0.0.1:%[3]d", connectProtocol: tcp,
-            user: %[4]s%[5]s, maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
+      sql: {pluginName: postgres12, databaseName: [[ .Database ]], connectAddr: "[[ .PostgresHost ]]:[[ .PostgresPort ]]", connectProtocol: tcp,
+            user: [[ .User ]][[ with .Password ]], password: [[ if templated . ]]"[[ . ]]"[[ else ]][[ quote . ]][[ end ]][[ end ]], maxConns: 20, maxIdleConns: 20, maxConnLifetime: 1h}
     visibility:
-      sql: {pluginName: postgres12, databaseName: %[2]s, connectAddr: "127.0.0.1:%[3]d", connectProtocol: tcp,
-            user: %[4]s%[5]s, maxConns: 10, maxIdleConns: 10, maxConnLifetime: 1h}
+      sql: {pluginName: postgres12, databaseName: [[ .VisibilityDatabase ]], connectAddr: "[[ .PostgresHost ]]:[[ .PostgresPort ]]", connectProtocol: tcp,
+            user: [[ .User ]][[ with .Password ]], password: [[ if templated . ]]"[[ . ]]"[[ else ]][[ quote . ]][[ end ]][[ end ]], maxConns: 10, maxIdleConns: 10, maxConnLifetime: 1h}
 global:
-  membership: {maxJoinDuration: 30s, broadcastAddress: 127.0.0.1}
+  membership: {maxJoinDuration: 30s, broadcastAddress: "[[ .BroadcastAddress ]]"}
+[[- with .TLS ]]
+  tls:
+    frontend:
+      server: {certFile: [[ .CertFile ]], keyFile: [[ .KeyFile ]], requireClientAuth: true, clientCaFiles: ["[[ .CAFile ]]"]}
+      client: {serverName: [[ .ServerName ]], rootCaFiles: ["[[ .CAFile ]]"]}
+    systemWorker:
+      certFile: [[ .CertFile ]]
+      keyFile: [[ .KeyFile ]]
+      client: {serverName: [[ .ServerName ]], rootCaFiles: ["[[ .CAFile ]]"]}
+[[- end ]]
 services:
-  frontend: {rpc: {grpcPort: %[6]d, membershipPort: %[7]d, bindOnLocalHost: true, httpPort: %[8]d}}
-  history: {rpc: {grpcPort: %[9]d, membershipPort: %[10]d, bindOnLocalHost: true}}
-  matching: {rpc: {grpcPort: %[11]d, membershipPort: %[12]d, bindOnLocalHost: true}}
-  worker: {rpc: {grpcPort: %[13]d, membershipPort: %[14]d, bindOnLocalHost: true}}
+[[- $listen := "bindOnLocalHost: true" ]][[ with .BindIP ]][[ $listen = printf "bindOnIP: %s" . ]][[ end ]]
+  frontend: {rpc: {grpcPort: [[ .Frontend ]], membershipPort: [[ .FrontendMembership ]], [[ $listen ]], httpPort: [[ .FrontendHTTP ]]}}
+  history: {rpc: {grpcPort: [[ .History ]], membershipPort: [[ .HistoryMembership ]], [[ $listen ]]}}
+  matching: {rpc: {grpcPort: [[ .Matching ]], membershipPort: [[ .MatchingMembership ]], [[ $listen ]]}}
+  worker: {rpc: {grpcPort: [[ .Worker ]], membershipPort: [[ .WorkerMembership ]], [[ $listen ]]}}
 clusterMetadata:
   enableGlobalNamespace: false
   failoverVersionIncrement: 10
   masterClusterName: active
   currentClusterName: active
   clusterInformation:
-    active: {enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:%[6]d"}
+    active: {enabled: true, initialFailoverVersion: 1, rpcName: frontend, rpcAddress: "127.0.0.1:[[ .Frontend ]]"}
 dcRedirectionPolicy: {policy: noop}
-dynamicConfigClient: {filepath: "%[15]s/dynamicconfig.yaml", pollInterval: 10s}
-`
+dynamicConfigClient: {filepath: "[[ .DynamicConfigDir ]]/dynamicconfig.yaml", pollInterval: 10s}
+`))

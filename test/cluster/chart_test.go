@@ -4,12 +4,16 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,9 +45,12 @@ func TestTheChartAsItsUsersUseIt(t *testing.T) {
 		}
 	})
 	step(t, "kubectl scenarios", testScenarios)
+	if smoke {
+		return
+	}
 	step(t, "REST API under Kubernetes auth", testAPI)
 	step(t, "helm upgrade with orders in flight", testUpgrade)
-	step(t, "worker and leader Pods killed mid-flight", testPodsKilled)
+	step(t, "a worker, the leader and (real server) the Temporal server Pod killed mid-flight", testPodsKilled)
 	step(t, "helm uninstall keeps the data; reinstall finds it", testUninstall)
 }
 
@@ -53,8 +60,12 @@ func testInstall(t *testing.T) {
 	if err := json.Unmarshal([]byte(kubectl(t, "-n", releaseNS, "get", "pods", "-o", "json")), &pods); err != nil {
 		t.Fatal(err)
 	}
-	if len(pods.Items) < 5 {
-		t.Fatalf("%d Pods in %s; want the manager, worker, API, PostgreSQL and Temporal", len(pods.Items), releaseNS)
+	want := 7 // two managers, two workers, two API Pods, PostgreSQL
+	if temporalMode == "dev" {
+		want++ // and the Temporal dev server
+	}
+	if len(pods.Items) < want {
+		t.Fatalf("%d Pods in %s; want %d: the managers, workers and API Pods, PostgreSQL and (dev) Temporal", len(pods.Items), releaseNS, want)
 	}
 	for _, p := range pods.Items {
 		if p.Status.Phase != corev1.PodRunning {
@@ -278,6 +289,29 @@ func apiRequests(t *testing.T, route string) map[string]float64 {
 	return counts
 }
 
+// temporalClient reaches the release's Temporal: the dev server through a
+// port-forward, or the real server at its frontend Service with the
+// client certificate hack/temporal-cluster made.
+func temporalClient(t *testing.T) (client.Client, error) {
+	if temporalMode == "dev" {
+		return client.Dial(client.Options{HostPort: portForward(t, releaseNS, release+"-temporal", 7233)})
+	}
+	tlsDir := filepath.Join(clusterDir, "temporal-tls")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, "client.crt"), filepath.Join(tlsDir, "client.key"))
+	if err != nil {
+		return nil, err
+	}
+	ca, err := os.ReadFile(filepath.Join(tlsDir, "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	ip := strings.TrimSpace(kubectl(t, "-n", "temporal", "get", "service", "temporal-frontend", "-o", "jsonpath={.spec.clusterIP}"))
+	return client.Dial(client.Options{HostPort: ip + ":7233", ConnectionOptions: client.ConnectionOptions{
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "temporal-frontend.temporal.svc", MinVersion: tls.VersionTLS12}}})
+}
+
 // auditEnv reaches the release's PostgreSQL and Temporal through
 // port-forwards, for the fault suite's audit.
 func auditEnv(t *testing.T) *audit.Env {
@@ -290,7 +324,7 @@ func auditEnv(t *testing.T) *audit.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := client.Dial(client.Options{HostPort: portForward(t, releaseNS, release+"-temporal", 7233)})
+	tc, err := temporalClient(t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,8 +404,17 @@ func testPodsKilled(t *testing.T) {
 	orders := e.Place(t, ns, 60, false, func() {
 		time.Sleep(2 * time.Second)
 		// Not the test's goroutine: report with Errorf, never Fatalf.
-		if out, err := kubectlErr("", "-n", releaseNS, "delete", "pod", "-l", "app.kubernetes.io/component=worker", "--grace-period=0", "--force"); err != nil {
-			t.Errorf("killing the worker: %v\n%s", err, out)
+		workers, err := kubectlErr("", "-n", releaseNS, "get", "pods", "-l", "app.kubernetes.io/component=worker", "-o", "name")
+		worker, _, _ := strings.Cut(strings.TrimSpace(workers), "\n")
+		if err != nil || worker == "" {
+			t.Errorf("no worker Pod: %v %s", err, workers)
+		} else if out, err := kubectlErr("", "-n", releaseNS, "delete", worker, "--grace-period=0", "--force"); err != nil {
+			t.Errorf("killing the worker %s: %v\n%s", worker, err, out)
+		}
+		if temporalMode == "server" {
+			if out, err := kubectlErr("", "-n", "temporal", "delete", "pod", "-l", "app.kubernetes.io/name=temporal", "--grace-period=0", "--force"); err != nil {
+				t.Errorf("killing the Temporal server: %v\n%s", err, out)
+			}
 		}
 		leader, err := kubectlErr("", "-n", releaseNS, "get", "lease", "orderflow-manager.orderflow.io", "-o", "jsonpath={.spec.holderIdentity}")
 		pod, _, _ := strings.Cut(leader, "_")

@@ -12,6 +12,7 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -36,6 +37,14 @@ const (
 )
 
 var (
+	// temporalMode is the Temporal the chart runs against
+	// (CLUSTER_TEMPORAL): server, the real server in namespace temporal
+	// with mTLS, as production runs (the default), or dev, the chart's
+	// single-pod dev server.
+	temporalMode = cmp.Or(os.Getenv("CLUSTER_TEMPORAL"), "server")
+	// smoke (CLUSTER_SMOKE=1) stops after the install, helm test and the
+	// kubectl scenarios: make test-cluster's pass on the dev server.
+	smoke      = os.Getenv("CLUSTER_SMOKE") != ""
 	root       string
 	clusterDir string
 	kubeconfig string
@@ -90,7 +99,7 @@ func TestMain(m *testing.M) {
 func script(args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(root, "hack", "cluster.sh"), args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CLUSTER_DIR="+clusterDir)
+	cmd.Env = append(os.Environ(), "CLUSTER_DIR="+clusterDir, "CLUSTER_TEMPORAL="+temporalMode)
 	return cmd
 }
 
