@@ -22,6 +22,7 @@ func registerTemporal(f *flags, c *temporal.Config) {
 	f.string(&c.TLSKeyFile, "temporal-tls-key", "TEMPORAL_TLS_KEY", "", "client key file for mTLS to Temporal")
 	f.string(&c.TLSCAFile, "temporal-tls-ca", "TEMPORAL_TLS_CA", "", "CA bundle that signs Temporal's server certificate")
 	f.string(&c.TLSServer, "temporal-tls-server-name", "TEMPORAL_TLS_SERVER_NAME", "", "server name to verify in Temporal's certificate")
+	f.string(&c.APIKeyFile, "temporal-api-key-file", "TEMPORAL_API_KEY_FILE", "", "file holding a Temporal API key (Temporal Cloud; a mounted Secret, reread on each call); else TEMPORAL_API_KEY; implies TLS")
 	f.duration(&c.ConnectWait, "temporal-connect-wait", "TEMPORAL_CONNECT_WAIT", 2*time.Minute, "how long to wait at start for Temporal to answer before giving up")
 	f.string(&c.CodecKeysFile, "codec-keys-file", "CODEC_KEYS_FILE", "", "file of payload encryption keys, id=base64 (32 bytes) per line, the first encrypting (a mounted Secret); else CODEC_KEYS; none: payloads in clear")
 }

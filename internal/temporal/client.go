@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -35,6 +36,10 @@ type Config struct {
 	TLSKeyFile  string
 	TLSCAFile   string
 	TLSServer   string
+	// APIKeyFile holds an API key (Temporal Cloud's), read again on each
+	// call so a rotated Secret takes effect; empty means the TEMPORAL_API_KEY
+	// environment variable, and none means no key. A key implies TLS.
+	APIKeyFile string
 	// ConnectWait is how long Dial waits for Temporal to answer (zero: two
 	// minutes).
 	ConnectWait time.Duration
@@ -90,6 +95,14 @@ func Dial(ctx context.Context, cfg Config, logger logr.Logger, metrics client.Me
 		}
 		opts.ConnectionOptions.TLS = tc
 	}
+	if key, err := cfg.apiKey(); err != nil {
+		return nil, err
+	} else if key != "" {
+		opts.Credentials = client.NewAPIKeyDynamicCredentials(func(context.Context) (string, error) { return cfg.apiKey() })
+		if opts.ConnectionOptions.TLS == nil {
+			opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServer}
+		}
+	}
 	// Temporal often starts beside OrderFlow (a chart install, a node
 	// reboot): wait for it a while, saying so, rather than crash-loop.
 	wait := cfg.ConnectWait
@@ -114,6 +127,23 @@ func Dial(ctx context.Context, cfg Config, logger logr.Logger, metrics client.Me
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// apiKey reads the API key: from APIKeyFile, else TEMPORAL_API_KEY. Errors
+// name the file, never the key.
+func (cfg Config) apiKey() (string, error) {
+	if cfg.APIKeyFile == "" {
+		return strings.TrimSpace(os.Getenv("TEMPORAL_API_KEY")), nil
+	}
+	b, err := os.ReadFile(cfg.APIKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("temporal: read the API key file %s: %w", cfg.APIKeyFile, err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", fmt.Errorf("temporal: the API key file %s is empty", cfg.APIKeyFile)
+	}
+	return key, nil
 }
 
 func tlsConfig(cfg Config) (*tls.Config, error) {

@@ -54,10 +54,14 @@ app.kubernetes.io/component: {{ .component }}
   value: /etc/temporal-tls/tls.key
 - name: TEMPORAL_TLS_CA
   value: /etc/temporal-tls/ca.crt
-{{- with .Values.temporal.tls.serverName }}
-- name: TEMPORAL_TLS_SERVER_NAME
-  value: {{ . | quote }}
 {{- end }}
+{{- if and .Values.temporal.tls.serverName (not .Values.temporal.dev.enabled) }}
+- name: TEMPORAL_TLS_SERVER_NAME
+  value: {{ .Values.temporal.tls.serverName | quote }}
+{{- end }}
+{{- if and .Values.temporal.apiKey.existingSecret (not .Values.temporal.dev.enabled) }}
+- name: TEMPORAL_API_KEY_FILE
+  value: /etc/temporal-api-key/apiKey
 {{- end }}
 {{- end -}}
 
@@ -67,12 +71,23 @@ app.kubernetes.io/component: {{ .component }}
   secret:
     secretName: {{ required "temporal.tls.existingSecret is required with temporal.tls.enabled" .Values.temporal.tls.existingSecret }}
 {{- end }}
+{{- if and .Values.temporal.apiKey.existingSecret (not .Values.temporal.dev.enabled) }}
+- name: temporal-api-key
+  secret:
+    secretName: {{ .Values.temporal.apiKey.existingSecret }}
+    items: [{key: apiKey, path: apiKey}]
+{{- end }}
 {{- end -}}
 
 {{- define "orderflow.temporalTLSMount" -}}
 {{- if and .Values.temporal.tls.enabled (not .Values.temporal.dev.enabled) }}
 - name: temporal-tls
   mountPath: /etc/temporal-tls
+  readOnly: true
+{{- end }}
+{{- if and .Values.temporal.apiKey.existingSecret (not .Values.temporal.dev.enabled) }}
+- name: temporal-api-key
+  mountPath: /etc/temporal-api-key
   readOnly: true
 {{- end }}
 {{- end -}}
