@@ -493,47 +493,7 @@ up() {
   say "node $node Ready, CoreDNS ready in $((SECONDS - t0))s"
 }
 
-cluster_# temporal_server runs the real Temporal server in namespace temporal
-# (hack/temporal-cluster), registers the namespace default with a retention
-# and the search attribute OrderUpdatedAt, from the host through the
-# frontend Service with the client certificate: the cluster's operator
-# does that once; OrderFlow's worker only checks the attribute (and adds it
-# when it may).
-temporal_server() {
-  local tls=$dir/temporal-tls gen=(go run ./hack/temporal-cluster -dir "$dir/temporal-tls" -release-namespace "$release_ns")
-  say "the real Temporal server in namespace temporal: PostgreSQL, schemas, then the server (mTLS)"
-  (cd "$root" && "${gen[@]}" -part base) | k apply --server-side -f - >/dev/null
-  k -n temporal rollout status deployment/temporal-postgresql --timeout=180s >/dev/null ||
-    die "Temporal's PostgreSQL did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n temporal describe pods"
-  k -n temporal wait --for=condition=complete job/temporal-schema --timeout=300s >/dev/null ||
-    die "Temporal's schemas were not set up; see bin/kubectl --kubeconfig $kubeconfig -n temporal logs job/temporal-schema"
-  (cd "$root" && "${gen[@]}" -part server) | k apply --server-side -f - >/dev/null
-  k -n temporal rollout status deployment/temporal --timeout=300s >/dev/null ||
-    die "the Temporal server did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n temporal logs deployment/temporal"
-  local ip
-  ip=$(k -n temporal get service temporal-frontend -o jsonpath='{.spec.clusterIP}')
-  temporal_cli=("$bin/temporal" --address "$ip:7233" --tls-cert-path "$tls/client.crt" --tls-key-path "$tls/client.key"
-    --tls-ca-path "$tls/ca.crt" --tls-server-name temporal-frontend.temporal.svc)
-  wait_for temporal-namespace 120 temporal_namespace_registered
-  wait_for temporal-search-attribute 120 order_updated_at_known
-}
-
-temporal_namespace_registered() {
-  "${temporal_cli[@]}" operator namespace describe --namespace default >/dev/null 2>&1 ||
-    "${temporal_cli[@]}" operator namespace create --namespace default --retention 72h >/dev/null 2>&1
-}
-
-# order_updated_at_known makes the search attribute (retried while the
-# namespace is new) and reports whether a query naming it is accepted: on a
-# new namespace the services learn it on a timer.
-order_updated_at_known() {
-  "${temporal_cli[@]}" operator search-attribute list --namespace default 2>/dev/null | grep -q OrderUpdatedAt ||
-    "${temporal_cli[@]}" operator search-attribute create --namespace default --name OrderUpdatedAt --type Datetime >/dev/null 2>&1 ||
-    return 1
-  "${temporal_cli[@]}" workflow count --namespace default --query "OrderUpdatedAt > '2000-01-01T00:00:00Z'" >/dev/null 2>&1
-}
-
-up() {
+cluster_up() {
   local t0=$SECONDS
   up
   install_chart
