@@ -312,7 +312,9 @@ SQL
       -https-addr "127.0.0.1:$((stripe_mock_port + 1))" -fixtures "$dev/stripe-mock/fixtures.json"
     wait_for stripe-mock 30 curl -sS -o /dev/null "http://127.0.0.1:$stripe_mock_port/v1/balance"
     # stripe-mock takes any test key; a real key belongs in a Secret or STRIPE_API_KEY, never here.
-    gateway_env=(PAYMENT_GATEWAY=stripe STRIPE_API_URL="http://127.0.0.1:$stripe_mock_port" STRIPE_API_KEY=sk_test_localstripemock)
+    # DEV_STRIPE_API_URL puts something in front of stripe-mock (the fault
+    # suite's recording layer, which counts the money at the provider).
+    gateway_env=(PAYMENT_GATEWAY=stripe STRIPE_API_URL="${DEV_STRIPE_API_URL:-http://127.0.0.1:$stripe_mock_port}" STRIPE_API_KEY=sk_test_localstripemock)
   fi
 
   # OrderFlow itself.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,9 +34,10 @@ import (
 var stackEnv = map[string]string{
 	"DEV_DIR": ".faults", "DEV_PG_PORT": "25432", "DEV_TEMPORAL_PORT": "27233", "DEV_TEMPORAL_UI_PORT": "28233",
 	"DEV_API_PORT": "28080", "DEV_ETCD_PORT": "22379", "DEV_KUBE_PORT": "26443", "DEV_MANAGER_PORT": "29090",
-	"DEV_WORKER_PORT":  "29092",
-	"DEV_MAILPIT_PORT": "28025",
-	"DEV_SMTP_PORT":    "21025",
+	"DEV_WORKER_PORT":      "29092",
+	"DEV_MAILPIT_PORT":     "28025",
+	"DEV_SMTP_PORT":        "21025",
+	"DEV_STRIPE_MOCK_PORT": "22111",
 	// Charges take a moment, so faults land while payments are in flight.
 	"SANDBOX_LATENCY": "300ms",
 }
@@ -152,6 +154,9 @@ type scenario struct {
 	e    *audit.Env
 	ns   string
 	hits []audit.Hit
+	// env is what the scenario runs the stack with (hack/dev.sh's
+	// variables beyond the suite's): a killed component comes back so.
+	env map[string]string
 }
 
 // strike waits (up to 10 s) until a charge is in flight at the provider,
@@ -176,13 +181,22 @@ func (s *scenario) strike(what string, fault func() error) {
 // be deleted is, once all are placed, deleted and applied again from its
 // manifest, as a GitOps tool's replace does, while the faults go on.
 func run(t *testing.T, name string, n int, faults string, reapply bool, inject func(s *scenario)) {
+	runOn(t, nil, nil, name, n, faults, reapply, inject)
+}
+
+// runOn is run with the stack's environment env and the audit's Env made
+// ready by setup (both may be nil).
+func runOn(t *testing.T, env map[string]string, setup func(*audit.Env), name string, n int, faults string, reapply bool, inject func(s *scenario)) {
 	e := connect(t)
+	if setup != nil {
+		setup(e)
+	}
 	ctx := context.Background()
 	ns := fmt.Sprintf("faults-%s-%d", name, time.Now().Unix())
 	if err := e.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	s := &scenario{t: t, e: e, ns: ns}
+	s := &scenario{t: t, e: e, ns: ns, env: env}
 	stockBefore := e.Stock(t)
 	start := time.Now()
 	orders := e.Place(t, ns, n, reapply, func() { inject(s) })
@@ -207,21 +221,51 @@ func run(t *testing.T, name string, n int, faults string, reapply bool, inject f
 		result, drained.Sub(start).Round(100*time.Millisecond)))
 }
 
-// restartAfter is a fault: SIGKILL a component, start it again.
-func killed(name string) func() error {
+// killed is a fault: SIGKILL a component, start it again.
+func (s *scenario) killed(name string) func() error {
 	return func() error {
 		if err := signal(name, "KILL"); err != nil {
 			return err
 		}
 		time.Sleep(500 * time.Millisecond)
-		return dev(nil, "up")
+		return dev(s.env, "up")
 	}
 }
 
 func TestWorkerKilledSeveralTimes(t *testing.T) {
 	run(t, "worker-sigkill", ordersPerScenario, "worker SIGKILL ×3", false, func(s *scenario) {
 		for range 3 {
-			s.strike("kill the worker", killed("worker"))
+			s.strike("kill the worker", s.killed("worker"))
+			time.Sleep(time.Second)
+		}
+	})
+}
+
+// TestWorkerKilledOnTheStripeGateway runs the worker on the Stripe gateway,
+// against stripe-mock behind a recording layer that keeps the books Stripe
+// would (one PaymentIntent per idempotency key, its refunds), kills it
+// mid-charge and audits the money in those books.
+func TestWorkerKilledOnTheStripeGateway(t *testing.T) {
+	rec, err := audit.NewStripeRecorder("http://127.0.0.1:" + stackEnv["DEV_STRIPE_MOCK_PORT"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Latency = 300 * time.Millisecond
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	stripe := map[string]string{"DEV_PAYMENT_GATEWAY": "stripe", "DEV_STRIPE_API_URL": srv.URL}
+	if err := dev(stripe, "restart", "worker"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := dev(nil, "restart", "worker"); err != nil {
+			t.Error(err)
+		}
+	}()
+	setup := func(e *audit.Env) { e.Provider, e.NoDeclines = rec, true }
+	runOn(t, stripe, setup, "stripe-worker-sigkill", ordersPerScenario, "Stripe gateway (stripe-mock, recorded); worker SIGKILL ×2", false, func(s *scenario) {
+		for range 2 {
+			s.strike("kill the worker", s.killed("worker"))
 			time.Sleep(time.Second)
 		}
 	})
@@ -230,7 +274,7 @@ func TestWorkerKilledSeveralTimes(t *testing.T) {
 func TestManagerKilled(t *testing.T) {
 	run(t, "manager-sigkill", ordersPerScenario, "manager SIGKILL ×2", false, func(s *scenario) {
 		for range 2 {
-			s.strike("kill the manager", killed("manager"))
+			s.strike("kill the manager", s.killed("manager"))
 			time.Sleep(time.Second)
 		}
 	})
@@ -272,7 +316,7 @@ func TestFlakyGateway(t *testing.T) {
 func TestOrdersAppliedAgainWhileTheWorkerIsKilled(t *testing.T) {
 	run(t, "reapplied", ordersPerScenario, "every Order deleted and applied again; worker SIGKILL ×2", true, func(s *scenario) {
 		for range 2 {
-			s.strike("kill the worker", killed("worker"))
+			s.strike("kill the worker", s.killed("worker"))
 			time.Sleep(2 * time.Second)
 		}
 	})
