@@ -283,7 +283,7 @@ images() {
    "trees": {"/etc/temporal/schema": "$bin/temporal-schema"},
    "executables": ["/usr/local/bin/temporal-server", "/usr/local/bin/temporal-sql-tool", "/bin/busybox"],
    "symlinks": {"/bin/sh": "busybox", "/bin/echo": "busybox"},
-   "dirs": ["/tmp"], "user": "65532:65532"},
+   "dirs": ["/tmp"], "user": "65532:65532", "env": ["USER=temporal", "HOME=/tmp"]},
   {"name": "registry.k8s.io/pause:3.10", "files": {"/pause": "$b/pause"}, "executables": ["/pause"],
    "entrypoint": ["/pause"], "user": "65535:65535"},
   {"name": "registry.k8s.io/coredns/coredns:v1.15.0", "files": {"/coredns": "$bin/coredns"}, "executables": ["/coredns"],

@@ -381,6 +381,8 @@ spec:
         image: {{ .Image }}
         args: [temporal-server, --config-file, /etc/temporal/config/config.yaml, --allow-no-auth, start]
         env:
+        # The server looks its user up; without cgo that needs USER.
+        - {name: USER, value: temporal}
         - name: POD_IP
           valueFrom: {fieldRef: {fieldPath: status.podIP}}
         - name: TEMPORAL_POSTGRES_PASSWORD
