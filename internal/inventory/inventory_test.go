@@ -177,3 +177,37 @@ func TestAReservationThatArrivesLateTakesNothing(t *testing.T) {
 		t.Fatalf("a finished order's status changed to %s", st)
 	}
 }
+
+// TestAReleaseThatArrivesAfterCompletionPutsNothingBack runs a stalled
+// worker's release after the order completed: the stock the completed
+// order took stays taken, its reservations stay committed, and a late
+// reservation takes nothing more.
+func TestAReleaseThatArrivesAfterCompletionPutsNothingBack(t *testing.T) {
+	s := stack.TestDB(t, 60)
+	ctx := context.Background()
+	if err := catalog.Upsert(ctx, s, []catalog.Product{{ID: "P", Name: "P", Price: 100, Currency: "USD", Stock: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	inv := &inventory.Service{DB: s}
+	testenv.PlaceOrder(t, s, "done", "P", 3)
+	if err := inv.Reserve(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&orders.Service{DB: s}).Finish(ctx, "done", contract.PhaseCompleted, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Release(ctx, "done"); err != nil {
+		t.Fatal(err)
+	}
+	err := inv.Reserve(ctx, "done")
+	if f, ok := failure.As(err); !ok || f.Reason != contract.ReasonWorkflowFailed {
+		t.Fatalf("a reservation for a completed order: %v; want WorkflowFailed", err)
+	}
+	var committed int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = 'done' AND status = 'committed'`).Scan(&committed); err != nil {
+		t.Fatal(err)
+	}
+	if got := stock(t, s, "P"); got != 7 || committed != 1 {
+		t.Fatalf("after a late release and reservation: stock %d (want 7), %d committed reservations (want 1)", got, committed)
+	}
+}
