@@ -212,6 +212,15 @@ const podSecurity = `
           readOnlyRootFilesystem: true
           capabilities: {drop: [ALL]}`
 
+// serverPod is what the server image's Pods (the schema Job's, the
+// server's) run as.
+const serverPod = `      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+        runAsGroup: 65532
+        seccompProfile: {type: RuntimeDefault}
+      automountServiceAccountToken: false`
+
 var base = template.Must(template.New("base").Parse(`apiVersion: v1
 kind: Namespace
 metadata:
@@ -325,12 +334,7 @@ spec:
   template:
     spec:
       restartPolicy: OnFailure
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65532
-        runAsGroup: 65532
-        seccompProfile: {type: RuntimeDefault}
-      automountServiceAccountToken: false
+` + serverPod + `
       containers:
       - name: schema
         image: {{ .Image }}
@@ -370,12 +374,7 @@ spec:
     metadata:
       labels: {app.kubernetes.io/name: temporal}
     spec:
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65532
-        runAsGroup: 65532
-        seccompProfile: {type: RuntimeDefault}
-      automountServiceAccountToken: false
+` + serverPod + `
       containers:
       - name: temporal
         image: {{ .Image }}
