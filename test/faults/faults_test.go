@@ -163,9 +163,13 @@ type scenario struct {
 // records what is in flight at that instant, and runs the fault. It runs
 // off the test's goroutine: it reports with t.Error.
 func (s *scenario) strike(what string, fault func() error) {
-	h, err := s.e.AwaitCharges(context.Background(), s.ns, 10*time.Second)
+	waited := time.Now()
+	h, err := s.e.AwaitCharges(context.Background(), s.ns, strikeWait)
 	if err != nil {
 		s.t.Errorf("%s: counting what is in flight: %v", what, err)
+	}
+	if d := time.Since(waited); d > 10*time.Second {
+		s.t.Logf("%s: waited %s for orders and charges in flight", what, d.Round(100*time.Millisecond))
 	}
 	s.hits = append(s.hits, h)
 	if err := fault(); err != nil {
@@ -211,6 +215,7 @@ func runOn(t *testing.T, env map[string]string, setup func(*audit.Env), name str
 		charges = append(charges, fmt.Sprint(h.Charges))
 		if h.Orders == 0 || h.Charges == 0 {
 			t.Errorf("a fault struck %d orders and %d charges in flight: it proved nothing", h.Orders, h.Charges)
+			showLogs(t)
 		}
 	}
 	if len(s.hits) == 0 {
@@ -219,6 +224,35 @@ func runOn(t *testing.T, env map[string]string, setup func(*audit.Env), name str
 	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s | %d | %d | %d | %s | %s |", name, n, faults,
 		strings.Join(inFlight, ", "), strings.Join(charges, ", "), result.Captures, result.DoubleCharges, int64(result.Unrefunded),
 		result, drained.Sub(start).Round(100*time.Millisecond)))
+}
+
+// strikeWait bounds how long a fault waits for orders and charges in
+// flight. Work flows within a second on a healthy stack; a stack that is
+// still recovering from the scenario before gets time, and one where
+// nothing flows for this long fails the scenario with its logs.
+const strikeWait = time.Minute
+
+// showLogs prints the end of the workers' and managers' logs: what a
+// scenario that proved nothing was running on.
+func showLogs(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(root, ".faults", "logs", "*.log"))
+	for _, f := range files {
+		base := filepath.Base(f)
+		if !strings.HasPrefix(base, "worker") && !strings.HasPrefix(base, "manager") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" && !strings.Contains(l, `"level":"debug"`) {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("the last lines of %s:\n%s", base, strings.Join(lines[max(0, len(lines)-20):], "\n"))
+	}
 }
 
 // killed is a fault: SIGKILL a component, start it again.
@@ -415,8 +449,8 @@ func TestLeaderHandover(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		killed := time.Now()
-		s.strike("kill the leader", old.cmd.Process.Kill)
+		var killed time.Time
+		s.strike("kill the leader", func() error { killed = time.Now(); return old.cmd.Process.Kill() })
 		next, err := leader(managers, old, time.Minute)
 		if err != nil {
 			t.Error(err)
