@@ -66,6 +66,10 @@ type Workflows interface {
 	Describe(ctx context.Context, workflowID string) (temporal.Snapshot, error)
 	// URL links to the workflow in the Temporal UI, or is "".
 	URL(workflowID, runID string) string
+	// Refund starts the workflow making a partial refund, or finds the one
+	// started before, and waits up to wait for how it ended: done is
+	// false while the refund is being made.
+	Refund(ctx context.Context, in contract.RefundInput, wait time.Duration) (res contract.RefundResult, done bool, err error)
 }
 
 // Finalizer is held on an Order while its workflow may still move money.
@@ -129,10 +133,7 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return r.reconcileDelete(ctx, order)
 	}
 	if order.Status.Phase.Terminal() {
-		if err := r.finishTerminal(ctx, order); err != nil {
-			return ctrl.Result{}, err
-		}
-		return r.expire(ctx, order)
+		return r.reconcileFinished(ctx, order)
 	}
 	if err := r.ensureFinalizer(ctx, order); err != nil {
 		return ctrl.Result{}, err
@@ -148,14 +149,23 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, err
 	}
 	if order.Status.Phase.Terminal() {
-		if err := r.finishTerminal(ctx, order); err != nil {
-			return ctrl.Result{}, err
-		}
-		return r.expire(ctx, order)
+		return r.reconcileFinished(ctx, order)
 	}
 	// Jittered, so Orders created together do not come back together
 	// (docs/performance.md).
 	return ctrl.Result{RequeueAfter: wait.Jitter(r.Resync, 0.5)}, nil
+}
+
+// reconcileFinished lets go of an Order that reached its end, makes its
+// partial refunds and deletes it when its TTL has passed.
+func (r *OrderReconciler) reconcileFinished(ctx context.Context, order *v1alpha1.Order) (ctrl.Result, error) {
+	if err := r.finishTerminal(ctx, order); err != nil {
+		return ctrl.Result{}, err
+	}
+	if res, err := r.reconcileRefunds(ctx, order); err != nil || !res.IsZero() {
+		return res, err
+	}
+	return r.expire(ctx, order)
 }
 
 // expire deletes a finished Order once its TTL (spec.ttlSecondsAfterFinished,

@@ -30,7 +30,10 @@ type scriptedWorkflows struct {
 	cancelErr   error
 	describe    temporal.Snapshot
 	describeErr error
-	calls       []string
+	// refund answers Refund; refundDone says it ended.
+	refund     contract.RefundResult
+	refundDone bool
+	calls      []string
 	// ids are the workflow ids Cancel and Describe were asked about.
 	ids []string
 }
@@ -54,6 +57,11 @@ func (w *scriptedWorkflows) Describe(_ context.Context, id string) (temporal.Sna
 }
 
 func (w *scriptedWorkflows) URL(string, string) string { return "" }
+
+func (w *scriptedWorkflows) Refund(_ context.Context, in contract.RefundInput, _ time.Duration) (contract.RefundResult, bool, error) {
+	w.calls, w.ids = append(w.calls, "Refund"), append(w.ids, contract.RefundWorkflowID(in.Namespace, in.Name, in.ID))
+	return w.refund, w.refundDone, nil
+}
 
 // TestReconcileBranches drives one reconcile of an Order through each of
 // the reconciler's branches against a fake API server and a scripted
@@ -85,6 +93,8 @@ func TestReconcileBranches(t *testing.T) {
 		wantGone      bool
 		wantEvent     string
 		wantRequeue   bool
+		// wantRefund is the state status.refunds shows for the first refund.
+		wantRefund v1alpha1.RefundState
 	}{
 		{
 			name:      "a new Order starts its workflow and is held by the finalizer",
@@ -157,6 +167,39 @@ func TestReconcileBranches(t *testing.T) {
 			wantCalls: nil, wantPhase: v1alpha1.PhaseCompleted, wantRequeue: true,
 		},
 		{
+			name:      "a refund appended to a Completed Order is made by its refund workflow and shown",
+			order:     refunding(newOrder().withStatus(finishedAt(t0)).build()),
+			wf:        scriptedWorkflows{refundDone: true, refund: contract.RefundResult{State: contract.RefundRefunded, Amount: "10.00", ProviderID: "re_1", Time: t0}},
+			wantCalls: []string{"Refund"}, wantPhase: v1alpha1.PhaseCompleted, wantRefund: v1alpha1.RefundRefunded,
+			wantEvent: "Normal " + v1alpha1.ReasonRefunded,
+		},
+		{
+			name:      "a refund still being made shows Pending and brings the Order back",
+			order:     refunding(newOrder().withStatus(finishedAt(t0)).build()),
+			wantCalls: []string{"Refund"}, wantPhase: v1alpha1.PhaseCompleted, wantRefund: v1alpha1.RefundPending,
+			wantRequeue: true,
+		},
+		{
+			name:      "a refund its workflow refused is shown Refused with a Warning",
+			order:     refunding(newOrder().withStatus(finishedAt(t0)).build()),
+			wf:        scriptedWorkflows{refundDone: true, refund: contract.RefundResult{State: contract.RefundRefused, Amount: "10.00", Message: "it would exceed what is left", Time: t0}},
+			wantCalls: []string{"Refund"}, wantPhase: v1alpha1.PhaseCompleted, wantRefund: v1alpha1.RefundRefused,
+			wantEvent: "Warning " + v1alpha1.ReasonRefundRefused,
+		},
+		{
+			name: "a refund of a Cancelled Order is refused without asking Temporal",
+			order: refunding(newOrder().withStatus(v1alpha1.OrderStatus{Phase: v1alpha1.PhaseCancelled, ObservedGeneration: 1,
+				CompletionTime: &metav1.Time{Time: t0}}).build()),
+			wantCalls: nil, wantPhase: v1alpha1.PhaseCancelled, wantRefund: v1alpha1.RefundRefused,
+			wantEvent: "Warning " + v1alpha1.ReasonRefundRefused,
+		},
+		{
+			name: "a refund shown Refunded is not asked for again",
+			order: refunding(newOrder().withStatus(v1alpha1.OrderStatus{Phase: v1alpha1.PhaseCompleted, ObservedGeneration: 1, CompletionTime: &metav1.Time{Time: t0},
+				Refunds: []v1alpha1.RefundStatus{{ID: "r1", State: v1alpha1.RefundRefunded, Amount: "10.00"}}}).build()),
+			wantCalls: nil, wantPhase: v1alpha1.PhaseCompleted, wantRefund: v1alpha1.RefundRefunded,
+		},
+		{
 			name:      "deleting a running Order cancels its workflow and holds the Order until it has unwound",
 			order:     deleted(newOrder().withStatus(running(v1alpha1.PhaseProcessing)).build()),
 			wf:        scriptedWorkflows{describe: progress(v1alpha1.PhaseCancelling, false)},
@@ -215,6 +258,9 @@ func TestReconcileBranches(t *testing.T) {
 				if has := controllerutil.ContainsFinalizer(got, Finalizer); has != tc.wantFinalizer {
 					t.Errorf("finalizer held: %v, want %v", has, tc.wantFinalizer)
 				}
+				if tc.wantRefund != "" && (len(got.Status.Refunds) != 1 || got.Status.Refunds[0].State != tc.wantRefund) {
+					t.Errorf("status.refunds %+v, want one %s", got.Status.Refunds, tc.wantRefund)
+				}
 			}
 			var recorded []string
 			for len(rec.Events) > 0 {
@@ -245,6 +291,12 @@ func ttl(o *v1alpha1.Order, seconds int32) *v1alpha1.Order {
 // finishedAt is the status of an Order that completed at t.
 func finishedAt(t time.Time) v1alpha1.OrderStatus {
 	return v1alpha1.OrderStatus{Phase: v1alpha1.PhaseCompleted, ObservedGeneration: 1, CompletionTime: &metav1.Time{Time: t}}
+}
+
+// refunding appends a refund of 10.00 (r1) to spec.refunds.
+func refunding(o *v1alpha1.Order) *v1alpha1.Order {
+	o.Spec.Refunds = append(o.Spec.Refunds, v1alpha1.RefundRequest{ID: "r1", Amount: "10.00", Reason: "damaged"})
+	return o
 }
 
 // orphan sets deletionPolicy Orphan.

@@ -46,6 +46,10 @@ func (w *countingWorkflows) Describe(context.Context, string) (temporal.Snapshot
 
 func (w *countingWorkflows) URL(string, string) string { return "" }
 
+func (w *countingWorkflows) Refund(context.Context, contract.RefundInput, time.Duration) (contract.RefundResult, bool, error) {
+	return contract.RefundResult{}, false, nil
+}
+
 // TestTheSafetyNetReadsNoMoreWorkflowsThanItMay resyncs 50 running Orders
 // the watcher has said nothing about: with 5 reads allowed, 5 are read, the
 // rest keep their status and come back at the next resync. A cancel is

@@ -23,9 +23,10 @@ var trimmedMark = map[string]string{TrimmedAnnotation: "true"}
 // so 10 000 finished Orders cost a few megabytes instead of tens. Every
 // other Order is kept whole, less its managed fields.
 //
-// A finished Order needs the controller again only when its cancel is set
-// after it completed (the refusal is written to status): that Order is kept
-// whole until the refusal shows.
+// A finished Order needs the controller again when its cancel is set after
+// it completed (the refusal is written to status) or a refund is appended
+// to its spec.refunds: that Order is kept whole until its status shows the
+// refusal and every refund.
 func TrimFinished(obj any) (any, error) {
 	o, ok := obj.(*v1alpha1.Order)
 	if !ok {
@@ -52,6 +53,9 @@ func finished(o *v1alpha1.Order) bool {
 	}
 	if o.Spec.Cancel && o.Status.Phase == v1alpha1.PhaseCompleted && !refused(&o.Status) {
 		return false // the refusal is still to be written
+	}
+	if refundsPending(o) || o.Status.ObservedGeneration != o.Generation {
+		return false // refunds to make, or a spec change still to show
 	}
 	return true
 }

@@ -40,6 +40,23 @@ func TestTrimFinishedKeepsWholeEveryOrderTheControllerStillActsOn(t *testing.T) 
 			o.Status.Phase, o.Spec.Cancel = v1alpha1.PhaseCompleted, true
 			meta.SetStatusCondition(&o.Status.Conditions, refusal)
 		}, true},
+		{"completed, a spec change not yet shown", func(o *v1alpha1.Order) {
+			o.Status.Phase, o.Generation = v1alpha1.PhaseCompleted, 3
+		}, false},
+		{"completed, a refund not yet shown", func(o *v1alpha1.Order) {
+			o.Status.Phase = v1alpha1.PhaseCompleted
+			o.Spec.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00"}}
+		}, false},
+		{"completed, a refund being made", func(o *v1alpha1.Order) {
+			o.Status.Phase = v1alpha1.PhaseCompleted
+			o.Spec.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00"}}
+			o.Status.Refunds = []v1alpha1.RefundStatus{{ID: "r1", State: v1alpha1.RefundPending}}
+		}, false},
+		{"completed, every refund shown", func(o *v1alpha1.Order) {
+			o.Status.Phase = v1alpha1.PhaseCompleted
+			o.Spec.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00"}, {ID: "r2", Amount: "99.00"}}
+			o.Status.Refunds = []v1alpha1.RefundStatus{{ID: "r1", State: v1alpha1.RefundRefunded}, {ID: "r2", State: v1alpha1.RefundRefused}}
+		}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +66,7 @@ func TestTrimFinishedKeepsWholeEveryOrderTheControllerStillActsOn(t *testing.T) 
 			o.Annotations = map[string]string{"note": "gift"}
 			o.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
 			o.Status.Total, o.Status.PaymentID = "49.90", "pay_1"
+			o.Generation, o.Status.ObservedGeneration = 2, 2
 			tc.order(o)
 			want := o.DeepCopy()
 			want.ManagedFields = nil

@@ -53,6 +53,20 @@ func TestTheAPIServerRefusesInvalidOrdersNamingTheField(t *testing.T) {
 		{"unknown deletion policy", func(s *v1alpha1.OrderSpec) { s.DeletionPolicy = "Delete" }, "spec.deletionPolicy"},
 		{"negative TTL", func(s *v1alpha1.OrderSpec) { s.TTLSecondsAfterFinished = ptr(int32(-1)) }, "spec.ttlSecondsAfterFinished"},
 		{"TTL over a year", func(s *v1alpha1.OrderSpec) { s.TTLSecondsAfterFinished = ptr(int32(31536001)) }, "spec.ttlSecondsAfterFinished"},
+		{"refund with items and an amount", func(s *v1alpha1.OrderSpec) {
+			s.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00", Items: []v1alpha1.RefundItem{{ProductID: "PROD-001", Quantity: 1}}}}
+		}, "spec.refunds[0]"},
+		{"refund with neither", func(s *v1alpha1.OrderSpec) { s.Refunds = []v1alpha1.RefundRequest{{ID: "r1"}} }, "spec.refunds[0]"},
+		{"refund id with capitals", func(s *v1alpha1.OrderSpec) { s.Refunds = []v1alpha1.RefundRequest{{ID: "R1", Amount: "1.00"}} }, "spec.refunds[0].id"},
+		{"refund amount with three decimals", func(s *v1alpha1.OrderSpec) {
+			s.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.001"}}
+		}, "spec.refunds[0].amount"},
+		{"refund ids not unique", func(s *v1alpha1.OrderSpec) {
+			s.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00"}, {ID: "r1", Amount: "2.00"}}
+		}, "spec.refunds[1]"},
+		{"restock of an amount", func(s *v1alpha1.OrderSpec) {
+			s.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00", Restock: true}}
+		}, "spec.refunds[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOrder(ns, "invalid").build()
@@ -125,6 +139,48 @@ func TestEditsToAnythingButCancelAreRefusedAndCancelIsOneWay(t *testing.T) {
 	bad := crclient.RawPatch("application/merge-patch+json", []byte(`{"spec":{"deletionPolicy":"Keep"}}`))
 	if err := c.Patch(ctx, cur, bad); err == nil || !strings.Contains(err.Error(), "spec.deletionPolicy") {
 		t.Fatalf("an unknown deletionPolicy: %v", err)
+	}
+}
+
+func TestRefundsOnlyGrow(t *testing.T) {
+	c := kube(t)
+	ns := namespace(t, c)
+	ctx := context.Background()
+	o := newOrder(ns, "refunds").build()
+	if err := c.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	r1 := v1alpha1.RefundRequest{ID: "r1", Items: []v1alpha1.RefundItem{{ProductID: "PROD-001", Quantity: 1}}, Reason: "damaged", Restock: true}
+	r2 := v1alpha1.RefundRequest{ID: "r2", Amount: "5.00"}
+	set := func(refunds ...v1alpha1.RefundRequest) error {
+		cur := &v1alpha1.Order{}
+		if err := c.Get(ctx, crclient.ObjectKeyFromObject(o), cur); err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec.Refunds = refunds
+		return c.Update(ctx, cur)
+	}
+	if err := set(r1); err != nil {
+		t.Fatalf("appending a refund was refused: %v", err)
+	}
+	if err := set(r1, r2); err != nil {
+		t.Fatalf("appending a second refund was refused: %v", err)
+	}
+	changed := r1
+	changed.Items = []v1alpha1.RefundItem{{ProductID: "PROD-001", Quantity: 2}}
+	for name, refunds := range map[string][]v1alpha1.RefundRequest{
+		"an entry removed":         {r2},
+		"every entry removed":      nil,
+		"an entry's items edited":  {changed, r2},
+		"an entry's reason edited": {func() v1alpha1.RefundRequest { r := r1; r.Reason = "lost"; return r }(), r2},
+	} {
+		if err := set(refunds...); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want a refusal saying refunds are append-only", name, err)
+		}
+	}
+	// The order of the entries is not what they are.
+	if err := set(r2, r1); err != nil {
+		t.Errorf("reordering the refunds was refused: %v", err)
 	}
 }
 

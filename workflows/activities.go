@@ -14,6 +14,7 @@ import (
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/payment"
+	"orderflow.io/orderflow/internal/refunds"
 )
 
 // notificationErrorType marks a delivery failure, retried a bounded number
@@ -27,6 +28,7 @@ type Activities struct {
 	Inventory *inventory.Service
 	Payments  *payment.Service
 	Notifier  *notification.Notifier
+	Refunds   *refunds.Service
 	// Outcomes, when set, counts finished orders by status.
 	Outcomes func(status string)
 }
@@ -179,10 +181,13 @@ func NewActivities(d *db.DB, gateway payment.Gateway, notifier *notification.Not
 	if notifier.DB == nil {
 		notifier.DB = d
 	}
+	inv := &inventory.Service{DB: d}
+	pay := &payment.Service{DB: d, Gateway: gateway}
 	return &Activities{
 		Orders:    &orders.Service{DB: d},
-		Inventory: &inventory.Service{DB: d},
-		Payments:  &payment.Service{DB: d, Gateway: gateway},
+		Inventory: inv,
+		Payments:  pay,
 		Notifier:  notifier,
+		Refunds:   &refunds.Service{DB: d, Payments: pay, Inventory: inv},
 	}
 }

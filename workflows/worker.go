@@ -7,11 +7,12 @@ import (
 	"orderflow.io/orderflow/internal/contract"
 )
 
-// NewWorker returns a worker of TaskQueue running the order workflow and
-// the given activities.
+// NewWorker returns a worker of TaskQueue running the order and refund
+// workflows and the given activities.
 func NewWorker(c client.Client, acts *Activities, opts worker.Options) worker.Worker {
 	w := worker.New(c, contract.TaskQueue, opts)
 	w.RegisterWorkflow(OrderWorkflow)
+	w.RegisterWorkflow(RefundWorkflow)
 	w.RegisterActivity(acts)
 	return w
 }

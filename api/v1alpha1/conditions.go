@@ -41,6 +41,10 @@ const (
 	ConditionReconciling   = "Reconciling"
 	ConditionStalled       = "Stalled"
 	ConditionCancelRefused = "CancelRefused"
+	// ConditionRefunded is about spec.refunds: True once everything
+	// captured was refunded; False while refunds are made
+	// (PartiallyRefunded) or when one was refused (RefundRefused).
+	ConditionRefunded = "Refunded"
 )
 
 // Reasons for the kstatus conditions and events.
@@ -56,6 +60,10 @@ const (
 	// ReasonReattached: a re-created Order found its order already
 	// processed and shows the recorded outcome; nothing was charged again.
 	ReasonReattached = "Reattached"
+	// Partial refunds (condition Refunded and the Events).
+	ReasonRefunded          = "Refunded"
+	ReasonPartiallyRefunded = "PartiallyRefunded"
+	ReasonRefundRefused     = contract.ReasonRefundRefused
 )
 
 // Terminal reports whether no more work happens for an order in this phase.

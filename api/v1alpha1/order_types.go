@@ -5,8 +5,8 @@ import (
 )
 
 // OrderSpec is what the customer ordered. Everything but cancel,
-// deletionPolicy and ttlSecondsAfterFinished is fixed at creation; cancel can
-// go from false to true, never back.
+// deletionPolicy, ttlSecondsAfterFinished and refunds is fixed at creation;
+// cancel can go from false to true, never back; refunds only grow.
 //
 // +kubebuilder:validation:XValidation:rule="self.customerID == oldSelf.customerID",message="customerID is immutable",fieldPath=".customerID"
 // +kubebuilder:validation:XValidation:rule="has(self.customerEmail) == has(oldSelf.customerEmail) && (!has(self.customerEmail) || self.customerEmail == oldSelf.customerEmail)",message="customerEmail is immutable",fieldPath=".customerEmail"
@@ -14,6 +14,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.currency) == has(oldSelf.currency) && (!has(self.currency) || self.currency == oldSelf.currency)",message="currency is immutable",fieldPath=".currency"
 // +kubebuilder:validation:XValidation:rule="has(self.paymentMethod) == has(oldSelf.paymentMethod) && (!has(self.paymentMethod) || self.paymentMethod == oldSelf.paymentMethod)",message="paymentMethod is immutable",fieldPath=".paymentMethod"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone once true",fieldPath=".cancel"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.refunds) || has(self.refunds) && oldSelf.refunds.all(o, self.refunds.exists(n, n == o))",message="refunds are append-only: an entry never changes or goes away",fieldPath=".refunds"
 type OrderSpec struct {
 	// customerID identifies the customer: 1-64 characters, letters and digits
 	// first, then letters, digits, '.', '_' or '-'.
@@ -74,6 +75,104 @@ type OrderSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=31536000
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// refunds are partial refunds of a Completed order, append-only: each
+	// entry is made once (the provider's idempotency key is
+	// refund-<namespace>/<name>/<id>), even after a delete and re-apply,
+	// and never changes or goes away. A refund that would take back more
+	// than was captured is refused, visibly; the others go on.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=map
+	// +listMapKey=id
+	Refunds []RefundRequest `json:"refunds,omitempty"`
+}
+
+// RefundRequest is one partial refund: some items of the order, or an
+// amount.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.items) != has(self.amount)",message="a refund names items or an amount, not both"
+// +kubebuilder:validation:XValidation:rule="!has(self.restock) || !self.restock || has(self.items)",message="restock needs items: an amount puts nothing back in stock"
+type RefundRequest struct {
+	// id names the refund within the order: 1-32 characters, lower-case
+	// letters, digits and '-'.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`
+	ID string `json:"id"`
+
+	// items are the order's lines refunded, at the price they were charged.
+	// +optional
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=map
+	// +listMapKey=productID
+	Items []RefundItem `json:"items,omitempty"`
+
+	// amount is the sum refunded, a decimal string with at most two
+	// decimals ("49.90"), in the order's currency.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$`
+	Amount string `json:"amount,omitempty"`
+
+	// reason says why, for the customer and the records.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Reason string `json:"reason,omitempty"`
+
+	// restock puts the refunded items back in stock (items refunds only).
+	// +optional
+	Restock bool `json:"restock,omitempty"`
+}
+
+// RefundItem is a quantity of one product of the order.
+type RefundItem struct {
+	// productID is a product of the order.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	ProductID string `json:"productID"`
+
+	// quantity is how many units are refunded.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	Quantity int32 `json:"quantity"`
+}
+
+// RefundState is where a partial refund stands.
+// +kubebuilder:validation:Enum=Pending;Refunded;Refused
+type RefundState string
+
+const (
+	// RefundPending: the refund is being made.
+	RefundPending RefundState = "Pending"
+	// RefundRefunded: the provider refunded it.
+	RefundRefunded RefundState = "Refunded"
+	// RefundRefused: it was not made; message says why.
+	RefundRefused RefundState = "Refused"
+)
+
+// RefundStatus is how one entry of spec.refunds stands.
+type RefundStatus struct {
+	// id is the entry's id.
+	ID string `json:"id"`
+	// state is Pending, Refunded or Refused.
+	State RefundState `json:"state"`
+	// amount is the sum refunded (or asked for, when refused), a decimal string.
+	// +optional
+	Amount string `json:"amount,omitempty"`
+	// providerID is the payment provider's id of the refund.
+	// +optional
+	ProviderID string `json:"providerID,omitempty"`
+	// time is when the refund was made or refused.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+	// message says why a refund was refused.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // DeletionPolicy says what deleting a running Order does to its workflow.
@@ -161,6 +260,16 @@ type OrderStatus struct {
 	// refundID is the id of the refund, when the payment was refunded.
 	// +optional
 	RefundID string `json:"refundID,omitempty"`
+
+	// refunds says how each entry of spec.refunds stands.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	Refunds []RefundStatus `json:"refunds,omitempty"`
+
+	// refunded is the sum of the partial refunds made, a decimal string.
+	// +optional
+	Refunded string `json:"refunded,omitempty"`
 
 	// workflow is the Temporal workflow processing the order.
 	// +optional

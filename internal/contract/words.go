@@ -47,3 +47,8 @@ const (
 	ReasonDeleted        = "Deleted"
 	ReasonWorkflowFailed = "WorkflowFailed"
 )
+
+// ReasonRefundRefused: a partial refund was not made (it would take back
+// more than was captured, names what the order does not hold, or the
+// provider refused it).
+const ReasonRefundRefused = "RefundRefused"

@@ -1,4 +1,5 @@
-// Package inventory reserves and releases stock for orders. A reservation
+// Package inventory reserves and releases stock for orders, and puts back
+// what partial refunds return (Restock). A reservation
 // is all items or none, taken in one transaction; stock never goes below
 // zero, however many orders reserve at once.
 //
@@ -162,6 +163,45 @@ func (s *Service) Release(ctx context.Context, orderUID string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("inventory: release: %w", err)
+	}
+	return nil
+}
+
+// Line is a quantity of one product.
+type Line struct {
+	ProductID string
+	Quantity  int32
+}
+
+// Restock puts back in stock what a partial refund of a completed order
+// returns, once: a repeated call for the same refund adds nothing
+// (inventory_returns remembers each refund's lines).
+func (s *Service) Restock(ctx context.Context, orderUID, refundID string, lines []Line) error {
+	lines = slices.Clone(lines)
+	// Product order, as Reserve locks them: no deadlock between the two.
+	slices.SortFunc(lines, func(a, b Line) int { return strings.Compare(a.ProductID, b.ProductID) })
+	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := orders.Lock(ctx, tx, orderUID); err != nil {
+			return err
+		}
+		for _, l := range lines {
+			tag, err := tx.Exec(ctx, `
+				INSERT INTO inventory_returns (order_uid, refund_id, product_id, quantity) VALUES ($1, $2, $3, $4)
+				ON CONFLICT DO NOTHING`, orderUID, refundID, l.ProductID, l.Quantity)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				continue // put back before
+			}
+			if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1`, l.ProductID, l.Quantity); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inventory: restock: %w", err)
 	}
 	return nil
 }

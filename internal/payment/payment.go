@@ -117,6 +117,35 @@ func (s *Service) refund(ctx context.Context, orderUID string) (string, error) {
 	return winner, err
 }
 
+// RefundPart refunds amount of the order's capture under the partial
+// refund's key (contract.RefundKey), once: a repeated call returns the
+// first refund's id. The provider refusing it (it would exceed what is
+// left of the charge, or there is no charge) is a RefundRefused failure.
+func (s *Service) RefundPart(ctx context.Context, orderUID, refundKey string, amount money.Amount) (string, error) {
+	key := RefundKey(refundKey)
+	if id, err := s.byKey(ctx, key); err != nil || id != "" {
+		return id, err
+	}
+	var chargeID, currency string
+	err := s.DB.Pool.QueryRow(ctx, `SELECT id, currency FROM payments WHERE idempotency_key = $1`, CaptureKey(orderUID)).Scan(&chargeID, &currency)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", failure.New(contract.ReasonRefundRefused, "order %s has no capture to refund", orderUID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("payment: refund %s: %w", refundKey, err)
+	}
+	id, err := s.Gateway.Refund(ctx, RefundRequest{IdempotencyKey: key, Reference: refundKey, ChargeID: chargeID, Amount: amount, Currency: currency})
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return "", failure.New(contract.ReasonRefundRefused, "the payment provider refused the refund: %s", refused.Error())
+	}
+	if err != nil {
+		return "", fmt.Errorf("payment: refund %s: %w", refundKey, err)
+	}
+	winner, _, err := s.record(ctx, id, orderUID, "refund", amount, currency, key)
+	return winner, err
+}
+
 // fence refuses a capture for an order that finished or whose payment is
 // closed.
 func (s *Service) fence(ctx context.Context, orderUID string) error {

@@ -156,3 +156,38 @@ func closeStatusName(s enumspb.WorkflowExecutionStatus) string {
 	}
 	return s.String()
 }
+
+// Refund starts the workflow making a partial refund of an order, or finds
+// the one started before, and waits up to wait for how the refund ended:
+// done is false while it is still being made. A refund workflow that
+// failed or was terminated is started again (its steps answer from the
+// refund's record, so nothing moves twice); one that completed is answered
+// with its result.
+func (t *OrderWorkflows) Refund(ctx context.Context, in contract.RefundInput, wait time.Duration) (res contract.RefundResult, done bool, err error) {
+	id := contract.RefundWorkflowID(in.Namespace, in.Name, in.ID)
+	t.count("StartWorkflowExecution")
+	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                contract.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, contract.RefundWorkflowType, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		run = t.Client.GetWorkflow(ctx, id, started.RunId)
+	} else if err != nil {
+		return res, false, fmt.Errorf("start workflow %s: %w", id, err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	t.count("GetWorkflowExecutionHistory")
+	err = run.Get(waitCtx, &res)
+	if err != nil && waitCtx.Err() != nil && ctx.Err() == nil {
+		return res, false, nil // still being made
+	}
+	if err != nil {
+		return res, false, fmt.Errorf("refund workflow %s: %w", id, err)
+	}
+	return res, true, nil
+}
