@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -386,5 +387,84 @@ func (e *env) saveHistory(t *testing.T, workflowID, name string) {
 	}
 	if err := os.WriteFile(filepath.Join("testdata", "history-"+name+".json"), out, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func (e *env) refund(t *testing.T, in contract.RefundInput, history string) contract.RefundResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := contract.RefundWorkflowID(in.Namespace, in.Name, in.ID)
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: contract.TaskQueue}, workflows.RefundWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res contract.RefundResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if history != "" {
+		e.saveHistory(t, id, history)
+	}
+	return res
+}
+
+// TestPartialRefundsOnTheRealStack refunds a completed order in part on
+// the real server while the gateway fails a third of its requests: each
+// refund is made once at the provider however often it is asked, stock
+// comes back once, a refund over what is left and a changed request are
+// refused, and every answer is the same when asked again.
+func TestPartialRefundsOnTheRealStack(t *testing.T) {
+	e := realWorker(t)
+	in := newOrder("PROD-002", 3, "") // 3 × 49.90
+	if p := e.run(t, in); p.Phase != contract.PhaseCompleted || p.Total != "149.70" {
+		t.Fatalf("%+v", p)
+	}
+	stock := func() int { return e.count(t, `SELECT stock FROM products WHERE id = 'PROD-002'`) }
+	before := stock()
+	e.gateway.rate.Store(math.Float64bits(0.3))
+	defer e.gateway.rate.Store(0)
+
+	ask := func(id string, items []contract.RefundItem, amount string, restock bool) contract.RefundInput {
+		return contract.RefundInput{Namespace: in.Namespace, Name: in.Name, ID: id, Items: items, Amount: amount, Restock: restock, Reason: "test"}
+	}
+	damaged := ask("damaged", []contract.RefundItem{{ProductID: "PROD-002", Quantity: 2}}, "", true)
+	goodwill := ask("goodwill", nil, "40.00", false)
+	for _, tc := range []struct {
+		in      contract.RefundInput
+		state   string
+		amount  string
+		message string
+		history string
+	}{
+		{damaged, contract.RefundRefunded, "99.80", "", "refund"},
+		{goodwill, contract.RefundRefunded, "40.00", "", ""},
+		// 9.90 is left of 149.70.
+		{ask("more", nil, "10.00", false), contract.RefundRefused, "10.00", "9.90", "refund-refused"},
+		{ask("items", []contract.RefundItem{{ProductID: "PROD-002", Quantity: 2}}, "", false), contract.RefundRefused, "0.00", "1 of the 3 ordered", ""},
+		{ask("nothing", []contract.RefundItem{{ProductID: "PROD-001", Quantity: 1}}, "", false), contract.RefundRefused, "0.00", "holds no PROD-001", ""},
+		// Asked again, from a new run (a re-applied Order, a workflow
+		// Temporal forgot): the first answer, nothing moved.
+		{damaged, contract.RefundRefunded, "99.80", "", ""},
+		{goodwill, contract.RefundRefunded, "40.00", "", ""},
+		{ask("goodwill", nil, "41.00", false), contract.RefundRefused, "40.00", "asked before", ""},
+	} {
+		res := e.refund(t, tc.in, tc.history)
+		if res.State != tc.state || res.Amount != tc.amount || !strings.Contains(res.Message, tc.message) || (res.State == contract.RefundRefunded) != (res.ProviderID != "") {
+			t.Errorf("refund %s: %+v; want %s of %s (message with %q)", tc.in.ID, res, tc.state, tc.amount, tc.message)
+		}
+	}
+	// Counted at the provider: one refund per refund made, the sum of both.
+	var n, cents int64
+	if err := e.db.Pool.QueryRow(context.Background(), `
+		SELECT count(*), coalesce(sum(r.amount_cents), 0) FROM payment_sandbox.refunds r
+		JOIN payment_sandbox.charges c ON c.id = r.charge_id WHERE c.idempotency_key = $1`, payment.CaptureKey(in.RecordKey())).Scan(&n, &cents); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || cents != 13980 {
+		t.Fatalf("the provider made %d refunds of %d cents, want 2 of 13980", n, cents)
+	}
+	if after := stock(); after != before+2 {
+		t.Fatalf("PROD-002 stock %d -> %d, want the 2 refunded put back once", before, after)
 	}
 }

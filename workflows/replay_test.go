@@ -21,7 +21,8 @@ import (
 // the database steps became local activities, history-v1-* before orders
 // were keyed by namespace/name (their input has no key: they go by UID),
 // history-v2-* while progress was still published after the payment; they
-// stay while orders that old can be in flight. Each replays on a worker
+// stay while orders that old can be in flight. history-refund* are partial
+// refunds (RefundWorkflow). Each replays on a worker
 // without payload encryption and on one with it (the codec passes payloads
 // written before encryption through): turning encryption on does not break
 // orders in flight.
@@ -46,6 +47,7 @@ func TestReplay(t *testing.T) {
 					t.Fatal(err)
 				}
 				r.RegisterWorkflow(workflows.OrderWorkflow)
+				r.RegisterWorkflow(workflows.RefundWorkflow)
 				if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 					t.Fatal(err)
 				}
