@@ -86,6 +86,7 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 	handle("GET /api/orders/events", s.authorized("watch", s.streamOrders))
 	handle("GET /api/orders/{id}", s.authorized("get", s.getOrder))
 	handle("POST /api/orders/{id}/cancel", s.authorized("patch", s.cancelOrder))
+	handle("POST /api/orders/{id}/refunds", s.authorized("patch", s.refundOrder))
 	handle("GET /api/products", s.authorized("", s.listProducts))
 	handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})

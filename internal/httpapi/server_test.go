@@ -244,3 +244,49 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 	})
 }
+
+func TestRefundsAreAppendedToACompletedOrderOnce(t *testing.T) {
+	h := newHarness(t, order("done", v1alpha1.PhaseCompleted), order("running", v1alpha1.PhaseProcessing))
+	refunds := func() []v1alpha1.RefundRequest {
+		var o v1alpha1.Order
+		if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: "done"}, &o); err != nil {
+			t.Fatal(err)
+		}
+		return o.Spec.Refunds
+	}
+	code, body := h.do("POST", "/api/orders/done/refunds", `{"id":"damaged","items":[{"productID":"PROD-001","quantity":1}],"reason":"damaged","restock":true}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	code, body = h.do("POST", "/api/orders/done/refunds", `{"id":"goodwill","amount":20.5}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	got := refunds()
+	if len(got) != 2 || got[0].ID != "damaged" || !got[0].Restock || got[0].Items[0].Quantity != 1 || got[1].ID != "goodwill" || got[1].Amount != "20.50" {
+		t.Fatalf("spec.refunds %+v", got)
+	}
+	for _, tc := range []struct {
+		path, body, code, field string
+		status                  int
+	}{
+		{"done", `{"id":"damaged","amount":"1.00"}`, "RefundExists", "id", http.StatusConflict},
+		{"running", `{"id":"r1","amount":"1.00"}`, "OrderNotCompleted", "", http.StatusConflict},
+		{"done", `{"amount":"1.00"}`, "MissingField", "id", http.StatusBadRequest},
+		{"done", `{"id":"r2"}`, "MissingField", "items", http.StatusBadRequest},
+		{"done", `{"id":"r2","amount":"1.00","items":[{"productID":"PROD-001","quantity":1}]}`, "InvalidRefund", "amount", http.StatusBadRequest},
+		{"done", `{"id":"r2","amount":"1.005"}`, "InvalidAmount", "amount", http.StatusBadRequest},
+		{"done", `{"id":"r2","amount":"0"}`, "InvalidAmount", "amount", http.StatusBadRequest},
+		{"done", `{"id":"r2","items":[{"productID":"PROD-001","quantity":0}]}`, "InvalidQuantity", "items[0].quantity", http.StatusBadRequest},
+		{"done", `{"id":"r2","amount":"1.00","card":"4242"}`, "UnknownField", "card", http.StatusBadRequest},
+	} {
+		code, body := h.do("POST", "/api/orders/"+tc.path+"/refunds", tc.body)
+		c, f := errorOf(t, body)
+		if code != tc.status || c != tc.code || f != tc.field {
+			t.Errorf("%s: %d %s %s, want %d %s %s", tc.body, code, c, f, tc.status, tc.code, tc.field)
+		}
+	}
+	if len(refunds()) != 2 {
+		t.Fatalf("a refused request changed spec.refunds: %+v", refunds())
+	}
+}

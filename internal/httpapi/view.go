@@ -27,12 +27,29 @@ type orderView struct {
 	Message         string     `json:"message,omitempty"`
 	PaymentID       string     `json:"paymentID,omitempty"`
 	RefundID        string     `json:"refundID,omitempty"`
-	WorkflowID      string     `json:"workflowID,omitempty"`
-	WorkflowURL     string     `json:"workflowURL,omitempty"`
-	CreatedAt       *time.Time `json:"createdAt,omitempty"`
-	StartTime       *time.Time `json:"startTime,omitempty"`
-	CompletionTime  *time.Time `json:"completionTime,omitempty"`
-	Terminal        bool       `json:"terminal"`
+	// Refunds are the partial refunds asked (spec.refunds) and how each
+	// stands; Refunded is the sum made.
+	Refunds        []refundView `json:"refunds,omitempty"`
+	Refunded       string       `json:"refunded,omitempty"`
+	WorkflowID     string       `json:"workflowID,omitempty"`
+	WorkflowURL    string       `json:"workflowURL,omitempty"`
+	CreatedAt      *time.Time   `json:"createdAt,omitempty"`
+	StartTime      *time.Time   `json:"startTime,omitempty"`
+	CompletionTime *time.Time   `json:"completionTime,omitempty"`
+	Terminal       bool         `json:"terminal"`
+}
+
+type refundView struct {
+	ID         string                `json:"id"`
+	Items      []v1alpha1.RefundItem `json:"items,omitempty"`
+	Amount     string                `json:"amount,omitempty"`
+	Reason     string                `json:"reason,omitempty"`
+	Restock    bool                  `json:"restock,omitempty"`
+	State      v1alpha1.RefundState  `json:"state"`
+	Refunded   string                `json:"refunded,omitempty"`
+	ProviderID string                `json:"providerID,omitempty"`
+	Time       *time.Time            `json:"time,omitempty"`
+	Message    string                `json:"message,omitempty"`
 }
 
 type itemView struct {
@@ -58,6 +75,20 @@ func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 	}
 	for _, it := range o.Spec.Items {
 		v.Items = append(v.Items, itemView{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+	}
+	v.Refunded = o.Status.Refunded
+	for _, req := range o.Spec.Refunds {
+		rv := refundView{ID: req.ID, Items: req.Items, Amount: req.Amount, Reason: req.Reason, Restock: req.Restock, State: v1alpha1.RefundPending}
+		for _, st := range o.Status.Refunds {
+			if st.ID == req.ID {
+				rv.State, rv.Refunded, rv.ProviderID, rv.Message = st.State, st.Amount, st.ProviderID, st.Message
+				if st.Time != nil {
+					t := st.Time.Time
+					rv.Time = &t
+				}
+			}
+		}
+		v.Refunds = append(v.Refunds, rv)
 	}
 	if wf := o.Status.Workflow; wf != nil {
 		v.WorkflowID, v.WorkflowURL = wf.ID, wf.URL

@@ -60,7 +60,18 @@ func (s *Sandbox) Refund(ctx context.Context, req RefundRequest) (string, error)
 	if err := s.maybeFail(); err != nil {
 		return "", err
 	}
-	return s.Ledger.refund(ctx, req)
+	id, err := s.Ledger.refund(ctx, req)
+	if err != nil || s.Latency <= 0 {
+		return id, err
+	}
+	// Booked, then answered: a caller that dies meanwhile leaves a refund
+	// made that only its idempotency key finds again.
+	select {
+	case <-time.After(s.Latency):
+		return id, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 func (s *Sandbox) maybeFail() error {

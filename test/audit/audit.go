@@ -278,6 +278,9 @@ type Result struct {
 	// Unrefunded is the money captured from orders that did not complete
 	// and not refunded, in cents.
 	Unrefunded money.Amount
+	// Refunds counts the partial refunds the provider made for completed
+	// orders; DoubleRefunds those beyond the ones OrderFlow made.
+	Refunds, DoubleRefunds int
 }
 
 // OK reports whether the audit found nothing wrong.
@@ -357,9 +360,12 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 			fail("%s: status %s but PostgreSQL says %s", p.Name, phase, status)
 		}
 		if status == "completed" {
-			reserved += qty
+			reserved += qty - e.auditRestock(ctx, p, fail)
 		}
 		e.auditMoney(ctx, p, status, money.Amount(total), books[p.Key], &res, fail)
+		if !gone {
+			e.auditRefundStatus(ctx, p, o, fail)
+		}
 		resp, err := e.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
 			Query: fmt.Sprintf("WorkflowId = '%s'", contract.WorkflowID(ns, p.Name))})
 		if err != nil {
@@ -390,8 +396,11 @@ func (e *Env) auditMoney(ctx context.Context, p Placed, status string, total mon
 		case a.Charges[0].Amount != total:
 			fail("%s: the provider captured %s; the order's total is %s", p.Name, a.Charges[0].Amount, total)
 		}
-		if a.Refunded() != 0 {
-			fail("%s completed, but the provider refunded %s of it", p.Name, a.Refunded())
+		made, n := e.refundsMade(ctx, p, fail)
+		res.Refunds += refundsOf(a)
+		if a.Refunded() != made || refundsOf(a) != n {
+			res.DoubleRefunds += max(0, refundsOf(a)-n)
+			fail("%s completed with %d partial refunds of %s made, but the provider made %d refunds of %s", p.Name, n, made, refundsOf(a), a.Refunded())
 		}
 	} else if left := a.Captured() - a.Refunded(); left != 0 {
 		res.Unrefunded += left
@@ -432,6 +441,63 @@ func (e *Env) auditMoney(ctx context.Context, p Placed, status string, total mon
 	if (a.Refunded() > 0) != (refunds > 0) {
 		fail("%s: OrderFlow records %d refunds; the provider refunded %s", p.Name, refunds, a.Refunded())
 	}
+}
+
+// refundsMade is what OrderFlow recorded of an order's partial refunds:
+// the sum and the number made.
+func (e *Env) refundsMade(ctx context.Context, p Placed, fail func(string, ...any)) (money.Amount, int) {
+	var cents int64
+	var n int
+	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0), count(*) FROM order_refunds WHERE order_uid = $1 AND state = 'refunded'`,
+		p.Key).Scan(&cents, &n); err != nil {
+		fail("%s: order_refunds: %v", p.Name, err)
+	}
+	return money.Amount(cents), n
+}
+
+// auditRestock checks that what the order's refunds with restock returned
+// was put back once, and returns how much.
+func (e *Env) auditRestock(ctx context.Context, p Placed, fail func(string, ...any)) int64 {
+	var returned, refunded int64
+	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(quantity), 0) FROM inventory_returns WHERE order_uid = $1`, p.Key).Scan(&returned); err != nil {
+		fail("%s: inventory_returns: %v", p.Name, err)
+	}
+	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(i.quantity), 0) FROM order_refund_items i
+		JOIN order_refunds r ON r.order_uid = i.order_uid AND r.refund_id = i.refund_id
+		WHERE i.order_uid = $1 AND r.state = 'refunded' AND r.restock`, p.Key).Scan(&refunded); err != nil {
+		fail("%s: order_refund_items: %v", p.Name, err)
+	}
+	if returned != refunded {
+		fail("%s: its refunds with restock returned %d units, but %d went back in stock", p.Name, refunded, returned)
+	}
+	return returned
+}
+
+// auditRefundStatus checks that the Order shows every refund as recorded:
+// none left Pending, each made one with the provider id and amount on record.
+func (e *Env) auditRefundStatus(ctx context.Context, p Placed, o *v1alpha1.Order, fail func(string, ...any)) {
+	for _, r := range o.Status.Refunds {
+		var state, providerID string
+		var cents int64
+		err := e.DB.QueryRow(ctx, `SELECT state, provider_id, amount_cents FROM order_refunds WHERE order_uid = $1 AND refund_id = $2`, p.Key, r.ID).
+			Scan(&state, &providerID, &cents)
+		switch {
+		case r.State == v1alpha1.RefundPending:
+			fail("%s: refund %s still shows Pending", p.Name, r.ID)
+		case r.State == v1alpha1.RefundRefunded && (err != nil || state != "refunded" || providerID != r.ProviderID || money.Amount(cents).String() != r.Amount):
+			fail("%s: refund %s shows %s %s (%s); on record: %s %s (%s) %v", p.Name, r.ID, r.State, r.Amount, r.ProviderID, state, money.Amount(cents), providerID, err)
+		}
+	}
+	if len(o.Status.Refunds) != len(o.Spec.Refunds) {
+		fail("%s: %d refunds asked, %d shown", p.Name, len(o.Spec.Refunds), len(o.Status.Refunds))
+	}
+}
+
+func refundsOf(a payment.Account) (n int) {
+	for _, c := range a.Charges {
+		n += c.Refunds
+	}
+	return n
 }
 
 func keys(a payment.Account) []string {

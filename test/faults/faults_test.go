@@ -76,8 +76,8 @@ func TestMain(m *testing.M) {
 		code = m.Run()
 	}
 	fmt.Printf("\nTemporal: %s\n", map[string]string{"dev": "the dev server", "server": "the real server (PostgreSQL, default dynamic config)"}[temporalServer])
-	fmt.Println("\n| scenario | orders | faults injected | orders in flight at the fault | charges in flight at the fault | captures at the provider | double charges at the provider | unrefunded cents | audit | time to drain |")
-	fmt.Println("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+	fmt.Println("\n| scenario | orders | faults injected | orders in flight at the fault | charges (refunds) in flight at the fault | captures at the provider | double charges at the provider | unrefunded cents | partial refunds at the provider | double refunds | audit | time to drain |")
+	fmt.Println("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
 	for _, row := range summary {
 		fmt.Println(row)
 	}
@@ -209,6 +209,13 @@ func runOn(t *testing.T, env map[string]string, setup func(*audit.Env), name str
 	}
 	drained := e.WaitFinished(t, ns, orders)
 	result := e.Audit(t, ns, orders, stockBefore)
+	s.report(name, n, faults, result, drained.Sub(start))
+}
+
+// report checks that the scenario's faults struck work in flight and adds
+// its row to the suite's table.
+func (s *scenario) report(name string, n int, faults string, result audit.Result, took time.Duration) {
+	t := s.t
 	var inFlight, charges []string
 	for _, h := range s.hits {
 		inFlight = append(inFlight, fmt.Sprint(h.Orders))
@@ -221,9 +228,9 @@ func runOn(t *testing.T, env map[string]string, setup func(*audit.Env), name str
 	if len(s.hits) == 0 {
 		t.Errorf("no fault struck")
 	}
-	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s | %d | %d | %d | %s | %s |", name, n, faults,
+	summary = append(summary, fmt.Sprintf("| %s | %d | %s | %s | %s | %d | %d | %d | %d | %d | %s | %s |", name, n, faults,
 		strings.Join(inFlight, ", "), strings.Join(charges, ", "), result.Captures, result.DoubleCharges, int64(result.Unrefunded),
-		result, drained.Sub(start).Round(100*time.Millisecond)))
+		result.Refunds, result.DoubleRefunds, result, took.Round(100*time.Millisecond)))
 }
 
 // strikeWait bounds how long a fault waits for orders and charges in
@@ -422,6 +429,45 @@ func cancelInFlight(t *testing.T, s *scenario, n int) []string {
 		names = append(names, o.Name)
 	}
 	return names
+}
+
+// TestRefundsWhileTheWorkerIsKilled places orders, and once they finished
+// appends two partial refunds to every Completed one (an item back in
+// stock, then 0.50, which orders of one unit have no room left for) while
+// the worker is killed twice with refunds in flight at the provider. The
+// audit counts the refunds at the provider: each made once, the sum what
+// OrderFlow shows, the stock put back once.
+func TestRefundsWhileTheWorkerIsKilled(t *testing.T) {
+	e := connect(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("faults-refunds-%d", time.Now().Unix())
+	if err := e.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &scenario{t: t, e: e, ns: ns}
+	stockBefore := e.Stock(t)
+	orders := e.Place(t, ns, ordersPerScenario, false, func() {})
+	e.WaitFinished(t, ns, orders)
+	start := time.Now()
+	e.AppendRefunds(t, ns, func() {
+		for range 2 {
+			h, err := e.AwaitRefunds(ctx, ns, strikeWait)
+			if err != nil {
+				t.Errorf("counting refunds in flight: %v", err)
+			}
+			s.hits = append(s.hits, h)
+			if err := s.killed("worker")(); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(time.Second)
+		}
+	})
+	drained := e.WaitRefunded(t, ns)
+	result := e.Audit(t, ns, orders, stockBefore)
+	if result.Refunds == 0 {
+		t.Error("no refund was made: the scenario proved nothing")
+	}
+	s.report("refunds-worker-sigkill", ordersPerScenario, "2 partial refunds appended to each Completed order; worker SIGKILL ×2 with refunds in flight", result, drained.Sub(start))
 }
 
 // TestLeaderHandover runs two managers with leader election in place of the
