@@ -167,10 +167,10 @@ func (t *OrderWorkflows) Refund(ctx context.Context, in contract.RefundInput, wa
 	id := contract.RefundWorkflowID(in.Namespace, in.Name, in.ID)
 	t.count("StartWorkflowExecution")
 	run, err := t.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                contract.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		ID:                                       id,
+		TaskQueue:                                contract.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, contract.RefundWorkflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
