@@ -171,3 +171,7 @@ func TestPatchingCancelCancelsARunningOrderAndRefundsIt(t *testing.T) {
 func TestDeletingARunningOrderCancelsItFirst(t *testing.T) { scenarios.DeleteRunning(t, target(t)) }
 
 func TestAnInvalidOrderIsRefusedNamingTheField(t *testing.T) { scenarios.Invalid(t, target(t)) }
+
+func TestACompletedOrderIsRefundedInPartWithKubectl(t *testing.T) {
+	scenarios.PartialRefunds(t, target(t))
+}

@@ -1,8 +1,8 @@
 // Package scenarios holds the kubectl scenarios of OrderFlow's users: the
 // samples with every outcome, a running order cancelled, a running order
-// deleted. The e2e suite runs them against the local stack and the cluster
-// suite against the chart on a real node: the same tests, pointed at
-// another kubeconfig and database.
+// deleted, a completed order refunded in part. The e2e suite runs them
+// against the local stack and the cluster suite against the chart on a real
+// node: the same tests, pointed at another kubeconfig and database.
 package scenarios
 
 import (
@@ -195,5 +195,49 @@ spec:
 `, "-n", tg.Namespace, "apply", "-f", "-")
 	if err == nil || !strings.Contains(out, "spec.items[0].quantity") {
 		t.Fatalf("an Order with quantity 0: %v\n%s", err, out)
+	}
+}
+
+// PartialRefunds refunds a Completed order in part with kubectl, as the
+// README shows: by item with restock and by amount. Each is made once at
+// the provider (its own books) and shown; a refund over what is left is
+// refused visibly, and an edit that drops a refund is refused naming the
+// field.
+func PartialRefunds(t *testing.T, tg Target) {
+	before := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`)
+	tg.applyOrder(t, "refund-me") // 3 × 49.90 = 149.70
+	tg.kubectl(t, "wait", "--for=condition=Ready", "order/refund-me", "--timeout=60s")
+	tg.kubectl(t, "patch", "order", "refund-me", "--type", "merge", "-p", `{"spec":{"refunds":[
+		{"id":"damaged","items":[{"productID":"PROD-002","quantity":1}],"reason":"damaged","restock":true},
+		{"id":"goodwill","amount":"20.00","reason":"late delivery"}]}}`)
+	tg.waitJSONPath(t, "order/refund-me", "{.status.refunded}", "69.90")
+	states := tg.kubectl(t, "get", "order", "refund-me", "-o", `jsonpath={range .status.refunds[*]}{.id}={.state} {end}`)
+	if states != "damaged=Refunded goodwill=Refunded " {
+		t.Fatalf("refunds shown as %q", states)
+	}
+	// Counted at the provider, in its own books.
+	var n, cents int
+	if err := tg.DB.QueryRow(context.Background(), `SELECT count(*), coalesce(sum(r.amount_cents), 0) FROM payment_sandbox.refunds r
+		JOIN payment_sandbox.charges c ON c.id = r.charge_id WHERE c.idempotency_key = $1`, "capture-"+tg.key("refund-me")).Scan(&n, &cents); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || cents != 6990 {
+		t.Fatalf("the provider made %d refunds of %d cents, want 2 of 6990", n, cents)
+	}
+	if got := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`); got != before-2 {
+		t.Fatalf("PROD-002 stock %d -> %d; want -2 (3 sold, 1 put back)", before, got)
+	}
+
+	// 79.80 is left: 80.00 is refused, and the order stays Completed.
+	tg.kubectl(t, "patch", "order", "refund-me", "--type", "json", "-p",
+		`[{"op":"add","path":"/spec/refunds/-","value":{"id":"too-much","amount":"80.00"}}]`)
+	tg.waitJSONPath(t, "order/refund-me", "{.status.refunds[2].state}", "Refused")
+	tg.kubectl(t, "wait", "--for=condition=Ready", "order/refund-me", "--timeout=10s")
+	if out := tg.kubectl(t, "describe", "order", "refund-me"); !strings.Contains(out, "RefundRefused") || !strings.Contains(out, "79.80") {
+		t.Fatalf("describe does not show the refusal naming what is left:\n%s", out)
+	}
+	out, err := tg.Kubectl("", "-n", tg.Namespace, "patch", "order", "refund-me", "--type", "json", "-p", `[{"op":"remove","path":"/spec/refunds/0"}]`)
+	if err == nil || !strings.Contains(out, "spec.refunds") || !strings.Contains(out, "append-only") {
+		t.Fatalf("dropping a refund: %v\n%s", err, out)
 	}
 }
