@@ -114,11 +114,11 @@ func (r *OrderReconciler) reconcileRefunds(ctx context.Context, order *v1alpha1.
 			if m.Time != nil && m.Time.Before(&order.CreationTimestamp) {
 				what = "made before this Order was applied; nothing moved now" // applied again
 			}
-			r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonRefunded, "Refund",
+			r.Recorder.Eventf(order, nil, corev1.EventTypeNormal, v1alpha1.ReasonRefunded, refundAction(m.ID),
 				"Refund %s of %s %s %s (%s)", m.ID, m.Amount, want.Currency, what, m.ProviderID)
 		}
 		for _, m := range refusals {
-			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonRefundRefused, "Refund",
+			r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonRefundRefused, refundAction(m.ID),
 				"Refund %s refused: %s", m.ID, m.Message)
 		}
 	}
@@ -127,6 +127,12 @@ func (r *OrderReconciler) reconcileRefunds(ctx context.Context, order *v1alpha1.
 	}
 	return ctrl.Result{}, nil
 }
+
+// refundAction is the Event action of one refund. The events library
+// folds Events that differ only in their message into one series, which
+// would keep the first refund's message and hide the others'; the refund's
+// id in the action keeps one Event per refund.
+func refundAction(id string) string { return "Refund " + id }
 
 // refundStatusOf is how a refund stands, from its workflow's result.
 func refundStatusOf(id string, res contract.RefundResult) v1alpha1.RefundStatus {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/util/retry"
@@ -127,6 +130,10 @@ func TestPartialRefundsAreMadeOnceCountedAtTheProvider(t *testing.T) {
 		t.Fatalf("stock %d, want %d", after, before-1)
 	}
 	waitForEvent(t, c, got, v1alpha1.ReasonRefunded)
+	// One Event per refund, each naming its own.
+	for _, id := range []string{"damaged", "goodwill"} {
+		waitForEventSaying(t, c, got, v1alpha1.ReasonRefunded, "Refund "+id+" of")
+	}
 
 	// 6.50 is left of 32.00: 7.00 is refused, visibly, and moves nothing.
 	appendRefunds(t, c, o, v1alpha1.RefundRequest{ID: "too-much", Amount: "7.00"})
@@ -213,4 +220,24 @@ func TestAnOrderRefundedInFullShowsRefunded(t *testing.T) {
 	if r := got.Status.Refunds[0]; r.State != v1alpha1.RefundRefused || !strings.Contains(r.Message, "failed") {
 		t.Fatalf("refund of a failed order %+v, want Refused saying it failed", r)
 	}
+}
+
+// waitForEventSaying waits for an Event of the Order with reason whose
+// message holds text.
+func waitForEventSaying(t *testing.T, c crclient.Client, o *v1alpha1.Order, reason, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var evs eventsv1.EventList
+		if err := c.List(context.Background(), &evs, crclient.InNamespace(o.Namespace)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.UID == o.UID && e.Reason == reason && strings.Contains(e.Note, text) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no %s Event saying %q for %s", reason, text, o.Name)
 }
