@@ -99,7 +99,11 @@ func (m *Mailer) Send(ctx context.Context, e Email) error {
 		return fmt.Errorf("smtp: recipient: %w", err)
 	}
 	subject, ok := subjects[e.Kind]
-	if !ok {
+	switch {
+	case ok:
+	case strings.HasPrefix(e.Kind, "refund-"): // a partial refund: refund-<id>
+		subject = "A refund on your order %s"
+	default:
 		subject = "About your order %s"
 	}
 	msg.Subject(fmt.Sprintf(subject, e.Order))
