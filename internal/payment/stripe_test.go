@@ -87,6 +87,23 @@ func TestStripeMockAcceptsTheGatewaysCapturesAndRefunds(t *testing.T) {
 	if err != nil || !strings.HasPrefix(got, "pi_") {
 		t.Fatalf("service capture: %q, %v", got, err)
 	}
+	// Partial refunds, each under its own key (refund-<namespace>/<name>/<id>):
+	// stripe-mock checks each request against Stripe's API; asked again, a
+	// refund answers the first one's id.
+	first, err := pay.RefundPart(ctx, "default/order-2", "default/order-2/damaged", 1990)
+	if err != nil || !strings.HasPrefix(first, "re_") {
+		t.Fatalf("partial refund: %q, %v", first, err)
+	}
+	if second, err := pay.RefundPart(ctx, "default/order-2", "default/order-2/goodwill", 1000); err != nil || !strings.HasPrefix(second, "re_") {
+		t.Fatalf("second partial refund: %q, %v", second, err)
+	}
+	if again, err := pay.RefundPart(ctx, "default/order-2", "default/order-2/damaged", 1990); err != nil || again != first {
+		t.Fatalf("the same refund asked again: %q, %v; want %q", again, err, first)
+	}
+	var n int
+	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE order_uid = 'default/order-2' AND kind = 'refund'`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d refunds recorded (%v), want 2", n, err)
+	}
 }
 
 // stripeFake answers POST /v1/payment_intents and /v1/refunds as Stripe
