@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
@@ -152,13 +153,17 @@ func TestRefundsOnlyGrow(t *testing.T) {
 	}
 	r1 := v1alpha1.RefundRequest{ID: "r1", Items: []v1alpha1.RefundItem{{ProductID: "PROD-001", Quantity: 1}}, Reason: "damaged", Restock: true}
 	r2 := v1alpha1.RefundRequest{ID: "r2", Amount: "5.00"}
+	// The manager of the package's other tests may write the Order (its
+	// finalizer, its status) between a read and an update: retry those.
 	set := func(refunds ...v1alpha1.RefundRequest) error {
-		cur := &v1alpha1.Order{}
-		if err := c.Get(ctx, crclient.ObjectKeyFromObject(o), cur); err != nil {
-			t.Fatal(err)
-		}
-		cur.Spec.Refunds = refunds
-		return c.Update(ctx, cur)
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := &v1alpha1.Order{}
+			if err := c.Get(ctx, crclient.ObjectKeyFromObject(o), cur); err != nil {
+				t.Fatal(err)
+			}
+			cur.Spec.Refunds = refunds
+			return c.Update(ctx, cur)
+		})
 	}
 	if err := set(r1); err != nil {
 		t.Fatalf("appending a refund was refused: %v", err)

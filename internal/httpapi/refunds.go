@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -78,45 +80,50 @@ func decodeRefund(r io.Reader) (v1alpha1.RefundRequest, *apiError) {
 // refundOrder appends a refund to a Completed Order's spec.refunds, as the
 // caller (their RBAC applies): the controller makes it. A JSON patch adds
 // it at the end of the list the API server holds, so refunds asked at once
-// do not overwrite each other; the first one is added with the Order's
-// resourceVersion tested instead.
+// do not overwrite each other; the first one creates the list, and should
+// another first one race it, the API server refuses the overwrite (refunds
+// are append-only) and the request is tried again on the Order as it is now.
 func (s *Server) refundOrder(w http.ResponseWriter, r *http.Request, c client.Client) {
 	req, aerr := decodeRefund(http.MaxBytesReader(w, r.Body, s.MaxBody))
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	o, ok := s.order(w, r)
-	if !ok {
-		return
-	}
-	if o.Status.Phase != v1alpha1.PhaseCompleted {
-		writeError(w, &apiError{Status: http.StatusConflict, Code: "OrderNotCompleted",
-			Message: fmt.Sprintf("order %s is %s: only a Completed order is refunded in part", o.Name, o.Status.Phase)})
-		return
-	}
-	for _, have := range o.Spec.Refunds {
-		if have.ID == req.ID {
-			writeError(w, &apiError{Status: http.StatusConflict, Code: "RefundExists", Field: "id",
-				Message: fmt.Sprintf("order %s already has refund %s: each refund is made once; give a new one another id", o.Name, req.ID)})
-			return
-		}
-	}
 	entry, err := json.Marshal(req)
 	if err != nil {
 		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "Internal", Message: err.Error()})
 		return
 	}
-	var patch string
-	if len(o.Spec.Refunds) == 0 {
-		rv, _ := json.Marshal(o.ResourceVersion)
-		patch = fmt.Sprintf(`[{"op":"test","path":"/metadata/resourceVersion","value":%s},{"op":"add","path":"/spec/refunds","value":[%s]}]`, rv, entry)
-	} else {
-		patch = fmt.Sprintf(`[{"op":"add","path":"/spec/refunds/-","value":%s}]`, entry)
-	}
-	if err := c.Patch(r.Context(), o, client.RawPatch(types.JSONPatchType, []byte(patch))); err != nil {
-		s.kubeError(w, err)
+	for attempt := 0; ; attempt++ {
+		o, ok := s.order(w, r)
+		if !ok {
+			return
+		}
+		if o.Status.Phase != v1alpha1.PhaseCompleted {
+			writeError(w, &apiError{Status: http.StatusConflict, Code: "OrderNotCompleted",
+				Message: fmt.Sprintf("order %s is %s: only a Completed order is refunded in part", o.Name, o.Status.Phase)})
+			return
+		}
+		for _, have := range o.Spec.Refunds {
+			if have.ID == req.ID {
+				writeError(w, &apiError{Status: http.StatusConflict, Code: "RefundExists", Field: "id",
+					Message: fmt.Sprintf("order %s already has refund %s: each refund is made once; give a new one another id", o.Name, req.ID)})
+				return
+			}
+		}
+		patch := fmt.Sprintf(`[{"op":"add","path":"/spec/refunds/-","value":%s}]`, entry)
+		if len(o.Spec.Refunds) == 0 {
+			patch = fmt.Sprintf(`[{"op":"add","path":"/spec/refunds","value":[%s]}]`, entry)
+		}
+		err := c.Patch(r.Context(), o, client.RawPatch(types.JSONPatchType, []byte(patch)))
+		if err != nil && len(o.Spec.Refunds) == 0 && attempt < 2 && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "append-only") {
+			continue // another first refund came in between: add to the list it made
+		}
+		if err != nil {
+			s.kubeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, viewOf(o, s.UI))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, viewOf(o, s.UI))
 }

@@ -67,6 +67,49 @@ func TestTheOriginalCurlCallsWorkAsDocumented(t *testing.T) {
 	}
 }
 
+// TestACompletedOrderIsRefundedInPartThroughTheAPI asks two refunds at once
+// of a Completed order with curl: both are appended (neither overwrites the
+// other), made, and shown in the order's view; the same id again is 409.
+func TestACompletedOrderIsRefundedInPartThroughTheAPI(t *testing.T) {
+	body, code := curl(t, `curl -X POST http://localhost:8080/api/orders -H "Content-Type: application/json" \
+  -d '{"customerID":"CUST-REST","items":[{"productID":"PROD-002","quantity":2}]}'`)
+	id, _ := body["id"].(string)
+	if code != "201" || id == "" {
+		t.Fatalf("create answered %s %v", code, body)
+	}
+	waitJSONPath(t, "order/"+id, "{.status.phase}", "Completed")
+	codes := make(chan string, 2)
+	for _, refund := range []string{
+		`{"id":"damaged","items":[{"productID":"PROD-002","quantity":1}],"reason":"damaged","restock":true}`,
+		`{"id":"goodwill","amount":"5.00"}`,
+	} {
+		go func() {
+			_, code := curl(t, `curl -X POST http://localhost:8080/api/orders/`+id+`/refunds -H "Content-Type: application/json" -d '`+refund+`'`)
+			codes <- code
+		}()
+	}
+	for range 2 {
+		if code := <-codes; code != "202" {
+			t.Fatalf("a refund answered %s", code)
+		}
+	}
+	waitJSONPath(t, "order/"+id, "{.status.refunded}", "54.90")
+	body, code = curl(t, `curl http://localhost:8080/api/orders/`+id)
+	refunds, _ := body["refunds"].([]any)
+	if code != "200" || len(refunds) != 2 {
+		t.Fatalf("the order's view: %s %v", code, body)
+	}
+	for _, r := range refunds {
+		if m, _ := r.(map[string]any); m["state"] != "Refunded" || m["providerID"] == "" {
+			t.Fatalf("refund %v, want Refunded with the provider's id", r)
+		}
+	}
+	body, code = curl(t, `curl -X POST http://localhost:8080/api/orders/`+id+`/refunds -d '{"id":"goodwill","amount":"1.00"}'`)
+	if code != "409" {
+		t.Fatalf("the same refund id again answered %s %v; want 409", code, body)
+	}
+}
+
 // TestTheAPIServesItsMetrics scrapes the API's /metrics: its own request
 // metrics and the Kubernetes client's, from one page.
 func TestTheAPIServesItsMetrics(t *testing.T) {
