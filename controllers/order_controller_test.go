@@ -202,6 +202,13 @@ func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
 
 func waitForEvent(t *testing.T, c crclient.Client, o *v1alpha1.Order, reason string) {
 	t.Helper()
+	waitForEventSaying(t, c, o, reason, "")
+}
+
+// waitForEventSaying waits for an Event of the Order with reason whose
+// message holds text.
+func waitForEventSaying(t *testing.T, c crclient.Client, o *v1alpha1.Order, reason, text string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		var evs eventsv1.EventList
@@ -209,13 +216,13 @@ func waitForEvent(t *testing.T, c crclient.Client, o *v1alpha1.Order, reason str
 			t.Fatal(err)
 		}
 		for _, e := range evs.Items {
-			if e.Regarding.UID == o.UID && e.Reason == reason {
+			if e.Regarding.UID == o.UID && e.Reason == reason && strings.Contains(e.Note, text) {
 				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("no %s event for %s", reason, o.Name)
+	t.Fatalf("no %s Event saying %q for %s", reason, text, o.Name)
 }
 
 func TestDeletingARunningOrderCancelsItBeforeItDisappears(t *testing.T) {

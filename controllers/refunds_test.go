@@ -4,9 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
-
-	eventsv1 "k8s.io/api/events/v1"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/util/retry"
@@ -220,24 +217,4 @@ func TestAnOrderRefundedInFullShowsRefunded(t *testing.T) {
 	if r := got.Status.Refunds[0]; r.State != v1alpha1.RefundRefused || !strings.Contains(r.Message, "failed") {
 		t.Fatalf("refund of a failed order %+v, want Refused saying it failed", r)
 	}
-}
-
-// waitForEventSaying waits for an Event of the Order with reason whose
-// message holds text.
-func waitForEventSaying(t *testing.T, c crclient.Client, o *v1alpha1.Order, reason, text string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		var evs eventsv1.EventList
-		if err := c.List(context.Background(), &evs, crclient.InNamespace(o.Namespace)); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range evs.Items {
-			if e.Regarding.UID == o.UID && e.Reason == reason && strings.Contains(e.Note, text) {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("no %s Event saying %q for %s", reason, text, o.Name)
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,13 +35,8 @@ type refundItem struct {
 // (the id's pattern, lengths) it refuses in its own words.
 func decodeRefund(r io.Reader) (v1alpha1.RefundRequest, *apiError) {
 	var req refundRequest
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return v1alpha1.RefundRequest{}, decodeError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return v1alpha1.RefundRequest{}, badRequest("InvalidJSON", "", "the body holds data after the JSON object")
+	if aerr := decodeStrict(r, &req); aerr != nil {
+		return v1alpha1.RefundRequest{}, aerr
 	}
 	out := v1alpha1.RefundRequest{ID: req.ID, Reason: req.Reason, Restock: req.Restock}
 	if req.ID == "" {

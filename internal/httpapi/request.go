@@ -30,22 +30,31 @@ type createItem struct {
 	UnitPrice json.RawMessage `json:"unitPrice"`
 }
 
+// decodeStrict reads one JSON object into v: unknown fields, wrong types,
+// a second value or trailing data are errors that say so.
+func decodeStrict(r io.Reader, v any) *apiError {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return badRequest("InvalidJSON", "", "the body holds more than one JSON value")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("InvalidJSON", "", "the body holds data after the JSON object")
+	}
+	return nil
+}
+
 // decodeCreate reads a create request strictly and turns it into an Order
 // spec: unknown fields, wrong types, trailing data, inexact or negative
 // amounts and a totalAmount that is not the sum of the items are errors
 // that name the field.
 func decodeCreate(r io.Reader) (v1alpha1.OrderSpec, *apiError) {
 	var req createRequest
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return v1alpha1.OrderSpec{}, decodeError(err)
-	}
-	if dec.More() {
-		return v1alpha1.OrderSpec{}, badRequest("InvalidJSON", "", "the body holds more than one JSON value")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return v1alpha1.OrderSpec{}, badRequest("InvalidJSON", "", "the body holds data after the JSON object")
+	if aerr := decodeStrict(r, &req); aerr != nil {
+		return v1alpha1.OrderSpec{}, aerr
 	}
 
 	spec := v1alpha1.OrderSpec{
