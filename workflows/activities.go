@@ -6,6 +6,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"orderflow.io/orderflow/internal/amendments"
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
@@ -29,6 +30,7 @@ type Activities struct {
 	Payments  *payment.Service
 	Notifier  *notification.Notifier
 	Refunds   *refunds.Service
+	Amends    *amendments.Service
 	// Outcomes, when set, counts finished orders by status.
 	Outcomes func(status string)
 }
@@ -58,6 +60,14 @@ type NotifyInput struct {
 	Kind      string `json:"kind"`
 	Recipient string `json:"recipient,omitempty"`
 	Message   string `json:"message"`
+}
+
+// AmendInput is an amendment of the order under Key.
+type AmendInput struct {
+	Key           string          `json:"key"`
+	Fingerprint   string          `json:"fingerprint"`
+	CustomerEmail string          `json:"customerEmail,omitempty"`
+	Items         []contract.Item `json:"items"`
 }
 
 // FinishInput records an order's outcome. (Histories recorded before the
@@ -112,6 +122,18 @@ func recorded(in contract.OrderInput, res CreateResult, f *orders.Outcome) *cont
 // ReserveInventory reserves stock for every item, or none.
 func (a *Activities) ReserveInventory(ctx context.Context, uid string) error {
 	return asTemporal(a.Inventory.Reserve(ctx, uid))
+}
+
+// AmendOrder changes the items and email of an order not yet paid, re-priced
+// and re-reserved, all or nothing, and returns its new total. A change that
+// cannot be made (TooLate, OutOfStock, UnknownProduct, PriceChanged,
+// CurrencyMismatch) is a NonRetryable error of that type.
+func (a *Activities) AmendOrder(ctx context.Context, in AmendInput) (string, error) {
+	total, err := a.Amends.Apply(ctx, amendments.Change{Key: in.Key, Fingerprint: in.Fingerprint, Email: in.CustomerEmail, Items: in.Items})
+	if err != nil {
+		return "", asTemporal(err)
+	}
+	return total.String(), nil
 }
 
 // ReleaseInventory puts back the order's held stock.
@@ -189,5 +211,6 @@ func NewActivities(d *db.DB, gateway payment.Gateway, notifier *notification.Not
 		Payments:  pay,
 		Notifier:  notifier,
 		Refunds:   &refunds.Service{DB: d, Payments: pay, Inventory: inv},
+		Amends:    &amendments.Service{DB: d},
 	}
 }

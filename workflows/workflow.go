@@ -82,6 +82,16 @@ func OrderWorkflow(ctx workflow.Context, in contract.OrderInput) (contract.Progr
 	r.localDatabaseSteps = workflow.GetVersion(ctx, localDatabaseStepsChange, workflow.DefaultVersion, 1) == 1
 	// Orders started before it publish their progress after the payment too.
 	r.quietPayment = workflow.GetVersion(ctx, quietPaymentChange, workflow.DefaultVersion, 1) == 1
+	// Orders started before amendments take none: an Update finds no
+	// handler and is refused.
+	r.amendable = workflow.GetVersion(ctx, amendmentsChange, workflow.DefaultVersion, 1) == 1
+	if r.amendable {
+		r.p.OrderUID, r.p.Items = in.UID, in.Items
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.AmendUpdate, r.amend,
+			workflow.UpdateHandlerOptions{Validator: r.validateAmend}); err != nil {
+			return contract.Progress{}, err
+		}
+	}
 	return r.run(ctx)
 }
 
@@ -106,7 +116,24 @@ type orderRun struct {
 	// customer is notified milliseconds later, and that publish carries
 	// the payment's time too. One status write per order less.
 	quietPayment bool
+	// amendable takes amendments (AmendUpdate) until the payment starts.
+	amendable bool
+	// busy is held by the step or the amendment under way: they take
+	// turns, so an amendment never runs beside a step.
+	busy bool
+	// queued counts amendments waiting for their turn; they go before
+	// the next step.
+	queued int
+	// frozen is set once the payment starts or the order unwinds: from
+	// then on amendments are refused.
+	frozen bool
+	// amendedGeneration is the generation of the last amendment decided.
+	amendedGeneration int64
 }
+
+// amendmentsChange names the change that lets a running order be amended
+// before its payment (and wait its edit window), for workflow.GetVersion.
+const amendmentsChange = "amendments"
 
 // quietPaymentChange names the change that stopped publishing progress
 // right after the payment, for workflow.GetVersion.
@@ -145,10 +172,21 @@ func (r *orderRun) run(ctx workflow.Context) (contract.Progress, error) {
 		{contract.StepCustomerNotified, r.notifyCompleted, false},
 	}
 	for i, s := range steps {
+		if r.amendable {
+			if err := r.takeTurn(ctx, s.name); err != nil {
+				return r.p, err
+			}
+		}
 		if r.cancel != nil {
 			return r.unwind(ctx, contract.PhaseCancelled, r.cancel.Reason, cancelMessage(r.cancel.Reason))
 		}
-		if err := s.do(ctx); err != nil {
+		if s.name == contract.StepPaymentCaptured {
+			r.frozen = true
+		}
+		r.busy = true
+		err := s.do(ctx)
+		r.busy = false
+		if err != nil {
 			reason, message := classify(err)
 			return r.unwind(ctx, contract.PhaseFailed, reason, message)
 		}
@@ -270,6 +308,7 @@ func (r *orderRun) notify(ctx workflow.Context, kind, message string) error {
 func (r *orderRun) unwind(ctx workflow.Context, phase contract.Phase, reason, message string) (contract.Progress, error) {
 	var a *Activities
 	logger := workflow.GetLogger(ctx)
+	r.frozen = true
 	r.p.Reason, r.p.Message = reason, message
 	if reason == contract.ReasonNameReused {
 		// Another order holds this name: its record is not this run's to

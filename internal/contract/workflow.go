@@ -48,6 +48,9 @@ type OrderInput struct {
 	// payment method): an Order applied again under the same name with
 	// another fingerprint is not this order.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// EditWindow is how long the payment waits after the stock is
+	// reserved, so the order can still be amended (AmendUpdate); 0: none.
+	EditWindow time.Duration `json:"editWindow,omitempty"`
 }
 
 // RecordKey is the key of the order's record in PostgreSQL and of its
@@ -109,6 +112,14 @@ type Progress struct {
 	// Restored is set when the order had been processed already (its
 	// workflow gone from Temporal) and this is its recorded outcome.
 	Restored bool `json:"restored,omitempty"`
+	// OrderUID is the UID of the Order object the workflow was started
+	// for: a change of that Order's spec is an amendment, not another
+	// order under a used name.
+	OrderUID string `json:"orderUID,omitempty"`
+	// Items are what the order runs with, after any accepted amendment.
+	Items []Item `json:"items,omitempty"`
+	// Amendment is the answer to the last amendment the workflow decided.
+	Amendment *AmendResult `json:"amendment,omitempty"`
 }
 
 // StepRecord says when a step completed.

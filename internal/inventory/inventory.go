@@ -167,6 +167,75 @@ func (s *Service) Release(ctx context.Context, orderUID string) error {
 	return nil
 }
 
+// Readjust makes an amended order's held reservation match its items, in
+// the caller's transaction (which holds the order's lock and has just
+// replaced the items): per product it puts back what the order no longer
+// holds and takes what it now needs, all or nothing. It returns the
+// products short of stock; the caller then rolls back, and the old
+// reservation stands. An order with nothing held yet is left alone: its
+// reservation step takes the new items.
+func Readjust(ctx context.Context, tx pgx.Tx, orderUID string) (short []string, err error) {
+	rows, err := tx.Query(ctx, `
+		SELECT coalesce(i.product_id, r.product_id), coalesce(i.quantity, 0), coalesce(r.quantity, 0)
+		FROM (SELECT product_id, quantity FROM order_items WHERE order_uid = $1) i
+		FULL JOIN (SELECT product_id, quantity FROM inventory_reservations WHERE order_uid = $1 AND status = 'held') r
+		  ON i.product_id = r.product_id
+		ORDER BY 1`, orderUID)
+	if err != nil {
+		return nil, err
+	}
+	type change struct {
+		product   string
+		want, has int32
+	}
+	var changes []change
+	held := false
+	for rows.Next() {
+		var c change
+		if err := rows.Scan(&c.product, &c.want, &c.has); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		held = held || c.has > 0
+		changes = append(changes, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || !held {
+		return nil, err
+	}
+	// Product order, as Reserve locks them: no deadlock between the two.
+	for _, c := range changes {
+		delta := int64(c.want) - int64(c.has)
+		if delta == 0 {
+			continue
+		}
+		tag, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2`, c.product, delta)
+		if err != nil {
+			return nil, err
+		}
+		if tag.RowsAffected() == 0 {
+			short = append(short, c.product)
+		}
+	}
+	if len(short) > 0 {
+		return short, nil
+	}
+	for _, c := range changes {
+		switch {
+		case c.want == 0:
+			_, err = tx.Exec(ctx, `DELETE FROM inventory_reservations WHERE order_uid = $1 AND product_id = $2`, orderUID, c.product)
+		case c.has == 0:
+			_, err = tx.Exec(ctx, `INSERT INTO inventory_reservations (order_uid, product_id, quantity, status) VALUES ($1, $2, $3, 'held')`, orderUID, c.product, c.want)
+		case c.want != c.has:
+			_, err = tx.Exec(ctx, `UPDATE inventory_reservations SET quantity = $3, updated_at = now() WHERE order_uid = $1 AND product_id = $2`, orderUID, c.product, c.want)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
 // Line is a quantity of one product.
 type Line struct {
 	ProductID string

@@ -163,7 +163,7 @@ func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 			fp = &o.Fingerprint
 		}
 		orderKey := o.Namespace + "/" + o.Name
-		priced, lines, perr := s.price(ctx, tx, o)
+		priced, lines, perr := price(ctx, tx, o)
 		if perr != nil {
 			f, ok := failure.As(perr)
 			if !ok {
@@ -301,7 +301,7 @@ type pricedLine struct {
 }
 
 // price checks the order against the catalog and computes its total.
-func (s *Service) price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pricedLine, error) {
+func price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pricedLine, error) {
 	ids := make([]string, len(o.Items))
 	for i, it := range o.Items {
 		ids[i] = it.ProductID
@@ -415,6 +415,54 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 		}
 		return nil
 	})
+}
+
+// Amend replaces the items and email of an order whose payment was not
+// captured yet, in the caller's transaction (which holds the order's lock):
+// the new items are priced from the catalog as a new order's are, in the
+// order's currency, and the record takes the new fingerprint, so applying
+// the amended Order again finds it. A pricing failure is the business
+// failure (UnknownProduct, PriceChanged, CurrencyMismatch) and changes
+// nothing. It returns the new total.
+func Amend(ctx context.Context, tx pgx.Tx, key, fingerprint, email string, items []NewItem) (money.Amount, error) {
+	var currency string
+	if err := tx.QueryRow(ctx, `SELECT currency FROM orders WHERE uid = $1`, key).Scan(&currency); err != nil {
+		return 0, err
+	}
+	priced, lines, err := price(ctx, tx, NewOrder{Currency: currency, Items: items})
+	if err != nil {
+		return 0, err
+	}
+	var fp *string
+	if fingerprint != "" {
+		fp = &fingerprint
+	}
+	if _, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2, customer_email = $3, fingerprint = coalesce($4, fingerprint), updated_at = now() WHERE uid = $1`,
+		key, int64(priced.Total), email, fp); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM order_items WHERE order_uid = $1`, key); err != nil {
+		return 0, err
+	}
+	for _, l := range lines {
+		if _, err := tx.Exec(ctx, `INSERT INTO order_items (order_uid, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)`,
+			key, l.ProductID, l.Quantity, int64(l.price)); err != nil {
+			return 0, err
+		}
+	}
+	return priced.Total, nil
+}
+
+// Standing says where the locked order's record stands: its phase, and
+// whether its payment was captured or closed.
+func Standing(ctx context.Context, tx pgx.Tx, key string) (phase contract.Phase, paid bool, err error) {
+	var status string
+	var closed bool
+	err = tx.QueryRow(ctx, `SELECT status, payment_closed FROM orders WHERE uid = $1`, key).Scan(&status, &closed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, fmt.Errorf("order %s: %w", key, ErrNotRecorded)
+	}
+	return phaseOf(status), status == statusPaid || closed, err
 }
 
 // ErrNotRecorded is a step for an order that has no record.
