@@ -70,6 +70,10 @@ type Workflows interface {
 	// started before, and waits up to wait for how it ended: done is
 	// false while the refund is being made.
 	Refund(ctx context.Context, in contract.RefundInput, wait time.Duration) (res contract.RefundResult, done bool, err error)
+	// Amend sends the running order an amendment and waits up to wait
+	// for the answer: done is false while it is being decided;
+	// temporal.ErrClosed when the workflow already ended.
+	Amend(ctx context.Context, workflowID string, req contract.AmendRequest, wait time.Duration) (res contract.AmendResult, done bool, err error)
 }
 
 // Finalizer is held on an Order while its workflow may still move money.
@@ -145,11 +149,18 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err := r.forwardCancel(ctx, order, snap); err != nil {
 		return ctrl.Result{}, err
 	}
+	snap, deciding, err := r.amend(ctx, order, snap)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.writeStatus(ctx, order, wf, snap); err != nil {
 		return ctrl.Result{}, err
 	}
 	if order.Status.Phase.Terminal() {
 		return r.reconcileFinished(ctx, order)
+	}
+	if deciding {
+		return ctrl.Result{RequeueAfter: amendRecheck}, nil
 	}
 	// Jittered, so Orders created together do not come back together
 	// (docs/performance.md).
@@ -359,6 +370,7 @@ func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order
 			order.Namespace, order.Name, want.Phase, snap.Progress.StartTime.UTC().Format(time.RFC3339))
 	} else {
 		r.recordTransitions(order, &orig.Status, &want)
+		r.recordAmendment(order, &orig.Status, &want)
 	}
 	if r.Metrics != nil {
 		r.Metrics.observe(order, &orig.Status, &want)

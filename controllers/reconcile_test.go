@@ -33,7 +33,11 @@ type scriptedWorkflows struct {
 	// refund answers Refund; refundDone says it ended.
 	refund     contract.RefundResult
 	refundDone bool
-	calls      []string
+	// amend answers Amend; amendDone says it was decided.
+	amend     contract.AmendResult
+	amendDone bool
+	amendErr  error
+	calls     []string
 	// ids are the workflow ids Cancel and Describe were asked about.
 	ids []string
 }
@@ -57,6 +61,11 @@ func (w *scriptedWorkflows) Describe(_ context.Context, id string) (temporal.Sna
 }
 
 func (w *scriptedWorkflows) URL(string, string) string { return "" }
+
+func (w *scriptedWorkflows) Amend(_ context.Context, id string, req contract.AmendRequest, _ time.Duration) (contract.AmendResult, bool, error) {
+	w.calls, w.ids = append(w.calls, "Amend"), append(w.ids, id+"#"+contract.AmendUpdateID(req.Generation))
+	return w.amend, w.amendDone, w.amendErr
+}
 
 func (w *scriptedWorkflows) Refund(_ context.Context, in contract.RefundInput, _ time.Duration) (contract.RefundResult, bool, error) {
 	w.calls, w.ids = append(w.calls, "Refund"), append(w.ids, contract.RefundWorkflowID(in.Namespace, in.Name, in.ID))

@@ -109,6 +109,7 @@ func (r *OrderReconciler) reconcileRefunds(ctx context.Context, order *v1alpha1.
 		if err := r.Status().Patch(ctx, order, client.MergeFrom(orig)); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
+		r.recordAmendment(order, &orig.Status, &want)
 		for _, m := range made {
 			what := "made"
 			if m.Time != nil && m.Time.Before(&order.CreationTimestamp) {

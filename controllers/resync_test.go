@@ -46,6 +46,10 @@ func (w *countingWorkflows) Describe(context.Context, string) (temporal.Snapshot
 
 func (w *countingWorkflows) URL(string, string) string { return "" }
 
+func (w *countingWorkflows) Amend(context.Context, string, contract.AmendRequest, time.Duration) (contract.AmendResult, bool, error) {
+	return contract.AmendResult{}, false, nil
+}
+
 func (w *countingWorkflows) Refund(context.Context, contract.RefundInput, time.Duration) (contract.RefundResult, bool, error) {
 	return contract.RefundResult{}, false, nil
 }

@@ -36,14 +36,18 @@ func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *temporal.S
 	if wf != nil && st.StartTime == nil {
 		st.StartTime = &now
 	}
-	setConditions(&st, o.Spec.Cancel, snap, now)
+	amended := amendmentOf(o, &st, snap)
+	setConditions(&st, o.Spec.Cancel, snap, amended, now)
 	return st
 }
 
 // reused says the workflow snap reports on is another order's: one placed
 // under the same namespace/name with a different spec.
+// The Order the workflow was started for is never another order: a change
+// of its spec is an amendment.
 func reused(o *v1alpha1.Order, snap *temporal.Snapshot) bool {
-	return snap != nil && snap.Progress.Fingerprint != "" && snap.Progress.Fingerprint != Fingerprint(o.Spec)
+	return snap != nil && snap.Progress.Fingerprint != "" && snap.Progress.Fingerprint != Fingerprint(o.Spec) &&
+		snap.Progress.OrderUID != string(o.UID)
 }
 
 // nameReused is the status of an Order refused because its name was used
@@ -51,6 +55,7 @@ func reused(o *v1alpha1.Order, snap *temporal.Snapshot) bool {
 func nameReused(st *v1alpha1.OrderStatus, snap *temporal.Snapshot, now metav1.Time) {
 	st.Phase, st.Step = v1alpha1.PhaseFailed, ""
 	st.Total, st.Currency, st.PaymentID, st.RefundID = "", "", "", ""
+	st.Items, st.Fingerprint = nil, ""
 	st.Reason = contract.ReasonNameReused
 	st.Message = fmt.Sprintf("%s/%s was already used for a different order, placed %s; this one was not processed",
 		snap.Progress.Namespace, snap.Progress.Name, snap.Progress.StartTime.UTC().Format(time.RFC3339))
@@ -71,6 +76,15 @@ func applyProgress(st *v1alpha1.OrderStatus, snap *temporal.Snapshot) {
 	st.Total, st.Currency = p.Total, p.Currency
 	st.Reason, st.Message = p.Reason, p.Message
 	st.PaymentID, st.RefundID = p.PaymentID, p.RefundID
+	if p.Fingerprint != "" {
+		st.Fingerprint = p.Fingerprint
+	}
+	if len(p.Items) > 0 {
+		st.Items = st.Items[:0]
+		for _, it := range p.Items {
+			st.Items = append(st.Items, v1alpha1.OrderItem{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+		}
+	}
 	if !p.StartTime.IsZero() && (st.StartTime == nil || p.Restored) {
 		t := metav1.NewTime(p.StartTime)
 		st.StartTime = &t
@@ -86,7 +100,7 @@ func applyProgress(st *v1alpha1.OrderStatus, snap *temporal.Snapshot) {
 	}
 }
 
-func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *temporal.Snapshot, now metav1.Time) {
+func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *temporal.Snapshot, amended *metav1.Condition, now metav1.Time) {
 	set := func(typ string, status metav1.ConditionStatus, reason, message string, at metav1.Time) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
 			Type: typ, Status: status, Reason: reason, Message: message,
@@ -103,11 +117,16 @@ func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *tempora
 		progressReason = string(st.Step)
 	}
 
+	refusal := refusedChange(amended)
 	switch {
 	case phase == v1alpha1.PhaseCompleted:
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonCompleted, "the order completed", now)
 		set(v1alpha1.ConditionReconciling, metav1.ConditionFalse, v1alpha1.ReasonCompleted, "", now)
-		set(v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonCompleted, "", now)
+		if refusal != nil {
+			set(v1alpha1.ConditionStalled, metav1.ConditionTrue, refusal.Reason, refusal.Message, now)
+		} else {
+			set(v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonCompleted, "", now)
+		}
 	case phase.Terminal(): // Failed or Cancelled
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, outcome, st.Message, now)
 		set(v1alpha1.ConditionReconciling, metav1.ConditionFalse, outcome, "", now)
@@ -119,7 +138,14 @@ func setConditions(st *v1alpha1.OrderStatus, cancelRequested bool, snap *tempora
 		}
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInProgress, message, now)
 		set(v1alpha1.ConditionReconciling, metav1.ConditionTrue, progressReason, message, now)
-		set(v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonInProgress, "", now)
+		if refusal != nil {
+			set(v1alpha1.ConditionStalled, metav1.ConditionTrue, refusal.Reason, refusal.Message, now)
+		} else {
+			set(v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonInProgress, "", now)
+		}
+	}
+	if amended != nil {
+		set(amended.Type, amended.Status, amended.Reason, amended.Message, now)
 	}
 
 	// One condition per step: True from the moment the step completed.

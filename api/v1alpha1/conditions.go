@@ -45,6 +45,13 @@ const (
 	// captured was refunded; False while refunds are made
 	// (PartiallyRefunded) or when one was refused (RefundRefused).
 	ConditionRefunded = "Refunded"
+	// ConditionAmended is about a change of spec.items or customerEmail:
+	// True when the order runs with it (Amended), False when it was
+	// refused (the reason says why: TooLate, OutOfStock, UnknownProduct,
+	// PriceChanged, CurrencyMismatch; Stalled is True with it until the
+	// spec is put back), is being applied (Amending) or was put back
+	// (Reverted).
+	ConditionAmended = "Amended"
 )
 
 // Reasons for the kstatus conditions and events.
@@ -64,6 +71,11 @@ const (
 	ReasonRefunded          = "Refunded"
 	ReasonPartiallyRefunded = "PartiallyRefunded"
 	ReasonRefundRefused     = contract.ReasonRefundRefused
+	// Amendments (condition Amended and the Events).
+	ReasonAmended  = contract.ReasonAmended
+	ReasonTooLate  = contract.ReasonTooLate
+	ReasonAmending = "Amending"
+	ReasonReverted = "Reverted"
 )
 
 // Terminal reports whether no more work happens for an order in this phase.

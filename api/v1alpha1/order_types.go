@@ -4,13 +4,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// OrderSpec is what the customer ordered. Everything but cancel,
-// deletionPolicy, ttlSecondsAfterFinished and refunds is fixed at creation;
-// cancel can go from false to true, never back; refunds only grow.
+// OrderSpec is what the customer ordered. customerID, currency and
+// paymentMethod are fixed at creation; items and customerEmail may change
+// until the payment is captured (an amendment: the workflow accepts or
+// refuses it, and the Amended condition says which); cancel can go from
+// false to true, never back; refunds only grow.
 //
 // +kubebuilder:validation:XValidation:rule="self.customerID == oldSelf.customerID",message="customerID is immutable",fieldPath=".customerID"
-// +kubebuilder:validation:XValidation:rule="has(self.customerEmail) == has(oldSelf.customerEmail) && (!has(self.customerEmail) || self.customerEmail == oldSelf.customerEmail)",message="customerEmail is immutable",fieldPath=".customerEmail"
-// +kubebuilder:validation:XValidation:rule="self.items == oldSelf.items",message="items are immutable",fieldPath=".items"
 // +kubebuilder:validation:XValidation:rule="has(self.currency) == has(oldSelf.currency) && (!has(self.currency) || self.currency == oldSelf.currency)",message="currency is immutable",fieldPath=".currency"
 // +kubebuilder:validation:XValidation:rule="has(self.paymentMethod) == has(oldSelf.paymentMethod) && (!has(self.paymentMethod) || self.paymentMethod == oldSelf.paymentMethod)",message="paymentMethod is immutable",fieldPath=".paymentMethod"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone once true",fieldPath=".cancel"
@@ -261,6 +261,20 @@ type OrderStatus struct {
 	// +optional
 	RefundID string `json:"refundID,omitempty"`
 
+	// items are what the order runs with: spec.items as placed, or as
+	// last amended.
+	// +optional
+	// +listType=map
+	// +listMapKey=productID
+	// +kubebuilder:validation:MaxItems=100
+	Items []OrderItem `json:"items,omitempty"`
+
+	// fingerprint identifies what the order runs with (customer, email,
+	// items, currency, payment method). It differs from the spec's while
+	// an amendment is being applied or after one was refused.
+	// +optional
+	Fingerprint string `json:"fingerprint,omitempty"`
+
 	// refunds says how each entry of spec.refunds stands.
 	// +optional
 	// +listType=map
@@ -284,8 +298,9 @@ type OrderStatus struct {
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 
 	// conditions are Ready, Reconciling and Stalled (for kstatus, Flux and
-	// Argo CD), one per workflow step, and CancelRefused when a cancel
-	// request came too late.
+	// Argo CD), one per workflow step, CancelRefused when a cancel request
+	// came too late, Amended once the items or email were changed, and
+	// Refunded once partial refunds were asked.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"orderflow.io/orderflow/internal/contract"
 )
@@ -190,4 +191,45 @@ func (t *OrderWorkflows) Refund(ctx context.Context, in contract.RefundInput, wa
 		return res, false, fmt.Errorf("refund workflow %s: %w", id, err)
 	}
 	return res, true, nil
+}
+
+// Amend sends the running order the amendment of its Order's spec at
+// req.Generation, as the Update whose id that generation gives (sent again,
+// it is the same Update, answered once), and waits up to wait for the
+// answer: done is false while it is still being decided. A refusal is an
+// answer, whether the workflow's validator rejected the Update (too late)
+// or its handler refused the change; an order that ended is ErrClosed.
+func (t *OrderWorkflows) Amend(ctx context.Context, workflowID string, req contract.AmendRequest, wait time.Duration) (res contract.AmendResult, done bool, err error) {
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	t.count("UpdateWorkflowExecution")
+	handle, err := t.Client.UpdateWorkflow(waitCtx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflowID,
+		UpdateID:     contract.AmendUpdateID(req.Generation),
+		UpdateName:   contract.AmendUpdate,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = handle.Get(waitCtx, &res)
+	}
+	var nf *serviceerror.NotFound
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return res, true, nil
+	case errors.As(err, &nf):
+		return res, false, ErrClosed
+	case errors.As(err, &appErr):
+		// Rejected by the validator, or no handler: an order placed
+		// before amendments.
+		reason := appErr.Type()
+		if reason == "" {
+			reason = contract.ReasonTooLate
+		}
+		return contract.AmendResult{Generation: req.Generation, Reason: reason, Message: appErr.Message(), Time: time.Now()}, true, nil
+	case waitCtx.Err() != nil && ctx.Err() == nil:
+		return res, false, nil // still being decided
+	}
+	return res, false, fmt.Errorf("amend workflow %s: %w", workflowID, err)
 }
