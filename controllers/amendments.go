@@ -160,3 +160,21 @@ func (r *OrderReconciler) recordAmendment(order *v1alpha1.Order, old, now *v1alp
 		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, c.Reason, action, "Change refused (%s): %s", c.Reason, c.Message)
 	}
 }
+
+// maxEditWindow bounds the edit window an Order may ask for.
+const maxEditWindow = 24 * time.Hour
+
+// editWindow is the Order's edit window: its annotation's, else def. An
+// annotation that is not a duration from 0s to 24h is an error naming it,
+// and def applies.
+func editWindow(o *v1alpha1.Order, def time.Duration) (time.Duration, error) {
+	raw, ok := o.Annotations[v1alpha1.EditWindowAnnotation]
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 0 || d > maxEditWindow {
+		return def, fmt.Errorf("annotation %s=%q is not a duration from 0s to 24h", v1alpha1.EditWindowAnnotation, raw)
+	}
+	return d, nil
+}

@@ -101,6 +101,9 @@ type OrderReconciler struct {
 	// DefaultTTL deletes finished Orders that set no
 	// ttlSecondsAfterFinished this long after they finished; 0: never.
 	DefaultTTL time.Duration
+	// EditWindow is the edit window of Orders whose edit-window
+	// annotation sets none (EditWindowAnnotation).
+	EditWindow time.Duration
 	// Metrics, when set, observes status transitions.
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
@@ -263,7 +266,14 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		}
 		return nil, snap, err
 	}
-	runID, closed, err := r.Workflows.Start(ctx, OrderInput(order))
+	in := OrderInput(order)
+	window, err := editWindow(order, r.EditWindow)
+	if err != nil {
+		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonInvalidAnnotation, "StartWorkflow",
+			"%v; the order starts with the manager's edit window (%s)", err, r.EditWindow)
+	}
+	in.EditWindow = window
+	runID, closed, err := r.Workflows.Start(ctx, in)
 	if err != nil {
 		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "StartWorkflow",
 			"Cannot start the order's workflow: %v", err)

@@ -39,6 +39,10 @@ type Options struct {
 	// DefaultTTL deletes finished Orders that set no ttlSecondsAfterFinished
 	// this long after they finished; 0: never.
 	DefaultTTL time.Duration
+	// EditWindow is how long an order waits after its stock is reserved
+	// before its payment, so it can still be amended; an Order's
+	// orderflow.io/edit-window annotation sets its own. 0: none.
+	EditWindow time.Duration
 	// DataConverter is the Temporal client's (it decrypts the progress
 	// memo when payloads are encrypted); nil means the SDK's default.
 	DataConverter converter.DataConverter
@@ -108,6 +112,7 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 		ResyncReads:             rate.NewLimiter(rate.Limit(opts.ResyncReads), max(1, int(opts.ResyncReads))),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		DefaultTTL:              opts.DefaultTTL,
+		EditWindow:              opts.EditWindow,
 		Metrics:                 metrics,
 	}
 	return r, r.SetupWithManager(mgr)

@@ -76,7 +76,15 @@ const (
 	ReasonTooLate  = contract.ReasonTooLate
 	ReasonAmending = "Amending"
 	ReasonReverted = "Reverted"
+	// ReasonInvalidAnnotation: an orderflow.io annotation of the Order
+	// could not be read; its default applies.
+	ReasonInvalidAnnotation = "InvalidAnnotation"
 )
+
+// EditWindowAnnotation sets an Order's edit window: how long its payment
+// waits after the stock is reserved, so the order can still be amended. A
+// Go duration from 0s to 24h; it overrides the manager's --edit-window.
+const EditWindowAnnotation = "orderflow.io/edit-window"
 
 // Terminal reports whether no more work happens for an order in this phase.
 func (p OrderPhase) Terminal() bool { return contract.Phase(p).Terminal() }

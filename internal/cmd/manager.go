@@ -93,6 +93,7 @@ func (o *controllerOptions) bindFlags(f *flags) {
 	f.duration(&o.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", o.ProgressOverlap, "how far back each safety-net listing reaches past the newest change seen")
 	f.duration(&o.Resync, "resync", "RESYNC", o.Resync, "safety-net requeue of running Orders")
 	f.float(&o.ResyncReads, "resync-reads", "RESYNC_READS", o.ResyncReads, "workflow reads per second the safety-net resync may make")
+	f.duration(&o.EditWindow, "edit-window", "EDIT_WINDOW", o.EditWindow, "how long an order's payment waits after its stock is reserved, so the order can still be amended (an Order's orderflow.io/edit-window annotation sets its own); 0 none")
 	f.int(&o.ttlSeconds, "ttl-seconds-after-finished", "TTL_SECONDS_AFTER_FINISHED", 0, "delete finished Orders that set no spec.ttlSecondsAfterFinished this many seconds after they finished (records stay in PostgreSQL); 0 never")
 }
 
@@ -103,6 +104,9 @@ func (o *controllerOptions) complete(tcfg temporal.Config) error {
 		return fmt.Errorf("--ttl-seconds-after-finished %d: want 0 (never) to 31536000 (a year)", o.ttlSeconds)
 	}
 	o.DefaultTTL = time.Duration(o.ttlSeconds) * time.Second
+	if o.EditWindow < 0 || o.EditWindow > 24*time.Hour {
+		return fmt.Errorf("--edit-window %s: want 0 (none) to 24h", o.EditWindow)
+	}
 	o.TemporalNamespace = tcfg.Namespace
 	var err error
 	o.DataConverter, _, err = tcfg.Converters()

@@ -64,39 +64,11 @@ func decodeCreate(r io.Reader) (v1alpha1.OrderSpec, *apiError) {
 	if req.CustomerID == "" {
 		return spec, badRequest("MissingField", "customerID", "customerID is required")
 	}
-	if len(req.Items) == 0 {
-		return spec, badRequest("MissingField", "items", "at least one item is required")
+	items, sum, allPriced, aerr := decodeItems(req.Items)
+	if aerr != nil {
+		return spec, aerr
 	}
-	var sum money.Amount
-	allPriced := true
-	for i, it := range req.Items {
-		field := fmt.Sprintf("items[%d]", i)
-		if it.ProductID == "" {
-			return spec, badRequest("MissingField", field+".productID", "productID is required")
-		}
-		qty, aerr := quantity(it.Quantity, field+".quantity")
-		if aerr != nil {
-			return spec, aerr
-		}
-		item := v1alpha1.OrderItem{ProductID: it.ProductID, Quantity: qty}
-		if isNull(it.UnitPrice) {
-			allPriced = false
-		} else {
-			price, aerr := amount(it.UnitPrice, field+".unitPrice")
-			if aerr != nil {
-				return spec, aerr
-			}
-			item.UnitPrice = price.String()
-			line, err := price.Mul(int64(qty))
-			if err == nil {
-				sum, err = sum.Add(line)
-			}
-			if err != nil {
-				return spec, badRequest("InvalidAmount", field+".unitPrice", "the order total is too large")
-			}
-		}
-		spec.Items = append(spec.Items, item)
-	}
+	spec.Items = items
 	if !isNull(req.TotalAmount) {
 		total, aerr := amount(req.TotalAmount, "totalAmount")
 		if aerr != nil {
@@ -206,4 +178,68 @@ func jsonKind(raw []byte) string {
 		return "a boolean"
 	}
 	return "that"
+}
+
+// decodeItems reads an order's items, at least one: it returns them, the
+// sum of their unit prices and whether every item named one.
+func decodeItems(in []createItem) (items []v1alpha1.OrderItem, sum money.Amount, allPriced bool, aerr *apiError) {
+	if len(in) == 0 {
+		return nil, 0, false, badRequest("MissingField", "items", "at least one item is required")
+	}
+	allPriced = true
+	for i, it := range in {
+		field := fmt.Sprintf("items[%d]", i)
+		if it.ProductID == "" {
+			return nil, 0, false, badRequest("MissingField", field+".productID", "productID is required")
+		}
+		qty, aerr := quantity(it.Quantity, field+".quantity")
+		if aerr != nil {
+			return nil, 0, false, aerr
+		}
+		item := v1alpha1.OrderItem{ProductID: it.ProductID, Quantity: qty}
+		if isNull(it.UnitPrice) {
+			allPriced = false
+		} else {
+			price, aerr := amount(it.UnitPrice, field+".unitPrice")
+			if aerr != nil {
+				return nil, 0, false, aerr
+			}
+			item.UnitPrice = price.String()
+			line, err := price.Mul(int64(qty))
+			if err == nil {
+				sum, err = sum.Add(line)
+			}
+			if err != nil {
+				return nil, 0, false, badRequest("InvalidAmount", field+".unitPrice", "the order total is too large")
+			}
+		}
+		items = append(items, item)
+	}
+	return items, sum, allPriced, nil
+}
+
+// amendRequest is the body of PATCH /api/orders/{id}: the order's new
+// items, its new email, or both.
+type amendRequest struct {
+	Items         []createItem `json:"items"`
+	CustomerEmail *string      `json:"customerEmail"`
+}
+
+// decodeAmend reads an amendment strictly: unknown fields (customerID,
+// currency and paymentMethod never change), wrong types, trailing data and
+// an empty change are errors that name the field.
+func decodeAmend(r io.Reader) (items []v1alpha1.OrderItem, email *string, aerr *apiError) {
+	var req amendRequest
+	if aerr := decodeStrict(r, &req); aerr != nil {
+		return nil, nil, aerr
+	}
+	if req.Items == nil && req.CustomerEmail == nil {
+		return nil, nil, badRequest("MissingField", "items", "an amendment changes items, customerEmail or both")
+	}
+	if req.Items != nil {
+		if items, _, _, aerr = decodeItems(req.Items); aerr != nil {
+			return nil, nil, aerr
+		}
+	}
+	return items, req.CustomerEmail, nil
 }

@@ -85,6 +85,7 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 	handle("GET /api/orders", s.authorized("list", s.listOrders))
 	handle("GET /api/orders/events", s.authorized("watch", s.streamOrders))
 	handle("GET /api/orders/{id}", s.authorized("get", s.getOrder))
+	handle("PATCH /api/orders/{id}", s.authorized("patch", s.amendOrder))
 	handle("POST /api/orders/{id}/cancel", s.authorized("patch", s.cancelOrder))
 	handle("POST /api/orders/{id}/refunds", s.authorized("patch", s.refundOrder))
 	handle("GET /api/products", s.authorized("", s.listProducts))

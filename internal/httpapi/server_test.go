@@ -290,3 +290,47 @@ func TestRefundsAreAppendedToACompletedOrderOnce(t *testing.T) {
 		t.Fatalf("a refused request changed spec.refunds: %+v", refunds())
 	}
 }
+
+func TestAmendmentsChangeARunningOrdersSpecUntilItsPayment(t *testing.T) {
+	reserved := order("reserved", v1alpha1.PhaseProcessing)
+	reserved.Status.Step = v1alpha1.StepInventoryReserved
+	paid := order("paid", v1alpha1.PhaseProcessing)
+	paid.Status.Step = v1alpha1.StepPaymentCaptured
+	h := newHarness(t, reserved, paid, order("done", v1alpha1.PhaseCompleted))
+	spec := func(name string) v1alpha1.OrderSpec {
+		var o v1alpha1.Order
+		if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: name}, &o); err != nil {
+			t.Fatal(err)
+		}
+		return o.Spec
+	}
+	code, body := h.do("PATCH", "/api/orders/reserved", `{"items":[{"productID":"PROD-002","quantity":2,"unitPrice":"49.90"}],"customerEmail":"b@example.com"}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, body)
+	}
+	if got := spec("reserved"); len(got.Items) != 1 || got.Items[0].ProductID != "PROD-002" || got.Items[0].Quantity != 2 ||
+		got.Items[0].UnitPrice != "49.90" || got.CustomerEmail != "b@example.com" || got.CustomerID != "C1" {
+		t.Fatalf("spec after the amendment %+v", got)
+	}
+	for _, tc := range []struct {
+		path, body, code, field string
+		status                  int
+	}{
+		{"paid", `{"items":[{"productID":"PROD-001","quantity":2}]}`, "TooLate", "", http.StatusConflict},
+		{"done", `{"customerEmail":"c@example.com"}`, "TooLate", "", http.StatusConflict},
+		{"reserved", `{}`, "MissingField", "items", http.StatusBadRequest},
+		{"reserved", `{"items":[]}`, "MissingField", "items", http.StatusBadRequest},
+		{"reserved", `{"items":[{"productID":"PROD-001","quantity":0}]}`, "InvalidQuantity", "items[0].quantity", http.StatusBadRequest},
+		{"reserved", `{"customerID":"C2"}`, "UnknownField", "customerID", http.StatusBadRequest},
+		{"nope", `{"customerEmail":"c@example.com"}`, "NotFound", "", http.StatusNotFound},
+	} {
+		code, body := h.do("PATCH", "/api/orders/"+tc.path, tc.body)
+		c, f := errorOf(t, body)
+		if code != tc.status || c != tc.code || f != tc.field {
+			t.Errorf("%s %s: %d %s %s, want %d %s %s", tc.path, tc.body, code, c, f, tc.status, tc.code, tc.field)
+		}
+	}
+	if got := spec("paid"); got.Items[0].Quantity != 1 {
+		t.Fatalf("a refused amendment changed the spec: %+v", got)
+	}
+}

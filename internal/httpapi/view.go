@@ -31,6 +31,10 @@ type orderView struct {
 	// stands; Refunded is the sum made.
 	Refunds        []refundView `json:"refunds,omitempty"`
 	Refunded       string       `json:"refunded,omitempty"`
+	// Amendment says how the last change of items or email stands: its
+	// state (Amended, Amending, Reverted or the reason it was refused) and
+	// message.
+	Amendment *amendmentView `json:"amendment,omitempty"`
 	WorkflowID     string       `json:"workflowID,omitempty"`
 	WorkflowURL    string       `json:"workflowURL,omitempty"`
 	CreatedAt      *time.Time   `json:"createdAt,omitempty"`
@@ -58,6 +62,13 @@ type itemView struct {
 	UnitPrice string `json:"unitPrice,omitempty"`
 }
 
+// amendmentView is how an order's last change stands.
+type amendmentView struct {
+	State    string `json:"state"`
+	Accepted bool   `json:"accepted"`
+	Message  string `json:"message,omitempty"`
+}
+
 func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 	v := orderView{
 		ID: o.Name, CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
@@ -77,6 +88,9 @@ func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 		v.Items = append(v.Items, itemView{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
 	}
 	v.Refunded = o.Status.Refunded
+	if c := meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionAmended); c != nil {
+		v.Amendment = &amendmentView{State: c.Reason, Accepted: c.Status == metav1.ConditionTrue, Message: c.Message}
+	}
 	for _, req := range o.Spec.Refunds {
 		rv := refundView{ID: req.ID, Items: req.Items, Amount: req.Amount, Reason: req.Reason, Restock: req.Restock, State: v1alpha1.RefundPending}
 		for _, st := range o.Status.Refunds {
