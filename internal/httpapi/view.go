@@ -29,18 +29,18 @@ type orderView struct {
 	RefundID        string     `json:"refundID,omitempty"`
 	// Refunds are the partial refunds asked (spec.refunds) and how each
 	// stands; Refunded is the sum made.
-	Refunds        []refundView `json:"refunds,omitempty"`
-	Refunded       string       `json:"refunded,omitempty"`
+	Refunds  []refundView `json:"refunds,omitempty"`
+	Refunded string       `json:"refunded,omitempty"`
 	// Amendment says how the last change of items or email stands: its
 	// state (Amended, Amending, Reverted or the reason it was refused) and
 	// message.
-	Amendment *amendmentView `json:"amendment,omitempty"`
-	WorkflowID     string       `json:"workflowID,omitempty"`
-	WorkflowURL    string       `json:"workflowURL,omitempty"`
-	CreatedAt      *time.Time   `json:"createdAt,omitempty"`
-	StartTime      *time.Time   `json:"startTime,omitempty"`
-	CompletionTime *time.Time   `json:"completionTime,omitempty"`
-	Terminal       bool         `json:"terminal"`
+	Amendment      *amendmentView `json:"amendment,omitempty"`
+	WorkflowID     string         `json:"workflowID,omitempty"`
+	WorkflowURL    string         `json:"workflowURL,omitempty"`
+	CreatedAt      *time.Time     `json:"createdAt,omitempty"`
+	StartTime      *time.Time     `json:"startTime,omitempty"`
+	CompletionTime *time.Time     `json:"completionTime,omitempty"`
+	Terminal       bool           `json:"terminal"`
 }
 
 type refundView struct {
