@@ -129,6 +129,7 @@ func testScenarios(t *testing.T) {
 	t.Run("delete running", func(t *testing.T) { scenarios.DeleteRunning(t, tg) })
 	t.Run("invalid", func(t *testing.T) { scenarios.Invalid(t, tg) })
 	t.Run("partial refunds", func(t *testing.T) { scenarios.PartialRefunds(t, tg) })
+	t.Run("amendments", func(t *testing.T) { scenarios.Amendments(t, tg) })
 }
 
 func apply(t *testing.T, manifest string) {

@@ -175,3 +175,7 @@ func TestAnInvalidOrderIsRefusedNamingTheField(t *testing.T) { scenarios.Invalid
 func TestACompletedOrderIsRefundedInPartWithKubectl(t *testing.T) {
 	scenarios.PartialRefunds(t, target(t))
 }
+
+func TestAnOrderIsChangedWithKubectlUntilItsPayment(t *testing.T) {
+	scenarios.Amendments(t, target(t))
+}

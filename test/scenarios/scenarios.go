@@ -1,12 +1,14 @@
 // Package scenarios holds the kubectl scenarios of OrderFlow's users: the
 // samples with every outcome, a running order cancelled, a running order
-// deleted, a completed order refunded in part. The e2e suite runs them
-// against the local stack and the cluster suite against the chart on a real
-// node: the same tests, pointed at another kubeconfig and database.
+// deleted, a completed order refunded in part, a running order changed. The
+// e2e suite runs them against the local stack and the cluster suite against
+// the chart on a real node: the same tests, pointed at another kubeconfig
+// and database.
 package scenarios
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
 // Target is the deployment the scenarios run against.
@@ -239,5 +243,100 @@ func PartialRefunds(t *testing.T, tg Target) {
 	out, err := tg.Kubectl("", "-n", tg.Namespace, "patch", "order", "refund-me", "--type", "json", "-p", `[{"op":"remove","path":"/spec/refunds/0"}]`)
 	if err == nil || !strings.Contains(out, "spec.refunds") || !strings.Contains(out, "append-only") {
 		t.Fatalf("dropping a refund: %v\n%s", err, out)
+	}
+}
+
+// amendable is an Order with an edit window: its payment waits 8 s after
+// its stock is reserved, so it can still be changed.
+const amendable = `apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata:
+  name: %s
+  annotations: {orderflow.io/edit-window: 8s}
+spec:
+  customerID: CUST-010
+  items:
+%s`
+
+func (tg Target) applyItems(t testing.TB, name, items string) {
+	t.Helper()
+	if out, err := tg.Kubectl(fmt.Sprintf(amendable, name, items), "-n", tg.Namespace, "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply %s: %v\n%s", name, err, out)
+	}
+}
+
+// kstatus is what Flux, Argo CD and Helm's --wait read of the Order: the
+// real library's verdict on what kubectl gets.
+func (tg Target) kstatus(t testing.TB, name string) status.Status {
+	t.Helper()
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(tg.kubectl(t, "get", "order", name, "-o", "json")), &obj); err != nil {
+		t.Fatal(err)
+	}
+	res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Status
+}
+
+// charges reads the provider's books: how many charges of the order, and
+// their cents in all.
+func (tg Target) charges(t testing.TB, name string) (n, cents int) {
+	t.Helper()
+	if err := tg.DB.QueryRow(context.Background(), `SELECT count(*), coalesce(sum(amount_cents), 0)::int FROM payment_sandbox.charges WHERE idempotency_key = $1`,
+		"capture-"+tg.key(name)).Scan(&n, &cents); err != nil {
+		t.Fatal(err)
+	}
+	return n, cents
+}
+
+// Amendments changes an Order with kubectl apply, as a GitOps tool would:
+// before its payment the change is made (the stock follows, the provider is
+// charged the new total once); after it, the change is refused visibly
+// (Amended False TooLate, a Warning Event, kstatus Failed) and moves
+// nothing, until the manifest is put back (kstatus Current). Deleted and
+// applied again, the amended manifest finds its order.
+func Amendments(t *testing.T, tg Target) {
+	const placed = "  - {productID: PROD-002, quantity: 3}\n"
+	const changed = "  - {productID: PROD-002, quantity: 1}\n  - {productID: PROD-001, quantity: 1}\n"
+	mice, laptops := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`), tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-001'`)
+	tg.applyItems(t, "amend-me", placed)
+	tg.waitJSONPath(t, "order/amend-me", "{.status.step}", "InventoryReserved")
+	tg.applyItems(t, "amend-me", changed)
+	tg.kubectl(t, "wait", "--for=condition=Amended", "order/amend-me", "--timeout=60s")
+	if total := tg.kubectl(t, "get", "order", "amend-me", "-o", "jsonpath={.status.total}"); total != "1349.89" {
+		t.Fatalf("total %s after the change; want 1349.89 (1299.99 + 49.90)", total)
+	}
+	if m, l := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`), tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-001'`); m != mice-1 || l != laptops-1 {
+		t.Fatalf("stock PROD-002 %d -> %d, PROD-001 %d -> %d; want one of each held", mice, m, laptops, l)
+	}
+	tg.kubectl(t, "wait", "--for=condition=Ready", "order/amend-me", "--timeout=60s")
+	if n, cents := tg.charges(t, "amend-me"); n != 1 || cents != 134989 {
+		t.Fatalf("the provider holds %d charge(s) of %d cents; want one of 134989", n, cents)
+	}
+
+	tg.applyItems(t, "amend-me", "  - {productID: PROD-002, quantity: 5}\n")
+	tg.waitJSONPath(t, "order/amend-me", `{.status.conditions[?(@.type=="Amended")].reason}`, "TooLate")
+	if got := tg.kstatus(t, "amend-me"); got != status.FailedStatus {
+		t.Fatalf("a refused change reads %s; want Failed", got)
+	}
+	if out := tg.kubectl(t, "describe", "order", "amend-me"); !strings.Contains(out, "TooLate") || !strings.Contains(out, "payment was captured") {
+		t.Fatalf("describe does not show the refused change:\n%s", out)
+	}
+	tg.applyItems(t, "amend-me", changed)
+	tg.waitJSONPath(t, "order/amend-me", `{.status.conditions[?(@.type=="Amended")].reason}`, "Reverted")
+	if got := tg.kstatus(t, "amend-me"); got != status.CurrentStatus {
+		t.Fatalf("put back, the Order reads %s; want Current", got)
+	}
+
+	tg.kubectl(t, "delete", "order", "amend-me", "--timeout=60s")
+	tg.applyItems(t, "amend-me", changed)
+	tg.kubectl(t, "wait", "--for=condition=Ready", "order/amend-me", "--timeout=60s")
+	if n, cents := tg.charges(t, "amend-me"); n != 1 || cents != 134989 {
+		t.Fatalf("applied again: the provider holds %d charge(s) of %d cents; want still one of 134989", n, cents)
+	}
+	if total := tg.kubectl(t, "get", "order", "amend-me", "-o", "jsonpath={.status.total}"); total != "1349.89" {
+		t.Fatalf("applied again: total %s; want 1349.89", total)
 	}
 }
