@@ -8,36 +8,30 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/payment"
+	oftemporal "orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/workflows"
 )
 
-// amendOrder sends the amend Update and waits for its answer; a validator's
-// rejection comes back as the refused answer it stands for.
+// amendOrder sends the amend Update through the controller's adapter and
+// waits for its answer: a validator's rejection is a refused answer, an
+// order that ended is ErrClosed.
 func (e *env) amendOrder(t *testing.T, in contract.OrderInput, req contract.AmendRequest) contract.AmendResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	h, err := e.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: in.WorkflowID(), UpdateID: contract.AmendUpdateID(req.Generation),
-		UpdateName: contract.AmendUpdate, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	var res contract.AmendResult
-	if err == nil {
-		err = h.Get(ctx, &res)
+	wf := &oftemporal.OrderWorkflows{Client: e.tc}
+	res, done, err := wf.Amend(context.Background(), in.WorkflowID(), req, time.Minute)
+	if errors.Is(err, oftemporal.ErrClosed) {
+		return contract.AmendResult{Generation: req.Generation, Reason: contract.ReasonTooLate, Message: err.Error()}
 	}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return contract.AmendResult{Generation: req.Generation, Reason: appErr.Type(), Message: appErr.Message()}
-	}
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || !done {
+		t.Fatalf("amend %s: done %v, %v", in.Name, done, err)
 	}
 	return res
 }
 
-// start starts the order's workflow and waits until its stock is reserved.
+// startReserved starts the order's workflow and waits until its stock is reserved.
 func (e *env) startReserved(t *testing.T, in contract.OrderInput) client.WorkflowRun {
 	t.Helper()
 	run, err := e.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: in.WorkflowID(), TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
@@ -145,7 +139,7 @@ func TestAmendmentsOnTheRealStack(t *testing.T) {
 // say the same as the answer.
 func TestAnAmendmentRacingTheCaptureHasOneOutcome(t *testing.T) {
 	e := realWorker(t)
-	const n = 20
+	const n = 30
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	outcomes := map[bool]int{}
@@ -159,7 +153,12 @@ func TestAnAmendmentRacingTheCaptureHasOneOutcome(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			time.Sleep(time.Duration(i%5) * 5 * time.Millisecond)
+			// From the reservation on, a little later each: before, during
+			// and after the payment.
+			for e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1`, in.RecordKey()) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(time.Duration(i%10) * time.Millisecond)
 			res := e.amendOrder(t, in, contract.AmendRequest{Generation: 2, Fingerprint: "v1:bulk-3", Items: []contract.Item{{ProductID: "BULK", Quantity: 3}}})
 			var p contract.Progress
 			if err := run.Get(context.Background(), &p); err != nil {
