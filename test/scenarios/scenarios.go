@@ -8,7 +8,6 @@ package scenarios
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -269,11 +268,11 @@ func (tg Target) applyItems(t testing.TB, name, items string) {
 // real library's verdict on what kubectl gets.
 func (tg Target) kstatus(t testing.TB, name string) status.Status {
 	t.Helper()
-	var obj map[string]any
-	if err := json.Unmarshal([]byte(tg.kubectl(t, "get", "order", name, "-o", "json")), &obj); err != nil {
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON([]byte(tg.kubectl(t, "get", "order", name, "-o", "json"))); err != nil {
 		t.Fatal(err)
 	}
-	res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+	res, err := status.Compute(u)
 	if err != nil {
 		t.Fatal(err)
 	}
