@@ -119,7 +119,8 @@ var errRollback = errors.New("rollback")
 // Release puts back the stock of the order's held reservations. Released or
 // committed reservations are left alone, so a repeated call does nothing.
 // When nothing was reserved, it fences the order's items: a Reserve that
-// comes after takes nothing.
+// comes after takes nothing. An order with no record (cancelled before its
+// first step ran) holds nothing: releasing it does nothing.
 func (s *Service) Release(ctx context.Context, orderUID string) error {
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := orders.Lock(ctx, tx, orderUID); err != nil {
@@ -161,6 +162,9 @@ func (s *Service) Release(ctx context.Context, orderUID string) error {
 		}
 		return nil
 	})
+	if errors.Is(err, orders.ErrNotRecorded) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("inventory: release: %w", err)
 	}

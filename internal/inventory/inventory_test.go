@@ -211,3 +211,14 @@ func TestAReleaseThatArrivesAfterCompletionPutsNothingBack(t *testing.T) {
 		t.Fatalf("after a late release and reservation: stock %d (want 7), %d committed reservations (want 1)", got, committed)
 	}
 }
+
+// TestReleasingAnOrderNeverRecordedDoesNothing: an order cancelled before
+// its first step ran (its first workflow task lost with a killed worker,
+// the cancel in before the retry) has no record; the release the cancel
+// runs finds nothing held and must not fail the order.
+func TestReleasingAnOrderNeverRecordedDoesNothing(t *testing.T) {
+	s := stack.TestDB(t, 10)
+	if err := (&inventory.Service{DB: s}).Release(context.Background(), "never-recorded"); err != nil {
+		t.Fatalf("releasing an order with no record: %v", err)
+	}
+}
