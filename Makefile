@@ -37,9 +37,9 @@ fmt: ## Format the Go code.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet, on the untagged code and on the e2e, fault and cluster suites (build tags).
+vet: ## Run go vet, on the untagged code and on the e2e, fault, GitOps and cluster suites (build tags).
 	go vet ./...
-	go vet -tags e2e,faults,cluster ./...
+	go vet -tags e2e,faults,gitops,cluster ./...
 
 .PHONY: lint
 lint: vet ## Lint: go vet plus gofmt (golangci-lint is not installable offline here).
@@ -59,6 +59,7 @@ verify: $(CONTROLLER_GEN) ## Regenerate CRD, RBAC, deepcopy and go.sum; fail if 
 test: tools verify lint ## Run every test: generation check, lint, then the tiers below one after another.
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-gitops
 	$(MAKE) --no-print-directory test-faults
 	$(MAKE) --no-print-directory test-cluster
 
@@ -114,6 +115,10 @@ undeploy: ## Uninstall the Helm release (the CRD and the Orders stay).
 dev: tools build ## Bring up the whole system locally (etcd, kube-apiserver, Temporal, PostgreSQL, manager, worker) under .dev/.
 	hack/dev.sh up
 
+.PHONY: gitops
+gitops: tools build ## The local stack with Flux (source-controller, kustomize-controller) and a git server on loopback: Orders follow a git repository holding the samples.
+	DEV_GITOPS=1 hack/dev.sh up
+
 .PHONY: dev-down
 dev-down: ## Stop the local stack; data under .dev/ stays.
 	hack/dev.sh down
@@ -141,7 +146,7 @@ cluster-status: ## Say which parts of the local cluster run, its node and the re
 	hack/cluster.sh status
 
 .PHONY: test-cluster
-test-cluster: tools build ## Tier 5: the cluster suite: the chart on a fresh local cluster (.cluster-test/) against the real Temporal server (mTLS) with two replicas of each component, used as chart users do; prints a table of its steps. Then a smoke pass on the chart's dev server.
+test-cluster: tools build ## Tier 6: the cluster suite: the chart on a fresh local cluster (.cluster-test/) against the real Temporal server (mTLS) with two replicas of each component, used as chart users do; prints a table of its steps. Then a smoke pass on the chart's dev server.
 	go test -tags cluster -count=1 -v -timeout 45m ./test/cluster
 	CLUSTER_TEMPORAL=dev CLUSTER_SMOKE=1 go test -tags cluster -count=1 -v -timeout 30m ./test/cluster
 
@@ -149,8 +154,12 @@ test-cluster: tools build ## Tier 5: the cluster suite: the chart on a fresh loc
 test-e2e e2e: tools build ## Tier 3: the end-to-end suite: its own local stack (under .e2e/, other ports), driven with bin/kubectl, curl and Chromium.
 	go test -tags e2e -count=1 -timeout 20m ./test/e2e
 
+.PHONY: test-gitops
+test-gitops: tools build ## Tier 4: the GitOps suite: its own local stack with Flux (.gitops/): Orders applied, health-checked, pruned, re-applied, changed and refunded by commits.
+	go test -tags gitops -count=1 -v -timeout 20m ./test/gitops
+
 .PHONY: test-faults
-test-faults: tools build ## Tier 4: the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows. Then the real-server tier: worker and manager kills, a Temporal restart, a leader handover and a stalled worker against the real Temporal server.
+test-faults: tools build ## Tier 5: the fault suite: orders through its own local stack (.faults/) while components are killed, restarted or made flaky; audits money, stock and workflows. Then the real-server tier: worker and manager kills, a Temporal restart, a leader handover and a stalled worker against the real Temporal server.
 	go test -tags faults -count=1 -v -timeout 30m ./test/faults
 	FAULTS_TEMPORAL=server go test -tags faults -count=1 -v -timeout 30m \
 		-run '^(TestWorkerKilledSeveralTimes|TestManagerKilled|TestTemporalRestarted|TestLeaderHandover|TestWorkerStalledMidCharge)$$' ./test/faults

@@ -23,6 +23,16 @@
 # DEV_MANAGER_PORT 9090 (metrics; probes on +1, pprof on +3), DEV_WORKER_PORT 9092
 # (probes, metrics, the codec server and /debug/pprof), DEV_MAILPIT_PORT 8025
 # (mailpit's web UI and API), DEV_SMTP_PORT 1025, DEV_STRIPE_MOCK_PORT 12111.
+#
+# DEV_GITOPS=1 (make gitops) adds Flux: a git server on loopback
+# (DEV_GIT_PORT 3000, repositories under $DEV_DIR/git), Flux's
+# source-controller (artifacts on DEV_FLUX_PORT 9790, metrics and probes on
+# +1 and +2) and kustomize-controller (+3 and +4; a new commit cancels the
+# health check of the one before, so a change reaches an order that still
+# runs), with their CRDs, and a
+# repository orders.git holding the samples that a Kustomization applies to
+# namespace default (DEV_GITOPS_SAMPLES=0: no repository; the GitOps suite
+# makes its own).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +50,9 @@ worker_port=${DEV_WORKER_PORT:-9092}
 mailpit_port=${DEV_MAILPIT_PORT:-8025}
 smtp_port=${DEV_SMTP_PORT:-1025}
 stripe_mock_port=${DEV_STRIPE_MOCK_PORT:-12111}
+gitops=${DEV_GITOPS:-0}
+git_port=${DEV_GIT_PORT:-3000}
+flux_port=${DEV_FLUX_PORT:-9790}
 payment_gateway=${DEV_PAYMENT_GATEWAY:-sandbox}
 # dev: the Temporal CLI's dev server; server: the real server (bin/temporal-server).
 temporal_mode=${DEV_TEMPORAL:-dev}
@@ -333,6 +346,7 @@ SQL
   start api "$api_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" api --auth none --port "$api_port" \
     --bind 127.0.0.1 --namespace default --temporal-ui "http://localhost:$temporal_ui_port"
   wait_for api 60 curl -fsS "http://127.0.0.1:$api_port/readyz"
+  [ "$gitops" = 1 ] && flux_up
 
   if [ ${#started[@]} -eq 0 ]; then
     say "everything was already running"
@@ -361,8 +375,76 @@ Stop it with: make dev-down   (data stays; make dev-clean removes it)
 EOF
 }
 
+# flux_up starts the git server and Flux's two controllers against the
+# stack's API server, installs Flux's CRDs, and the first time pushes the
+# samples to orders.git and has a Kustomization apply them.
+flux_up() {
+  [ -x "$bin/source-controller" ] && [ -x "$bin/kustomize-controller" ] && [ -x "$bin/gitserver" ] ||
+    "$root/hack/tools/install.sh" source-controller kustomize-controller gitserver
+  command -v git >/dev/null || die "git is missing: apt-get install git"
+  mkdir -p "$dev/git" "$dev/flux/storage"
+  start gitserver "$git_port" "$bin/gitserver" -root "$dev/git" -port "$git_port"
+  wait_for gitserver 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$git_port"
+  KUBECONFIG=$kubeconfig "$bin/kubectl" apply --server-side -f "$bin/flux-crds/" >/dev/null
+  KUBECONFIG=$kubeconfig "$bin/kubectl" create namespace flux-system --dry-run=client -o yaml |
+    KUBECONFIG=$kubeconfig "$bin/kubectl" apply -f - >/dev/null
+  start source-controller "$flux_port" env KUBECONFIG="$kubeconfig" RUNTIME_NAMESPACE=flux-system \
+    "$bin/source-controller" --storage-path "$dev/flux/storage" --storage-addr "127.0.0.1:$flux_port" \
+    --storage-adv-addr "127.0.0.1:$flux_port" --metrics-addr "127.0.0.1:$((flux_port + 1))" \
+    --health-addr "127.0.0.1:$((flux_port + 2))" --log-level info
+  start kustomize-controller "$((flux_port + 3))" env KUBECONFIG="$kubeconfig" RUNTIME_NAMESPACE=flux-system \
+    "$bin/kustomize-controller" --metrics-addr "127.0.0.1:$((flux_port + 3))" \
+    --health-addr "127.0.0.1:$((flux_port + 4))" --log-level info \
+    --feature-gates CancelHealthCheckOnNewRevision=true
+  wait_for source-controller 60 curl -fsS "http://127.0.0.1:$((flux_port + 2))/readyz"
+  wait_for kustomize-controller 60 curl -fsS "http://127.0.0.1:$((flux_port + 4))/readyz"
+  if [ "${DEV_GITOPS_SAMPLES:-1}" = 1 ] && [ ! -d "$dev/git/orders.git" ]; then
+    say "pushing config/samples to http://127.0.0.1:$git_port/orders.git"
+    local work
+    work=$(mktemp -d)
+    mkdir -p "$work/orders" && cp "$root"/config/samples/*.yaml "$work/orders/"
+    git -C "$work" init -q -b main && git -C "$work" add -A &&
+      git -C "$work" -c user.name=orderflow -c user.email=dev@orderflow.localhost commit -qm "The samples" &&
+      git -C "$work" push -q "http://127.0.0.1:$git_port/orders.git" main
+    rm -rf "$work"
+    KUBECONFIG=$kubeconfig "$bin/kubectl" apply -f - >/dev/null <<EOF
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: orders, namespace: flux-system}
+spec:
+  interval: 10s
+  url: http://127.0.0.1:$git_port/orders.git
+  ref: {branch: main}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: orders, namespace: flux-system}
+spec:
+  interval: 1m
+  sourceRef: {kind: GitRepository, name: orders}
+  path: ./orders
+  targetNamespace: default
+  prune: true
+  wait: true
+  timeout: 2m
+EOF
+  fi
+  cat <<EOF
+
+Flux is running:
+  git             http://127.0.0.1:$git_port/orders.git   (the Orders, applied to namespace default)
+  source-controller, kustomize-controller   logs under $dev/logs/
+Try:
+  git clone http://127.0.0.1:$git_port/orders.git && cd orders   # edit, commit, git push
+  bin/kubectl get kustomization -n flux-system orders -w
+EOF
+}
+
 down() {
   [ -d "$dev" ] || { say "nothing to stop"; return 0; }
+  for name in kustomize-controller source-controller gitserver; do
+    stop_pid "$name"
+  done
   for name in api manager worker stripe-mock mailpit temporal kube-apiserver etcd; do
     stop_pid "$name"
   done
@@ -372,7 +454,8 @@ down() {
 }
 
 status() {
-  for name in etcd kube-apiserver temporal mailpit stripe-mock worker manager api; do
+  for name in etcd kube-apiserver temporal mailpit stripe-mock worker manager api gitserver source-controller kustomize-controller; do
+    [ "$gitops" = 1 ] || case $name in gitserver|source-controller|kustomize-controller) running "$name" || continue ;; esac
     if running "$name"; then say "$name runs (pid $(cat "$(pidfile "$name")"))"; else say "$name is stopped"; fi
   done
   if [ -f "$dev/postgres/data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dev/postgres/data" status >/dev/null 2>&1; then

@@ -14,6 +14,23 @@ if obj.metadata ~= nil and obj.metadata.generation ~= nil and
   return hs
 end
 local phase = obj.status.phase
+-- A change of the spec the order refused (an amendment after the payment,
+-- out of stock, ...) leaves Stalled True until the spec is put back.
+if obj.status.conditions ~= nil and phase ~= "Failed" and phase ~= "Cancelled" then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "Stalled" and c.status == "True" then
+      hs.status = "Degraded"
+      hs.message = "Change refused"
+      if c.reason ~= nil then
+        hs.message = hs.message .. " (" .. c.reason .. ")"
+      end
+      if c.message ~= nil then
+        hs.message = hs.message .. ": " .. c.message
+      end
+      return hs
+    end
+  end
+end
 if phase == "Completed" then
   hs.status = "Healthy"
   hs.message = "Order completed"

@@ -6,8 +6,9 @@
 #
 # Tools that `go install` accepts are pinned here by version. kube-apiserver,
 # kubectl and etcd are pinned by the wrapper modules beside this script
-# (hack/tools/kubernetes, hack/tools/etcd): their own go.mod files carry
-# `replace` directives, which `go install` refuses.
+# (hack/tools/kubernetes, hack/tools/etcd), Flux's controllers and the git
+# server by hack/tools/flux: their own go.mod files carry `replace`
+# directives, which `go install` refuses.
 #
 # A tool is rebuilt only when its pin changed: bin/.versions/<tool> records
 # the pin each binary was built from.
@@ -43,6 +44,8 @@ pin_of() {
     etcd) cat "$root/hack/tools/etcd/go."{mod,sum} | sha256sum | cut -c1-16 ;;
     temporal-server) cat "$root/hack/tools/temporal-server/go."{mod,sum} | sha256sum | cut -c1-16 ;;
     temporal-sql-tool) { cat "$root/hack/tools/temporal-server/go."{mod,sum}; echo schema; } | sha256sum | cut -c1-16 ;;
+    source-controller|kustomize-controller) { cat "$root/hack/tools/flux/go."{mod,sum}; echo crds; } | sha256sum | cut -c1-16 ;;
+    gitserver) cat "$root/hack/tools/flux/"{go.mod,go.sum,gitserver/main.go} | sha256sum | cut -c1-16 ;;
     *) echo "unknown tool: $1" >&2; return 1 ;;
   esac
 }
@@ -89,12 +92,21 @@ build() {
       dir=$(cd "$root/hack/tools/temporal-server" && go list -m -f '{{.Dir}}' go.temporal.io/server)
       rm -rf "$bin/temporal-schema" && mkdir -p "$bin/temporal-schema"
       cp -r "$dir/schema/postgresql/v12" "$bin/temporal-schema/" && chmod -R u+w "$bin/temporal-schema" ;;
+    # Flux's controllers for the GitOps tier and make gitops; their CRDs,
+    # from the same module versions, go to bin/flux-crds.
+    source-controller|kustomize-controller)
+      (cd "$root/hack/tools/flux" && CGO_ENABLED=0 go build -o "$bin/$1" "github.com/fluxcd/$1")
+      dir=$(cd "$root/hack/tools/flux" && go list -m -f '{{.Dir}}' "github.com/fluxcd/$1")
+      mkdir -p "$bin/flux-crds"
+      for f in "$dir"/config/crd/bases/*.yaml; do install -m 0644 "$f" "$bin/flux-crds/"; done ;;
+    gitserver) (cd "$root/hack/tools/flux" && CGO_ENABLED=0 go build -o "$bin/gitserver" ./gitserver) ;;
   esac
 }
 
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(controller-gen kube-apiserver kubectl kubelet
-  kube-controller-manager kube-scheduler kube-proxy etcd temporal temporal-server temporal-sql-tool helm helm4 coredns stripe-mock mailpit)
+  kube-controller-manager kube-scheduler kube-proxy etcd temporal temporal-server temporal-sql-tool helm helm4 coredns stripe-mock mailpit
+  source-controller kustomize-controller gitserver)
 
 # Two builds at a time: one Go build leaves a core idle while it links or
 # compiles a large package alone. The Kubernetes binaries share most of

@@ -71,6 +71,9 @@ func TestTheArgoCDHealthCheckReadsOrders(t *testing.T) {
 		{"cancelled", `{"metadata":{"generation":2},"status":{"observedGeneration":2,"phase":"Cancelled","reason":"Cancelled"}}`, "Degraded", "Cancelled"},
 		{"completed but the spec changed since", `{"metadata":{"generation":2},"status":{"observedGeneration":1,"phase":"Completed"}}`, "Progressing", "latest spec"},
 		{"failed, status not yet observed", `{"metadata":{"generation":3},"status":{"phase":"Failed"}}`, "Progressing", "latest spec"},
+		{"completed, a change refused", `{"metadata":{"generation":3},"status":{"observedGeneration":3,"phase":"Completed","conditions":[{"type":"Ready","status":"True","reason":"Completed"},{"type":"Stalled","status":"True","reason":"TooLate","message":"the change of generation 3 was refused"},{"type":"Amended","status":"False","reason":"TooLate"}]}}`, "Degraded", "TooLate"},
+		{"running, a change refused", `{"metadata":{"generation":2},"status":{"observedGeneration":2,"phase":"Processing","conditions":[{"type":"Stalled","status":"True","reason":"OutOfStock","message":"not enough stock of PROD-003"}]}}`, "Degraded", "OutOfStock"},
+		{"completed, a change put back", `{"metadata":{"generation":4},"status":{"observedGeneration":4,"phase":"Completed","total":"10.00","conditions":[{"type":"Stalled","status":"False","reason":"Completed"},{"type":"Amended","status":"False","reason":"Reverted"}]}}`, "Healthy", "10.00"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, message := health(t, tc.order)
