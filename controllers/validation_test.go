@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/util/retry"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"orderflow.io/orderflow/api/v1alpha1"
 )
@@ -216,5 +218,31 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 		if err := c.Create(context.Background(), o); err != nil {
 			t.Errorf("%s refused: %v", name, err)
 		}
+	}
+}
+
+// TestAnOrderNobodyPickedUpReadsInProgress reads an Order straight after
+// its create, before any controller wrote its status: kstatus (what Flux
+// and Helm's --wait read) must say InProgress. Without the status default
+// it read Current, and a Kustomization waiting on 20 new Orders turned Ready
+// with none of them done.
+func TestAnOrderNobodyPickedUpReadsInProgress(t *testing.T) {
+	c := kube(t)
+	ns := namespace(t, c)
+	o := newOrder(ns, "fresh").build()
+	if err := c.Create(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Order"))
+	if err := c.Get(context.Background(), crclient.ObjectKeyFromObject(o), u); err != nil {
+		t.Fatal(err)
+	}
+	res, err := kstatus.Compute(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != kstatus.InProgressStatus {
+		t.Fatalf("a new Order reads %s (%s); want InProgress", res.Status, res.Message)
 	}
 }

@@ -329,8 +329,13 @@ type Order struct {
 	// +required
 	Spec OrderSpec `json:"spec"`
 
-	// status is the order's progress, written by the controller.
+	// status is the order's progress, written by the controller. Until
+	// the controller first writes it, the API server fills in
+	// observedGeneration 0 when it reads the Order, so kstatus, Flux and
+	// Argo CD see an Order nobody picked up yet as in progress, never as
+	// done.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status OrderStatus `json:"status,omitempty"`
 }
 
