@@ -120,10 +120,21 @@ var errRollback = errors.New("rollback")
 // committed reservations are left alone, so a repeated call does nothing.
 // When nothing was reserved, it fences the order's items: a Reserve that
 // comes after takes nothing. An order with no record (cancelled before its
-// first step ran) holds nothing: releasing it does nothing.
+// first step ran, its first workflow task lost) holds nothing: releasing it
+// records it cancelled (orders.Tombstone), so its first step, should a
+// stalled worker still run it, records and reserves nothing.
 func (s *Service) Release(ctx context.Context, orderUID string) error {
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		if _, err := orders.Lock(ctx, tx, orderUID); err != nil {
+		_, err := orders.Lock(ctx, tx, orderUID)
+		if errors.Is(err, orders.ErrNotRecorded) {
+			// Cancelled before its first step ran: nothing is held, and
+			// the tombstone keeps a late first step from taking any.
+			if err := orders.Tombstone(ctx, tx, orderUID); err != nil {
+				return err
+			}
+			_, err = orders.Lock(ctx, tx, orderUID)
+		}
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
@@ -162,9 +173,6 @@ func (s *Service) Release(ctx context.Context, orderUID string) error {
 		}
 		return nil
 	})
-	if errors.Is(err, orders.ErrNotRecorded) {
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("inventory: release: %w", err)
 	}

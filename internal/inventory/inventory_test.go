@@ -212,13 +212,38 @@ func TestAReleaseThatArrivesAfterCompletionPutsNothingBack(t *testing.T) {
 	}
 }
 
-// TestReleasingAnOrderNeverRecordedDoesNothing: an order cancelled before
-// its first step ran (its first workflow task lost with a killed worker,
-// the cancel in before the retry) has no record; the release the cancel
-// runs finds nothing held and must not fail the order.
-func TestReleasingAnOrderNeverRecordedDoesNothing(t *testing.T) {
+// TestReleasingAnOrderNeverRecordedFencesItsFirstStep: an order cancelled
+// before its first step ran (its first workflow task lost with a killed or
+// stalled worker, the cancel in before the retry) has no record. The
+// release the cancel runs must not fail the order, and a stalled worker
+// that later runs the first steps of its old task must record and reserve
+// nothing.
+func TestReleasingAnOrderNeverRecordedFencesItsFirstStep(t *testing.T) {
 	s := stack.TestDB(t, 10)
-	if err := (&inventory.Service{DB: s}).Release(context.Background(), "never-recorded"); err != nil {
+	ctx := context.Background()
+	if err := catalog.Upsert(ctx, s, []catalog.Product{{ID: "P", Name: "P", Price: 100, Currency: "USD", Stock: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	inv := &inventory.Service{DB: s}
+	if err := inv.Release(ctx, "ns/late"); err != nil {
 		t.Fatalf("releasing an order with no record: %v", err)
+	}
+	if err := inv.Release(ctx, "ns/late"); err != nil {
+		t.Fatalf("releasing it again: %v", err)
+	}
+	// The stalled worker's old task goes on: CreateOrder, then ReserveInventory.
+	p, err := (&orders.Service{DB: s}).Create(ctx, orders.NewOrder{Key: "ns/late", ObjectUID: "u1", Namespace: "ns", Name: "late",
+		CustomerID: "C", Items: []orders.NewItem{{ProductID: "P", Quantity: 3}}})
+	if err != nil || p.Finished == nil || p.Finished.Phase != contract.PhaseCancelled {
+		t.Fatalf("a late CreateOrder: %+v, %v; want the order found Cancelled", p, err)
+	}
+	if err := inv.Reserve(ctx, "ns/late"); err == nil {
+		t.Fatal("a late reservation of a cancelled order was taken")
+	}
+	if got := stock(t, s, "P"); got != 10 {
+		t.Fatalf("stock %d after the late steps; want 10", got)
+	}
+	if err := (&orders.Service{DB: s}).Finish(ctx, "ns/late", contract.PhaseCancelled, contract.ReasonCancelled, "cancelled"); err != nil {
+		t.Fatalf("finishing it cancelled: %v", err)
 	}
 }

@@ -465,6 +465,27 @@ func Standing(ctx context.Context, tx pgx.Tx, key string) (phase contract.Phase,
 	return phaseOf(status), status == statusPaid || closed, err
 }
 
+// Tombstone records, in the caller's transaction, an order cancelled before
+// its first step ran: a record in status cancelled with no items, total 0
+// and currency XXX (ISO 4217's "no currency"). A CreateOrder that comes
+// after (a stalled worker's old task) finds the order finished and records
+// nothing, and a reservation after it takes nothing. It does nothing when
+// the order has a record by then.
+func Tombstone(ctx context.Context, tx pgx.Tx, key string) error {
+	namespace, name, ok := strings.Cut(key, "/")
+	var orderKey *string
+	if ok {
+		orderKey = &key
+	} else {
+		name = key // an order keyed by its UID
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO orders (uid, order_key, namespace, name, customer_id, currency, status, reason, message)
+		VALUES ($1, $2, $3, $4, '', 'XXX', 'cancelled', $5, 'cancelled before its first step ran')
+		ON CONFLICT DO NOTHING`, key, orderKey, namespace, name, contract.ReasonCancelled)
+	return err
+}
+
 // ErrNotRecorded is a step for an order that has no record.
 var ErrNotRecorded = errors.New("order is not recorded")
 
