@@ -48,8 +48,21 @@ func DevServerArgs(port int, namespace string) ([]string, error) {
 }
 
 // StartTemporal starts a headless, in-memory dev server on free ports and
-// waits until it answers.
+// waits until it answers. A port found free can be taken before the server
+// binds it (another process's outgoing connection): a server that exits
+// for a taken port is started again on other ports, up to three times.
 func StartTemporal(ctx context.Context) (*Temporal, error) {
+	var err error
+	for range 3 {
+		var t *Temporal
+		if t, err = startTemporal(ctx); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			return t, err
+		}
+	}
+	return nil, err
+}
+
+func startTemporal(ctx context.Context) (*Temporal, error) {
 	start := time.Now()
 	bin, err := Bin("temporal")
 	if err != nil {
