@@ -303,6 +303,28 @@ func (r *repo) waitFor(name, path, want string) {
 	r.t.Fatalf("order %s/%s: %s is %q after 90s; want %q", r.ns, name, path, got, want)
 }
 
+// waitPruned waits until Flux has deleted the Orders (and their
+// finalizers let them go).
+func (r *repo) waitPruned(names ...string) {
+	r.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var left []string
+		for _, n := range names {
+			if p := r.phase(n); p != "" {
+				left = append(left, n+"="+p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("not pruned after 90s: %s", strings.Join(left, ", "))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func (r *repo) key(name string) string { return r.ns + "/" + name }
 
 // charges reads the provider's books: the order's charges, their cents in

@@ -75,13 +75,7 @@ func TestPrunedOrdersFollowTheirDeletionPolicyAndComeBackAsTheyWere(t *testing.T
 	r.remove("orders/cancel.yaml")
 	r.remove("orders/orphan.yaml")
 	r.push("all three removed")
-	deadline := time.Now().Add(90 * time.Second)
-	for r.phase("done")+r.phase("cancel")+r.phase("orphan") != "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("not pruned: done %q cancel %q orphan %q", r.phase("done"), r.phase("cancel"), r.phase("orphan"))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	r.waitPruned("done", "cancel", "orphan")
 	if st := queryInt(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, r.key("done")); st != 1 {
 		t.Fatal("the pruned finished order's record is gone")
 	}
@@ -91,7 +85,7 @@ func TestPrunedOrdersFollowTheirDeletionPolicyAndComeBackAsTheyWere(t *testing.T
 	if n, _, _ := charges(t, r.key("cancel")); n != 0 {
 		t.Fatalf("the cancelled order was charged %d time(s)", n)
 	}
-	deadline = time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for queryInt(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, r.key("orphan")) != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the orphaned order did not complete without its Order")
@@ -201,13 +195,7 @@ func TestChangesAndRefundsByCommit(t *testing.T) {
 	r.await("True", 2*time.Minute)
 	r.remove("orders/a1.yaml")
 	r.push("pruned")
-	deadline := time.Now().Add(90 * time.Second)
-	for r.phase("a1") != "" {
-		if time.Now().After(deadline) {
-			t.Fatal("not pruned")
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	r.waitPruned("a1")
 	r.git("revert", "--no-edit", "HEAD")
 	r.push("restored")
 	r.await("True", 2*time.Minute)
