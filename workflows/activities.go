@@ -10,6 +10,7 @@ import (
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
+	"orderflow.io/orderflow/internal/fulfillment"
 	"orderflow.io/orderflow/internal/inventory"
 	"orderflow.io/orderflow/internal/money"
 	"orderflow.io/orderflow/internal/notification"
@@ -31,6 +32,8 @@ type Activities struct {
 	Notifier  *notification.Notifier
 	Refunds   *refunds.Service
 	Amends    *amendments.Service
+	Carriers  fulfillment.Carriers
+	Shipments *fulfillment.Store
 	// Outcomes, when set, counts finished orders by status.
 	Outcomes func(status string)
 }

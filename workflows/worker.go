@@ -13,6 +13,7 @@ func NewWorker(c client.Client, acts *Activities, opts worker.Options) worker.Wo
 	w := worker.New(c, contract.TaskQueue, opts)
 	w.RegisterWorkflow(OrderWorkflow)
 	w.RegisterWorkflow(RefundWorkflow)
+	w.RegisterWorkflow(SandboxCarrierWorkflow)
 	w.RegisterActivity(acts)
 	return w
 }

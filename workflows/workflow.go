@@ -221,7 +221,14 @@ func (r *orderRun) run(ctx workflow.Context) (contract.Progress, error) {
 	r.p.Phase = contract.PhaseCompleted
 	r.p.CancelRefused = r.cancel != nil
 	r.complete(ctx)
-	return r.p, r.publish(ctx)
+	if err := r.publish(ctx); err != nil {
+		return r.p, err
+	}
+	// Orders started before fulfillment, and those not shipped, end here.
+	if r.in.Fulfillment != nil && workflow.GetVersion(ctx, fulfillmentChange, workflow.DefaultVersion, 1) == 1 {
+		return r.fulfil(ctx)
+	}
+	return r.p, nil
 }
 
 func (r *orderRun) createOrder(ctx workflow.Context) error {

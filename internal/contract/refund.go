@@ -34,6 +34,9 @@ type RefundInput struct {
 	Amount  string       `json:"amount,omitempty"`
 	Reason  string       `json:"reason,omitempty"`
 	Restock bool         `json:"restock,omitempty"`
+	// Rest refunds whatever is left of the capture (the refund of a lost
+	// parcel); Items and Amount are then empty.
+	Rest bool `json:"rest,omitempty"`
 	// CustomerEmail is where the customer is told (the Order's spec).
 	CustomerEmail string `json:"customerEmail,omitempty"`
 }

@@ -51,6 +51,8 @@ type OrderInput struct {
 	// EditWindow is how long the payment waits after the stock is
 	// reserved, so the order can still be amended (AmendUpdate); 0: none.
 	EditWindow time.Duration `json:"editWindow,omitempty"`
+	// Fulfillment, when set, ships the order once it completed.
+	Fulfillment *FulfillmentInput `json:"fulfillment,omitempty"`
 }
 
 // RecordKey is the key of the order's record in PostgreSQL and of its
@@ -120,6 +122,8 @@ type Progress struct {
 	Items []Item `json:"items,omitempty"`
 	// Amendment is the answer to the last amendment the workflow decided.
 	Amendment *AmendResult `json:"amendment,omitempty"`
+	// Fulfillment is how the order's shipment stands, once it is booked.
+	Fulfillment *Fulfillment `json:"fulfillment,omitempty"`
 }
 
 // StepRecord says when a step completed.

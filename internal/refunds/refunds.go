@@ -65,6 +65,9 @@ func (d Decision) Result() contract.RefundResult {
 // request is the canonical text of what a refund asks, to tell the same
 // request from another one under the same id.
 func request(in contract.RefundInput) string {
+	if in.Rest {
+		return "the rest"
+	}
 	if in.Amount != "" {
 		return "amount " + in.Amount
 	}
@@ -113,19 +116,26 @@ func (s *Service) Accept(ctx context.Context, in contract.RefundInput) (Decision
 		if err != nil {
 			return err
 		}
+		var before int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0) FROM order_refunds WHERE order_uid = $1 AND state <> $2`,
+			key, stateRefused).Scan(&before); err != nil {
+			return err
+		}
+		left := captured - money.Amount(before)
 		amount, why, err := price(ctx, tx, key, in)
+		if in.Rest {
+			amount, why, err = left, "", nil
+			if left <= 0 {
+				why = fmt.Sprintf("refund %s: nothing is left of the capture (%s %s) to refund", in.ID, captured, d.Currency)
+			}
+		}
 		if err != nil {
 			return err
 		}
 		if why != "" {
 			return refuse(ctx, tx, in, &d, amount, why)
 		}
-		var before int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0) FROM order_refunds WHERE order_uid = $1 AND state <> $2`,
-			key, stateRefused).Scan(&before); err != nil {
-			return err
-		}
-		if left := captured - money.Amount(before); amount > left {
+		if amount > left {
 			return refuse(ctx, tx, in, &d, amount, fmt.Sprintf("refund %s of %s %s would exceed what is left of the capture (%s of %s %s)",
 				in.ID, amount, d.Currency, left, captured, d.Currency))
 		}
