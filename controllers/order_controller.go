@@ -104,6 +104,11 @@ type OrderReconciler struct {
 	// EditWindow is the edit window of Orders whose edit-window
 	// annotation sets none (EditWindowAnnotation).
 	EditWindow time.Duration
+	// DefaultCarrier ships the Orders that set no spec.fulfillment (empty:
+	// they are not shipped); DefaultShipBy is the shipping deadline of
+	// those that set no shipBy (0: the workflow's, 48h).
+	DefaultCarrier string
+	DefaultShipBy  time.Duration
 	// Metrics, when set, observes status transitions.
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
@@ -175,6 +180,16 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 func (r *OrderReconciler) reconcileFinished(ctx context.Context, order *v1alpha1.Order) (ctrl.Result, error) {
 	if err := r.finishTerminal(ctx, order); err != nil {
 		return ctrl.Result{}, err
+	}
+	if shipping(order) {
+		res, err := r.reconcileShipping(ctx, order)
+		if err != nil {
+			return res, err
+		}
+		if refunds, err := r.reconcileRefunds(ctx, order); err != nil || !refunds.IsZero() {
+			return refunds, err
+		}
+		return res, nil
 	}
 	if res, err := r.reconcileRefunds(ctx, order); err != nil || !res.IsZero() {
 		return res, err
@@ -273,6 +288,7 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 			"%v; the order starts with the manager's edit window (%s)", err, r.EditWindow)
 	}
 	in.EditWindow = window
+	in.Fulfillment = fulfillmentOf(order, r.DefaultCarrier, r.DefaultShipBy)
 	runID, closed, err := r.Workflows.Start(ctx, in)
 	if err != nil {
 		r.Recorder.Eventf(order, nil, corev1.EventTypeWarning, v1alpha1.ReasonTemporalError, "StartWorkflow",
@@ -381,6 +397,7 @@ func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order
 	} else {
 		r.recordTransitions(order, &orig.Status, &want)
 		r.recordAmendment(order, &orig.Status, &want)
+		r.recordShipping(order, &orig.Status, &want)
 	}
 	if r.Metrics != nil {
 		r.Metrics.observe(order, &orig.Status, &want)

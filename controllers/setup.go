@@ -43,6 +43,11 @@ type Options struct {
 	// before its payment, so it can still be amended; an Order's
 	// orderflow.io/edit-window annotation sets its own. 0: none.
 	EditWindow time.Duration
+	// DefaultCarrier ships Orders that set no spec.fulfillment (empty:
+	// not shipped); DefaultShipBy is the deadline of those that set no
+	// shipBy (0: 48h).
+	DefaultCarrier string
+	DefaultShipBy  time.Duration
 	// DataConverter is the Temporal client's (it decrypts the progress
 	// memo when payloads are encrypted); nil means the SDK's default.
 	DataConverter converter.DataConverter
@@ -113,6 +118,8 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		DefaultTTL:              opts.DefaultTTL,
 		EditWindow:              opts.EditWindow,
+		DefaultCarrier:          opts.DefaultCarrier,
+		DefaultShipBy:           opts.DefaultShipBy,
 		Metrics:                 metrics,
 	}
 	return r, r.SetupWithManager(mgr)

@@ -32,6 +32,7 @@ func desiredStatus(o *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *temporal.S
 		snap = nil // its steps are another order's
 	case snap != nil:
 		applyProgress(&st, snap)
+		applyFulfillment(&st, snap.Progress.Fulfillment, snap.Closed, now)
 	}
 	if wf != nil && st.StartTime == nil {
 		st.StartTime = &now

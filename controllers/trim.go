@@ -54,6 +54,9 @@ func finished(o *v1alpha1.Order) bool {
 	if o.Spec.Cancel && o.Status.Phase == v1alpha1.PhaseCompleted && !refused(&o.Status) {
 		return false // the refusal is still to be written
 	}
+	if shipping(o) {
+		return false // its parcel is still followed
+	}
 	if refundsPending(o) || o.Status.ObservedGeneration != o.Generation {
 		return false // refunds to make, or a spec change still to show
 	}

@@ -215,5 +215,6 @@ func NewActivities(d *db.DB, gateway payment.Gateway, notifier *notification.Not
 		Notifier:  notifier,
 		Refunds:   &refunds.Service{DB: d, Payments: pay, Inventory: inv},
 		Amends:    &amendments.Service{DB: d},
+		Shipments: &fulfillment.Store{DB: d},
 	}
 }

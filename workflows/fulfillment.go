@@ -52,7 +52,7 @@ func (r *orderRun) fulfil(ctx workflow.Context) (contract.Progress, error) {
 	var a *Activities
 	logger := workflow.GetLogger(ctx)
 	in := *r.in.Fulfillment
-	f := &contract.Fulfillment{Carrier: in.Carrier, ShipmentID: contract.ShipmentID(r.in.Namespace, r.in.Name)}
+	f := r.p.Fulfillment
 	booking := fulfillment.Booking{ShipmentID: f.ShipmentID, Order: contract.Key(r.in.Namespace, r.in.Name), Items: r.p.Items}
 	if len(booking.Items) == 0 {
 		booking.Items = r.in.Items
@@ -64,7 +64,6 @@ func (r *orderRun) fulfil(ctx workflow.Context) (contract.Progress, error) {
 		// Refused: nothing ships; the order stays as it completed.
 		_, message := classify(err)
 		f.State, f.Message, f.Ended = contract.ShipmentException, "the booking was refused: "+message, true
-		r.p.Fulfillment = f
 		logger.Warn("Shipment not booked", "shipment", f.ShipmentID, "error", err)
 		return r.p, r.publish(ctx)
 	}
@@ -75,7 +74,6 @@ func (r *orderRun) fulfil(ctx workflow.Context) (contract.Progress, error) {
 	}
 	deadline := now.Add(shipBy)
 	f.State, f.BookedTime, f.ShipBy, f.TrackingNumber = contract.ShipmentBooked, &now, &deadline, booked.TrackingNumber
-	r.p.Fulfillment = f
 	if err := r.recordShipment(ctx); err != nil {
 		return r.p, err
 	}

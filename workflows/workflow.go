@@ -221,11 +221,17 @@ func (r *orderRun) run(ctx workflow.Context) (contract.Progress, error) {
 	r.p.Phase = contract.PhaseCompleted
 	r.p.CancelRefused = r.cancel != nil
 	r.complete(ctx)
+	// Orders started before fulfillment, and those not shipped, end here.
+	// One that ships says so with its completion (a fulfillment with no
+	// state yet), so the controller knows to follow it on.
+	ship := r.in.Fulfillment != nil && workflow.GetVersion(ctx, fulfillmentChange, workflow.DefaultVersion, 1) == 1
+	if ship {
+		r.p.Fulfillment = &contract.Fulfillment{Carrier: r.in.Fulfillment.Carrier, ShipmentID: contract.ShipmentID(r.in.Namespace, r.in.Name)}
+	}
 	if err := r.publish(ctx); err != nil {
 		return r.p, err
 	}
-	// Orders started before fulfillment, and those not shipped, end here.
-	if r.in.Fulfillment != nil && workflow.GetVersion(ctx, fulfillmentChange, workflow.DefaultVersion, 1) == 1 {
+	if ship {
 		return r.fulfil(ctx)
 	}
 	return r.p, nil

@@ -52,6 +52,13 @@ const (
 	// spec is put back), is being applied (Amending) or was put back
 	// (Reverted).
 	ConditionAmended = "Amended"
+	// ConditionShipped and ConditionDelivered follow an order's parcel
+	// (spec.fulfillment): Shipped True once the carrier has it, Delivered
+	// True once it arrived; False with the reason where it stands
+	// (Booking, Booked, InTransit, ShipmentException, ShipByMissed,
+	// ParcelLost, BookingRefused).
+	ConditionShipped   = "Shipped"
+	ConditionDelivered = "Delivered"
 )
 
 // Reasons for the kstatus conditions and events.
@@ -79,7 +86,22 @@ const (
 	// ReasonInvalidAnnotation: an orderflow.io annotation of the Order
 	// could not be read; its default applies.
 	ReasonInvalidAnnotation = "InvalidAnnotation"
+	// Fulfillment (conditions Shipped and Delivered and the Events).
+	ReasonBooking        = "Booking"
+	ReasonBooked         = contract.ReasonBooked
+	ReasonShipped        = contract.ReasonShipped
+	ReasonInTransit      = contract.ReasonInTransit
+	ReasonDelivered      = contract.ReasonDelivered
+	ReasonShipException  = contract.ReasonShipException
+	ReasonParcelLost     = contract.ReasonParcelLost
+	ReasonShipByMissed   = contract.ReasonShipByMissed
+	ReasonBookingRefused = "BookingRefused"
 )
+
+// SandboxCarrierAnnotation picks the sandbox carrier's script for an
+// Order's parcel (deliver, lose, stuck, exception, chaos): a test knob of
+// the built-in sandbox carrier, ignored by real ones.
+const SandboxCarrierAnnotation = "orderflow.io/sandbox-carrier"
 
 // EditWindowAnnotation sets an Order's edit window: how long its payment
 // waits after the stock is reserved, so the order can still be amended. A

@@ -14,6 +14,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.currency) == has(oldSelf.currency) && (!has(self.currency) || self.currency == oldSelf.currency)",message="currency is immutable",fieldPath=".currency"
 // +kubebuilder:validation:XValidation:rule="has(self.paymentMethod) == has(oldSelf.paymentMethod) && (!has(self.paymentMethod) || self.paymentMethod == oldSelf.paymentMethod)",message="paymentMethod is immutable",fieldPath=".paymentMethod"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone once true",fieldPath=".cancel"
+// +kubebuilder:validation:XValidation:rule="has(self.fulfillment) == has(oldSelf.fulfillment) && (!has(self.fulfillment) || self.fulfillment == oldSelf.fulfillment)",message="fulfillment is immutable",fieldPath=".fulfillment"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.refunds) || has(self.refunds) && oldSelf.refunds.all(o, self.refunds.exists(n, n == o))",message="refunds are append-only: an entry never changes or goes away",fieldPath=".refunds"
 type OrderSpec struct {
 	// customerID identifies the customer: 1-64 characters, letters and digits
@@ -86,6 +87,61 @@ type OrderSpec struct {
 	// +listType=map
 	// +listMapKey=id
 	Refunds []RefundRequest `json:"refunds,omitempty"`
+	// fulfillment ships the order once it completed: the workflow books
+	// the parcel with the carrier and follows it to delivery. Without it
+	// the manager's default carrier, if it has one, applies. Fixed at
+	// creation.
+	// +optional
+	Fulfillment *FulfillmentSpec `json:"fulfillment,omitempty"`
+}
+
+// FulfillmentSpec says how an order is shipped.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.shipBy) || (duration(self.shipBy) >= duration('1m') && duration(self.shipBy) <= duration('8760h'))",message="shipBy must be between 1m and 8760h"
+type FulfillmentSpec struct {
+	// carrier is a carrier the worker knows: sandbox (built in) or
+	// webhook (a fulfillment service).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`
+	Carrier string `json:"carrier"`
+	// shipBy is how long the parcel may take to ship after it was booked
+	// (a Go duration, 1m to 8760h; default 48h): past it the order is
+	// marked late, with a Warning Event and an email to the customer.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	ShipBy string `json:"shipBy,omitempty"`
+}
+
+// ShipmentState is where an order's parcel stands.
+// +kubebuilder:validation:Enum=Booked;Shipped;Delivered;Exception;Lost
+type ShipmentState string
+
+// FulfillmentStatus is how an order's parcel stands.
+type FulfillmentStatus struct {
+	// state is Booked, Shipped, Delivered, Exception or Lost; empty while
+	// the booking is made.
+	// +optional
+	State ShipmentState `json:"state,omitempty"`
+	// carrier ships the parcel.
+	Carrier string `json:"carrier"`
+	// trackingNumber is the carrier's.
+	// +optional
+	TrackingNumber string `json:"trackingNumber,omitempty"`
+	// shipBy is the shipping deadline.
+	// +optional
+	ShipBy *metav1.Time `json:"shipBy,omitempty"`
+	// shippedTime is when the carrier took the parcel.
+	// +optional
+	ShippedTime *metav1.Time `json:"shippedTime,omitempty"`
+	// deliveredTime is when the parcel arrived.
+	// +optional
+	DeliveredTime *metav1.Time `json:"deliveredTime,omitempty"`
+	// message is the carrier's word on an exception or a loss, or why the
+	// booking was refused.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // RefundRequest is one partial refund: some items of the order, or an
@@ -285,6 +341,9 @@ type OrderStatus struct {
 	// +optional
 	Refunded string `json:"refunded,omitempty"`
 
+	// fulfillment is how the order's parcel stands (spec.fulfillment).
+	// +optional
+	Fulfillment *FulfillmentStatus `json:"fulfillment,omitempty"`
 	// workflow is the Temporal workflow processing the order.
 	// +optional
 	Workflow *WorkflowRef `json:"workflow,omitempty"`
@@ -299,8 +358,9 @@ type OrderStatus struct {
 
 	// conditions are Ready, Reconciling and Stalled (for kstatus, Flux and
 	// Argo CD), one per workflow step, CancelRefused when a cancel request
-	// came too late, Amended once the items or email were changed, and
-	// Refunded once partial refunds were asked.
+	// came too late, Amended once the items or email were changed,
+	// Refunded once partial refunds were asked, and Shipped and Delivered
+	// for a parcel.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -320,6 +380,7 @@ type OrderStatus struct {
 // +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.step`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Workflow",type=string,JSONPath=`.status.workflow.id`,priority=1
+// +kubebuilder:printcolumn:name="Fulfillment",type=string,JSONPath=`.status.fulfillment.state`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
 type Order struct {
 	metav1.TypeMeta   `json:",inline"`

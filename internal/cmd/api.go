@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
@@ -34,8 +35,12 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		pg   db.Config
 		log  logging
 		opts apiOptions
+		tcfg temporal.Config
+		ship carrierEventOptions
 	)
 	registerPostgres(f, &pg)
+	registerTemporal(f, &tcfg)
+	ship.bindFlags(f)
 	log.register(f)
 	opts.bindFlags(f)
 	if err := f.parse(args); err != nil {
@@ -44,6 +49,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := opts.validate(); err != nil {
 		return err
 	}
+	opts.ui.Namespace = tcfg.Namespace
 	logger := log.logger().WithName("api")
 	ctrl.SetLogger(logger)
 
@@ -84,8 +90,13 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	carrierEvents, closeTemporal, err := ship.carrierEvents(ctx, tcfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeTemporal()
 	reg := prometheus.NewRegistry()
-	srv := &httpapi.Server{
+	srv := &httpapi.Server{CarrierEvents: carrierEvents,
 		Namespace: opts.namespace, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
 		Records: (&orders.Service{DB: database}).Records, Events: events,
 		UI: opts.ui, Log: logger, MaxBody: int64(opts.maxBody), Registry: reg, Ready: database.Ready,
@@ -122,7 +133,6 @@ func (o *apiOptions) bindFlags(f *flags) {
 	f.string(&o.namespace, "namespace", "POD_NAMESPACE", "default", "namespace of the Orders the API creates and serves")
 	f.string(&o.auth, "auth", "API_AUTH", "kubernetes", "kubernetes: act with the caller's bearer token and RBAC; none: serve anyone (local use only)")
 	f.string(&o.ui.Address, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
-	registerTemporalNamespace(f, &o.ui.Namespace)
 	f.int(&o.maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", httpapi.DefaultMaxBody, "largest request body accepted")
 	f.duration(&o.reviewTTL, "auth-token-ttl", "API_AUTH_TOKEN_TTL", kubeauth.DefaultReviewTTL, "how long a caller's TokenReview is trusted: a revoked token stops working (and ends an open live stream) within it")
 	f.duration(&o.accessTTL, "auth-access-ttl", "API_AUTH_ACCESS_TTL", kubeauth.DefaultAccessTTL, "how long an allowing SubjectAccessReview is trusted: a removed permission takes effect within it")
@@ -160,4 +170,26 @@ func (o apiOptions) authorizer(cfg *rest.Config, mgr manager.Manager) (httpapi.A
 	return httpapi.KubernetesAuth{Reviewer: &kubeauth.Reviewer{Reviews: cs, Config: cfg,
 		ClientOptions: client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
 		ReviewTTL:     o.reviewTTL, AccessTTL: o.accessTTL, DeniedTTL: o.deniedTTL}}, nil
+}
+
+// carrierEventOptions turn on POST /api/fulfillment/events: with the secret
+// shared with the fulfillment service, the API verifies its events and
+// signals them to the orders' workflows, for which it dials Temporal.
+type carrierEventOptions struct{ secretFile string }
+
+func (o *carrierEventOptions) bindFlags(f *flags) { registerFulfillmentSecret(f, &o.secretFile) }
+
+// carrierEvents returns the endpoint's settings and what closes its
+// Temporal client; nil settings when no secret is configured.
+func (o carrierEventOptions) carrierEvents(ctx context.Context, tcfg temporal.Config, logger logr.Logger) (*httpapi.CarrierEvents, func(), error) {
+	key, err := secret("FULFILLMENT_WEBHOOK_SECRET", o.secretFile)
+	if err != nil || key == "" {
+		return nil, func() {}, err
+	}
+	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	wf := &temporal.OrderWorkflows{Client: tc, Namespace: tcfg.Namespace}
+	return &httpapi.CarrierEvents{Secret: []byte(key), Signal: wf.CarrierEvent}, tc.Close, nil
 }

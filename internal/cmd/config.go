@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/fulfillment"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/payment"
 	"orderflow.io/orderflow/internal/temporal"
@@ -153,4 +155,50 @@ func (c *smtpConfig) mailer() (*notification.Mailer, error) {
 		return nil, fmt.Errorf("--smtp-host: %w", err)
 	}
 	return m, nil
+}
+
+// carrierConfig sets up the carriers a worker books parcels with: the
+// built-in sandbox always, the webhook carrier when a fulfillment service
+// URL is given. The shared secret comes from the environment or a file,
+// never a flag value.
+type carrierConfig struct {
+	shipAfter, deliverAfter time.Duration
+	webhookURL              string
+	secretFile              string
+}
+
+func (c *carrierConfig) register(f *flags) {
+	f.duration(&c.shipAfter, "sandbox-ship-after", "SANDBOX_SHIP_AFTER", 2*time.Second, "how long after booking the sandbox carrier ships a parcel")
+	f.duration(&c.deliverAfter, "sandbox-deliver-after", "SANDBOX_DELIVER_AFTER", 3*time.Second, "how long after shipping the sandbox carrier delivers (or loses) it")
+	f.string(&c.webhookURL, "fulfillment-webhook-url", "FULFILLMENT_WEBHOOK_URL", "", "fulfillment service URL the webhook carrier POSTs bookings to, signed with the shared secret; empty: no webhook carrier")
+	registerFulfillmentSecret(f, &c.secretFile)
+}
+
+// registerFulfillmentSecret binds the file of the secret shared with the
+// fulfillment service: bookings are signed and its events verified with it.
+func registerFulfillmentSecret(f *flags, file *string) {
+	f.string(file, "fulfillment-webhook-secret-file", "FULFILLMENT_WEBHOOK_SECRET_FILE", "", "file holding the secret shared with the fulfillment service (a mounted Secret); else FULFILLMENT_WEBHOOK_SECRET")
+}
+
+func (c *carrierConfig) carriers(start func(context.Context, fulfillment.SandboxRun) error) (fulfillment.Carriers, error) {
+	if c.shipAfter < 0 || c.deliverAfter < 0 {
+		return nil, fmt.Errorf("--sandbox-ship-after and --sandbox-deliver-after: want durations of 0 or more")
+	}
+	cs := fulfillment.Carriers{"sandbox": &fulfillment.Sandbox{Start: start, ShipAfter: c.shipAfter, DeliverAfter: c.deliverAfter}}
+	if c.webhookURL == "" {
+		return cs, nil
+	}
+	u, err := url.Parse(c.webhookURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--fulfillment-webhook-url %q: want an http(s) URL", c.webhookURL)
+	}
+	key, err := secret("FULFILLMENT_WEBHOOK_SECRET", c.secretFile)
+	if err != nil {
+		return nil, fmt.Errorf("--fulfillment-webhook-url: %w", err)
+	}
+	if key == "" {
+		return nil, fmt.Errorf("--fulfillment-webhook-url: bookings are signed: set FULFILLMENT_WEBHOOK_SECRET or --fulfillment-webhook-secret-file")
+	}
+	cs["webhook"] = &fulfillment.Webhook{URL: c.webhookURL, Secret: []byte(key)}
+	return cs, nil
 }

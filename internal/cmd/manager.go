@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -94,6 +95,8 @@ func (o *controllerOptions) bindFlags(f *flags) {
 	f.duration(&o.Resync, "resync", "RESYNC", o.Resync, "safety-net requeue of running Orders")
 	f.float(&o.ResyncReads, "resync-reads", "RESYNC_READS", o.ResyncReads, "workflow reads per second the safety-net resync may make")
 	f.duration(&o.EditWindow, "edit-window", "EDIT_WINDOW", o.EditWindow, "how long an order's payment waits after its stock is reserved, so the order can still be amended (an Order's orderflow.io/edit-window annotation sets its own); 0 none")
+	f.string(&o.DefaultCarrier, "fulfillment-carrier", "FULFILLMENT_CARRIER", "", "carrier that ships the Orders setting no spec.fulfillment (sandbox, webhook); empty: those are not shipped")
+	f.duration(&o.DefaultShipBy, "ship-by", "SHIP_BY", 48*time.Hour, "shipping deadline of the Orders whose spec.fulfillment sets no shipBy")
 	f.int(&o.ttlSeconds, "ttl-seconds-after-finished", "TTL_SECONDS_AFTER_FINISHED", 0, "delete finished Orders that set no spec.ttlSecondsAfterFinished this many seconds after they finished (records stay in PostgreSQL); 0 never")
 }
 
@@ -107,11 +110,21 @@ func (o *controllerOptions) complete(tcfg temporal.Config) error {
 	if o.EditWindow < 0 || o.EditWindow > 24*time.Hour {
 		return fmt.Errorf("--edit-window %s: want 0 (none) to 24h", o.EditWindow)
 	}
+	if o.DefaultShipBy < time.Minute || o.DefaultShipBy > 8760*time.Hour {
+		return fmt.Errorf("--ship-by %s: want 1m to 8760h", o.DefaultShipBy)
+	}
+	if o.DefaultCarrier != "" && !carrierName.MatchString(o.DefaultCarrier) {
+		return fmt.Errorf("--fulfillment-carrier %q: want a carrier name (lower-case letters, digits, '-')", o.DefaultCarrier)
+	}
 	o.TemporalNamespace = tcfg.Namespace
 	var err error
 	o.DataConverter, _, err = tcfg.Converters()
 	return err
 }
+
+// carrierName is the form of a carrier's name, as spec.fulfillment.carrier
+// takes it.
+var carrierName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 // servingOptions are the manager's own endpoints.
 type servingOptions struct{ metricsAddr, probeAddr, pprofAddr string }

@@ -52,6 +52,8 @@ type Server struct {
 	UI      temporal.UI
 	Log     logr.Logger
 	MaxBody int64
+	// CarrierEvents, when set, takes a fulfillment service's signed events.
+	CarrierEvents *CarrierEvents
 	// Registry, when set, receives the request metrics.
 	Registry prometheus.Registerer
 
@@ -89,6 +91,7 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 	handle("POST /api/orders/{id}/cancel", s.authorized("patch", s.cancelOrder))
 	handle("POST /api/orders/{id}/refunds", s.authorized("patch", s.refundOrder))
 	handle("GET /api/products", s.authorized("", s.listProducts))
+	handle("POST /api/fulfillment/events", s.logged(http.HandlerFunc(s.carrierEvent)))
 	handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Code: "NotFound", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	}))

@@ -100,6 +100,30 @@ func (t *OrderWorkflows) Cancel(ctx context.Context, workflowID, reason string) 
 	return nil
 }
 
+// CarrierEvent brings a carrier's event to the workflow of the order its
+// shipment id names: ErrNotFound when there is no such order, ErrClosed
+// when its workflow ended (its parcel's fate is known).
+func (t *OrderWorkflows) CarrierEvent(ctx context.Context, ev contract.CarrierEvent) error {
+	namespace, name, ok := contract.ParseShipmentID(ev.ShipmentID)
+	if !ok {
+		return ErrNotFound
+	}
+	t.count("SignalWorkflowExecution")
+	id := contract.WorkflowID(namespace, name)
+	err := t.Client.SignalWorkflow(ctx, id, "", contract.CarrierEventSignal, ev)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		if _, derr := t.Describe(ctx, id); errors.Is(derr, ErrNotFound) {
+			return ErrNotFound
+		}
+		return ErrClosed
+	}
+	if err != nil {
+		return fmt.Errorf("signal workflow %s: %w", id, err)
+	}
+	return nil
+}
+
 // Describe reads the workflow's current progress.
 func (t *OrderWorkflows) Describe(ctx context.Context, workflowID string) (Snapshot, error) {
 	t.count("DescribeWorkflowExecution")
