@@ -24,6 +24,12 @@
 # (probes, metrics, the codec server and /debug/pprof), DEV_MAILPIT_PORT 8025
 # (mailpit's web UI and API), DEV_SMTP_PORT 1025, DEV_STRIPE_MOCK_PORT 12111.
 #
+# Fulfillment: Orders with spec.fulfillment ship with the worker's
+# carriers (the built-in sandbox; DEV_FULFILLMENT_WEBHOOK_URL adds the
+# webhook carrier); DEV_FULFILLMENT_CARRIER ships every other Order too.
+# The secret shared with a fulfillment service is made on first start
+# ($DEV_DIR/fulfillment-secret): the API verifies carrier events with it.
+#
 # DEV_GITOPS=1 (make gitops) adds Flux: a git server on loopback
 # (DEV_GIT_PORT 3000, repositories under $DEV_DIR/git), Flux's
 # source-controller (artifacts on DEV_FLUX_PORT 9790, metrics and probes on
@@ -274,6 +280,11 @@ SQL
     (umask 077 && echo "dev-1=$(openssl rand -base64 32)" >"$dev/codec-keys")
     say "made the payload encryption key ($dev/codec-keys)"
   fi
+  # The secret shared with a fulfillment service: bookings are signed and
+  # its events (POST /api/fulfillment/events) verified with it.
+  if [ ! -s "$dev/fulfillment-secret" ]; then
+    (umask 077 && openssl rand -hex 32 >"$dev/fulfillment-secret")
+  fi
 
   if [ "$temporal_mode" = server ]; then
     temporal_server
@@ -331,14 +342,14 @@ SQL
   fi
 
   # OrderFlow itself.
-  export CODEC_KEYS_FILE=$dev/codec-keys
-  start worker "$worker_port" env "${gateway_env[@]}" SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_TLS=none \
+  export CODEC_KEYS_FILE=$dev/codec-keys FULFILLMENT_WEBHOOK_SECRET_FILE=$dev/fulfillment-secret
+  start worker "$worker_port" env "${gateway_env[@]}" FULFILLMENT_WEBHOOK_URL="${DEV_FULFILLMENT_WEBHOOK_URL:-}" SMTP_HOST=127.0.0.1 SMTP_PORT="$smtp_port" SMTP_TLS=none \
     SMTP_USERNAME=orderflow SMTP_PASSWORD="${DEV_SMTP_PASSWORD:-orderflow}" \
     SMTP_FROM="OrderFlow <orders@orderflow.localhost>" "$bin/orderflow" worker --bind-address "127.0.0.1:$worker_port" --pprof \
     --codec-server --codec-server-auth none \
     --codec-server-origins "http://localhost:$temporal_ui_port,http://127.0.0.1:$temporal_ui_port"
   wait_for worker 60 curl -fsS "http://127.0.0.1:$worker_port/readyz"
-  start manager "$manager_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" manager \
+  start manager "$manager_port" env KUBECONFIG="$kubeconfig" FULFILLMENT_CARRIER="${DEV_FULFILLMENT_CARRIER:-}" "$bin/orderflow" manager \
     --metrics-bind-address "127.0.0.1:$manager_port" --health-probe-bind-address "127.0.0.1:$((manager_port + 1))" \
     --pprof-bind-address "127.0.0.1:$((manager_port + 3))" \
     --temporal-ui "http://localhost:$temporal_ui_port"

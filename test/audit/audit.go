@@ -149,6 +149,11 @@ func (e *Env) Place(t testing.TB, ns string, n int, reapply bool, inject func())
 			case Declined:
 				o.Spec.PaymentMethod = "pm_card_chargeDeclined"
 			}
+			if i%4 == 1 {
+				// A quarter ship with the sandbox carrier, whatever they are
+				// meant to do: only the completed may ever be booked.
+				o.Spec.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "sandbox"}
+			}
 			if reapply && k != Deleted {
 				o.Spec.DeletionPolicy = v1alpha1.DeletionOrphan
 			}
@@ -375,6 +380,7 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 			fail("%s has %d workflow runs", p.Name, n)
 		}
 	}
+	e.auditShipments(ctx, ns, books, fail)
 	if after := e.Stock(t); stockBefore-after != reserved {
 		fail("stock %d -> %d, but completed orders reserved %d", stockBefore, after, reserved)
 	}
@@ -538,5 +544,40 @@ func (e *Env) AwaitCharges(ctx context.Context, ns string, timeout time.Duration
 			return h, err
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// auditShipments checks the shipments booked for the orders of ns against
+// their orders and the provider's books: every shipped order completed and
+// was charged once; none both delivered and refunded as lost.
+func (e *Env) auditShipments(ctx context.Context, ns string, books map[string]payment.Account, fail func(string, ...any)) {
+	rows, err := e.DB.Query(ctx, `
+		SELECT s.order_uid, s.state, o.status,
+			EXISTS (SELECT 1 FROM order_refunds r WHERE r.order_uid = s.order_uid AND r.refund_id = $2 AND r.state <> 'refused')
+		FROM shipments s JOIN orders o ON o.uid = s.order_uid WHERE s.order_uid LIKE $1`, ns+"/%", contract.LostRefundID)
+	if err != nil {
+		fail("shipments: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, state, status string
+		var lostRefund bool
+		if err := rows.Scan(&key, &state, &status, &lostRefund); err != nil {
+			fail("shipments: %v", err)
+			return
+		}
+		if status != "completed" {
+			fail("%s was shipped (%s) but is %s", key, state, status)
+		}
+		if a := books[key]; len(a.Charges) != 1 || a.Captured() <= 0 {
+			fail("%s was shipped (%s) but the provider holds %d charge(s) for it", key, state, len(a.Charges))
+		}
+		if state == contract.ShipmentDelivered && lostRefund {
+			fail("%s was both delivered and refunded as lost", key)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		fail("shipments: %v", err)
 	}
 }

@@ -130,6 +130,7 @@ func testScenarios(t *testing.T) {
 	t.Run("invalid", func(t *testing.T) { scenarios.Invalid(t, tg) })
 	t.Run("partial refunds", func(t *testing.T) { scenarios.PartialRefunds(t, tg) })
 	t.Run("amendments", func(t *testing.T) { scenarios.Amendments(t, tg) })
+	t.Run("fulfillment", func(t *testing.T) { scenarios.Fulfillment(t, tg) })
 }
 
 func apply(t *testing.T, manifest string) {

@@ -79,6 +79,9 @@ func secretsInLogs(dir string) error {
 	}
 	forbidden := append([]string{"pm_card_visa", "pm_card_chargeDeclined", "orderflow:orderflow@", "password=orderflow",
 		"POSTGRES_PASSWORD=", "PRIVATE KEY", "Bearer ", smtpPassword, "sk_test_", "sk_live_"}, tokensUsed...)
+	if shared, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "fulfillment-secret")); err == nil && len(strings.TrimSpace(string(shared))) > 0 {
+		forbidden = append(forbidden, strings.TrimSpace(string(shared)))
+	}
 	keys, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "codec-keys"))
 	if err != nil {
 		return fmt.Errorf("the stack's codec keys: %w", err)
@@ -179,3 +182,5 @@ func TestACompletedOrderIsRefundedInPartWithKubectl(t *testing.T) {
 func TestAnOrderIsChangedWithKubectlUntilItsPayment(t *testing.T) {
 	scenarios.Amendments(t, target(t))
 }
+
+func TestOrdersShipWithTheSandboxCarrier(t *testing.T) { scenarios.Fulfillment(t, target(t)) }

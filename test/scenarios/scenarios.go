@@ -339,3 +339,70 @@ func Amendments(t *testing.T, tg Target) {
 		t.Fatalf("applied again: total %s; want 1349.89", total)
 	}
 }
+
+const shippable = `apiVersion: orderflow.io/v1alpha1
+kind: Order
+metadata:
+  name: %s
+  annotations: {orderflow.io/sandbox-carrier: %s}
+spec:
+  customerID: CUST-020
+  customerEmail: parcel@example.com
+  items:
+  - {productID: PROD-002, quantity: 1}
+  fulfillment: {carrier: sandbox, shipBy: 1h}
+`
+
+// Fulfillment ships orders with the sandbox carrier, as kubectl shows
+// them: Ready once paid and notified, then Booked → Shipped → Delivered
+// (kubectl wait --for=condition=Delivered), events sent twice and out of
+// order applied once, a lost parcel refunded at the provider, and the
+// carrier fixed once placed.
+func Fulfillment(t *testing.T, tg Target) {
+	for name, script := range map[string]string{"ship-me": "deliver", "ship-chaos": "chaos", "ship-lost": "lose"} {
+		if out, err := tg.Kubectl(fmt.Sprintf(shippable, name, script), "-n", tg.Namespace, "apply", "-f", "-"); err != nil {
+			t.Fatalf("kubectl apply %s: %v\n%s", name, err, out)
+		}
+	}
+	tg.kubectl(t, "wait", "--for=condition=Ready", "order/ship-me", "order/ship-chaos", "order/ship-lost", "--timeout=60s")
+	tg.kubectl(t, "wait", "--for=condition=Delivered", "order/ship-me", "order/ship-chaos", "--timeout=90s")
+	for _, name := range []string{"ship-me", "ship-chaos"} {
+		got := tg.kubectl(t, "get", "order", name, "-o", `jsonpath={.status.fulfillment.state} {.status.fulfillment.trackingNumber} {.status.conditions[?(@.type=="Shipped")].status}`)
+		if f := strings.Fields(got); len(f) != 3 || f[0] != "Delivered" || !strings.HasPrefix(f[1], "SBX") || f[2] != "True" {
+			t.Fatalf("%s: %q; want Delivered, an SBX tracking number, Shipped True", name, got)
+		}
+		if state := tg.queryString(t, `SELECT state FROM shipments WHERE order_uid = $1`, tg.key(name)); state != "Delivered" {
+			t.Fatalf("%s: the shipment's record says %s", name, state)
+		}
+		if n, _ := tg.charges(t, name); n != 1 {
+			t.Fatalf("%s: %d charges at the provider", name, n)
+		}
+	}
+	if wide := tg.kubectl(t, "get", "order", "ship-me", "-o", "wide"); !strings.Contains(wide, "FULFILLMENT") || !strings.Contains(wide, "Delivered") {
+		t.Fatalf("kubectl get -o wide shows no fulfillment:\n%s", wide)
+	}
+
+	tg.waitJSONPath(t, "order/ship-lost", `{.status.conditions[?(@.type=="Delivered")].reason}`, "ParcelLost")
+	tg.waitJSONPath(t, "order/ship-lost", "{.status.refunds[0].state}", "Refunded")
+	_, cents := tg.charges(t, "ship-lost")
+	refunded := tg.queryInt(t, `SELECT coalesce(sum(r.amount_cents), 0)::int FROM payment_sandbox.refunds r
+		JOIN payment_sandbox.charges c ON c.id = r.charge_id WHERE c.idempotency_key = $1`, "capture-"+tg.key("ship-lost"))
+	if refunded != cents || cents == 0 {
+		t.Fatalf("lost parcel: the provider refunded %d of %d cents captured; want all", refunded, cents)
+	}
+	if out := tg.kubectl(t, "describe", "order", "ship-lost"); !strings.Contains(out, "ParcelLost") {
+		t.Fatalf("describe does not show the lost parcel:\n%s", out)
+	}
+	if out, err := tg.Kubectl("", "-n", tg.Namespace, "patch", "order", "ship-me", "--type", "merge", "-p", `{"spec":{"fulfillment":{"carrier":"webhook"}}}`); err == nil || !strings.Contains(out, "fulfillment is immutable") {
+		t.Fatalf("changing the carrier: %v\n%s", err, out)
+	}
+}
+
+func (tg Target) queryString(t testing.TB, q string, args ...any) string {
+	t.Helper()
+	var s string
+	if err := tg.DB.QueryRow(context.Background(), q, args...).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s
+}
