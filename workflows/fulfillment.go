@@ -2,10 +2,13 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -270,3 +273,21 @@ func SandboxCarrierWorkflow(ctx workflow.Context, run fulfillment.SandboxRun) er
 
 // SandboxWorkflowID is the sandbox carrier workflow's id for a shipment.
 func SandboxWorkflowID(shipmentID string) string { return "sandbox-carrier/" + shipmentID }
+
+// SandboxStarter starts the sandbox carrier's workflow for a parcel, once
+// per shipment: a booking retried, or made again after the parcel's script
+// ended, finds the one there is. It is the sandbox carrier's Start.
+func SandboxStarter(tc client.Client) func(context.Context, fulfillment.SandboxRun) error {
+	return func(ctx context.Context, run fulfillment.SandboxRun) error {
+		_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: SandboxWorkflowID(run.ShipmentID), TaskQueue: contract.TaskQueue,
+			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		}, SandboxCarrierWorkflow, run)
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return nil
+		}
+		return err
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"orderflow.io/orderflow/internal/contract"
+	"orderflow.io/orderflow/internal/fulfillment"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/orders"
@@ -92,6 +93,8 @@ func realWorker(t *testing.T) *env {
 		}
 		gw := &flakyGateway{ledger: ledger}
 		acts := workflows.NewActivities(db, gw, &notification.Notifier{Log: logr.Discard()})
+		acts.Carriers = fulfillment.Carriers{"sandbox": &fulfillment.Sandbox{Start: workflows.SandboxStarter(tc),
+			ShipAfter: 200 * time.Millisecond, DeliverAfter: 300 * time.Millisecond}}
 		w := workflows.NewWorker(tc, acts, worker.Options{})
 		if err := w.Start(); err != nil {
 			setupErr = err

@@ -22,7 +22,8 @@ import (
 // were keyed by namespace/name (their input has no key: they go by UID),
 // history-v2-* while progress was still published after the payment; they
 // stay while orders that old can be in flight. history-refund* are partial
-// refunds (RefundWorkflow). Each replays on a worker
+// refunds (RefundWorkflow); history-shipped and history-parcel-lost ship a
+// completed order (fulfillment, a lost parcel refunded). Each replays on a worker
 // without payload encryption and on one with it (the codec passes payloads
 // written before encryption through): turning encryption on does not break
 // orders in flight.

@@ -15,9 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,7 +23,6 @@ import (
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
-	"orderflow.io/orderflow/internal/fulfillment"
 	"orderflow.io/orderflow/internal/kubeauth"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/temporal"
@@ -95,7 +91,7 @@ func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 		Mailer: mailer,
 	})
 	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }
-	if acts.Carriers, err = ship.carriers(sandboxStarter(tc)); err != nil {
+	if acts.Carriers, err = ship.carriers(workflows.SandboxStarter(tc)); err != nil {
 		return err
 	}
 	w := workflows.NewWorker(tc, acts, opts.worker())
@@ -288,22 +284,4 @@ func newCodecServer(tcfg temporal.Config, auth, origins string) (http.Handler, e
 		return nil, fmt.Errorf("--codec-server-auth %q: want kubernetes or none", auth)
 	}
 	return s.Handler(), nil
-}
-
-// sandboxStarter starts the sandbox carrier's workflow for a parcel, once
-// per shipment: a booking retried, or made again after the parcel's script
-// ended, finds the one there is.
-func sandboxStarter(tc tclient.Client) func(context.Context, fulfillment.SandboxRun) error {
-	return func(ctx context.Context, run fulfillment.SandboxRun) error {
-		_, err := tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
-			ID: workflows.SandboxWorkflowID(run.ShipmentID), TaskQueue: contract.TaskQueue,
-			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		}, workflows.SandboxCarrierWorkflow, run)
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &started) {
-			return nil
-		}
-		return err
-	}
 }
