@@ -34,13 +34,15 @@ type orderView struct {
 	// Amendment says how the last change of items or email stands: its
 	// state (Amended, Amending, Reverted or the reason it was refused) and
 	// message.
-	Amendment      *amendmentView `json:"amendment,omitempty"`
-	WorkflowID     string         `json:"workflowID,omitempty"`
-	WorkflowURL    string         `json:"workflowURL,omitempty"`
-	CreatedAt      *time.Time     `json:"createdAt,omitempty"`
-	StartTime      *time.Time     `json:"startTime,omitempty"`
-	CompletionTime *time.Time     `json:"completionTime,omitempty"`
-	Terminal       bool           `json:"terminal"`
+	Amendment *amendmentView `json:"amendment,omitempty"`
+	// Fulfillment is how the order's parcel stands (status.fulfillment).
+	Fulfillment    *v1alpha1.FulfillmentStatus `json:"fulfillment,omitempty"`
+	WorkflowID     string                      `json:"workflowID,omitempty"`
+	WorkflowURL    string                      `json:"workflowURL,omitempty"`
+	CreatedAt      *time.Time                  `json:"createdAt,omitempty"`
+	StartTime      *time.Time                  `json:"startTime,omitempty"`
+	CompletionTime *time.Time                  `json:"completionTime,omitempty"`
+	Terminal       bool                        `json:"terminal"`
 }
 
 type refundView struct {
@@ -88,6 +90,7 @@ func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 		v.Items = append(v.Items, itemView{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
 	}
 	v.Refunded = o.Status.Refunded
+	v.Fulfillment = o.Status.Fulfillment
 	if c := meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionAmended); c != nil {
 		v.Amendment = &amendmentView{State: c.Reason, Accepted: c.Status == metav1.ConditionTrue, Message: c.Message}
 	}
