@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"orderflow.io/orderflow/api/v1alpha1"
@@ -46,27 +47,42 @@ func fulfillmentEnded(reason string) bool {
 	return reason == v1alpha1.ReasonDelivered || reason == v1alpha1.ReasonParcelLost || reason == v1alpha1.ReasonBookingRefused
 }
 
+// shippingResync is how often, in Resyncs, a shipping order is read
+// again when nothing came from the watcher: a parcel's news is rare and
+// not urgent, and thousands of parcels may be on their way.
+const shippingResync = 10
+
 // reconcileShipping mirrors the parcel of a completed order into its status
-// while the workflow follows it: from the followed progress, read again
-// with Describe when none came for a Resync.
+// while its workflow follows it. The workflow is parked (not followed: see
+// temporal.HistoryFollower); its changes come from the watcher's listing.
+// The cached progress is applied as it comes; with none cached (a manager
+// just started), the workflow is read once, as the resync's read limiter
+// allows, and the Order otherwise comes back every shippingResync Resyncs.
 func (r *OrderReconciler) reconcileShipping(ctx context.Context, order *v1alpha1.Order) (ctrl.Result, error) {
 	id := workflowID(order)
-	snap, err := r.snapshot(ctx, order, id)
-	if err != nil {
-		return ctrl.Result{}, err
+	later := ctrl.Result{RequeueAfter: wait.Jitter(shippingResync*r.Resync, 0.5)}
+	snap, ok := r.Progress.Get(id)
+	if !ok || r.now().Sub(snap.Fetched) > shippingResync*r.Resync {
+		if r.ResyncReads != nil && !r.ResyncReads.Allow() && ok {
+			return later, nil // busy: the cached progress stands a while longer
+		}
+		read, err := r.snapshot(ctx, order, id)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if read == nil {
+			return later, nil
+		}
+		snap = *read
 	}
-	if snap == nil {
-		return ctrl.Result{RequeueAfter: r.Resync}, nil
-	}
-	r.follow(id, snap.RunID, snap)
-	if err := r.writeStatus(ctx, order, nil, snap); err != nil {
+	if err := r.writeStatus(ctx, order, nil, &snap); err != nil {
 		return ctrl.Result{}, err
 	}
 	if !shipping(order) {
 		r.written.Delete(order.UID)
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: r.Resync}, nil
+	return later, nil
 }
 
 // applyFulfillment copies the parcel's progress into the status and sets

@@ -29,6 +29,10 @@ import (
 // moves, unlike visibility, which the ProgressWatcher lists as a slow
 // safety net.
 //
+// A workflow that goes on after its order completed, to follow a parcel
+// (Snapshot.Parked), is followed until it says so, then left to the
+// watcher.
+//
 // A follower costs one open call while its workflow waits and one call per
 // batch of events; nothing while no order runs. It starts from the first
 // event, so a follower started after a manager restart or a leader
@@ -182,7 +186,10 @@ func (f *HistoryFollower) follow(ctx context.Context, workflowID, runID string) 
 				}
 				f.Changed(last.Namespace, last.Name)
 			}
-			if snap.Closed {
+			if snap.Closed || snap.Parked() {
+				// A parked workflow's changes (a parcel's news) are few and
+				// not urgent: the watcher lists them. A long poll held for
+				// days per parcel would crowd out the orders in flight.
 				return
 			}
 		}

@@ -157,3 +157,36 @@ func TestTheFollowerRetriesWhileTemporalIsDownAndReportsATermination(t *testing.
 		t.Fatalf("polls with tokens %q; want the failed ones retried from the same token", h.calls)
 	}
 }
+
+// TestTheFollowerLeavesAParkedWorkflowToTheWatcher: once an order
+// completed and its workflow follows a parcel, the follower reports that
+// progress and stops: it holds no long poll for days. The cache keeps the
+// parked workflow (not settled) and counts it among those that may still
+// change, so the watcher lists at its full rate.
+func TestTheFollowerLeavesAParkedWorkflowToTheWatcher(t *testing.T) {
+	parked := progressEvent(t, 2, contract.PhaseCompleted)
+	memo, err := converter.GetDefaultDataConverter().ToPayload(contract.Progress{Seq: 2, Namespace: "shop", Name: "o1",
+		Phase: contract.PhaseCompleted, UpdateTime: time.Now(), Fulfillment: &contract.Fulfillment{Carrier: "sandbox", State: contract.ShipmentBooked}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parked.GetWorkflowPropertiesModifiedEventAttributes().UpsertedMemo.Fields[contract.ProgressMemoKey] = memo
+	h := &scriptedHistory{answers: []any{
+		[]*historypb.HistoryEvent{progressEvent(t, 1, contract.PhaseProcessing)},
+		[]*historypb.HistoryEvent{parked},
+		[]*historypb.HistoryEvent{}, // never asked for: the follower stopped
+	}}
+	changed, snap := follow(t, h)
+	if len(changed) != 2 || snap.Closed || !snap.Parked() || snap.Settled() {
+		t.Fatalf("Changed told %v, cached %+v", changed, snap)
+	}
+	if len(h.calls) != 2 {
+		t.Fatalf("%d polls; want the follower to stop at the parked progress", len(h.calls))
+	}
+	c := NewProgressCache()
+	c.Put("order/shop/o1", snap)
+	c.EvictClosedBefore(time.Now().Add(time.Hour))
+	if _, ok := c.Get("order/shop/o1"); !ok || c.Running() != 1 {
+		t.Fatalf("a parked workflow: kept %v, running %d; want kept, and the watcher at its full rate", ok, c.Running())
+	}
+}

@@ -32,6 +32,19 @@ type Snapshot struct {
 	Changed time.Time
 }
 
+// Parked says the workflow goes on after its order finished: it follows
+// the parcel of a completed order, for days maybe, and changes seldom.
+func (s Snapshot) Parked() bool {
+	f := s.Progress.Fulfillment
+	return !s.Closed && s.Progress.Phase.Terminal() && f != nil && !f.Ended
+}
+
+// Settled says nothing more will change in what the workflow reports: it
+// closed, or its order finished and it follows no parcel.
+func (s Snapshot) Settled() bool {
+	return s.Closed || s.Progress.Phase.Terminal() && !s.Parked()
+}
+
 // ErrNotFound is returned when an order has no workflow.
 var ErrNotFound = errors.New("workflow not found")
 

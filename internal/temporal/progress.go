@@ -49,24 +49,28 @@ func (c *ProgressCache) Put(workflowID string, s Snapshot) bool {
 	return !ok || old.Progress.Seq != s.Progress.Seq || old.Closed != s.Closed || old.RunID != s.RunID
 }
 
-// EvictClosedBefore drops the closed workflows that last changed before t.
+// EvictClosedBefore drops the settled workflows (Snapshot.Settled) that
+// last changed before t.
 func (c *ProgressCache) EvictClosedBefore(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, s := range c.byID {
-		if s.Closed && s.Changed.Before(t) {
+		if s.Settled() && s.Changed.Before(t) {
 			delete(c.byID, id)
 		}
 	}
 }
 
-// Running returns how many cached workflows have not closed.
+// Running returns how many cached workflows may still change: an order in
+// flight, or a parcel followed (Snapshot.Settled is false). While there
+// are any, the watcher lists at its full rate: one query per interval,
+// however many.
 func (c *ProgressCache) Running() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for _, s := range c.byID {
-		if !s.Closed {
+		if !s.Settled() {
 			n++
 		}
 	}
