@@ -70,6 +70,17 @@ func TestTheAPIServerRefusesInvalidOrdersNamingTheField(t *testing.T) {
 		{"restock of an amount", func(s *v1alpha1.OrderSpec) {
 			s.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00", Restock: true}}
 		}, "spec.refunds[0]"},
+		{"fulfillment without a carrier", func(s *v1alpha1.OrderSpec) { s.Fulfillment = &v1alpha1.FulfillmentSpec{} }, "spec.fulfillment.carrier"},
+		{"carrier with capitals", func(s *v1alpha1.OrderSpec) { s.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "UPS"} }, "spec.fulfillment.carrier"},
+		{"shipBy not a duration", func(s *v1alpha1.OrderSpec) {
+			s.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "sandbox", ShipBy: "two days"}
+		}, "spec.fulfillment.shipBy"},
+		{"shipBy too short", func(s *v1alpha1.OrderSpec) {
+			s.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "sandbox", ShipBy: "30s"}
+		}, "spec.fulfillment"},
+		{"shipBy over a year", func(s *v1alpha1.OrderSpec) {
+			s.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "sandbox", ShipBy: "8761h"}
+		}, "spec.fulfillment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOrder(ns, "invalid").build()
@@ -87,7 +98,7 @@ func TestTheAPIServerRefusesInvalidOrdersNamingTheField(t *testing.T) {
 }
 
 // TestEditsToWhatIsFixedAreRefusedAndCancelIsOneWay: the customer, the
-// currency and the payment method never change; items and email may (an
+// currency, the payment method and the fulfillment never change; items and email may (an
 // amendment, which the order's workflow accepts or refuses).
 func TestEditsToWhatIsFixedAreRefusedAndCancelIsOneWay(t *testing.T) {
 	c := kube(t)
@@ -105,6 +116,7 @@ func TestEditsToWhatIsFixedAreRefusedAndCancelIsOneWay(t *testing.T) {
 		{"customer", func(s *v1alpha1.OrderSpec) { s.CustomerID = "OTHER" }, "spec.customerID"},
 		{"currency added", func(s *v1alpha1.OrderSpec) { s.Currency = "EUR" }, "spec.currency"},
 		{"payment method", func(s *v1alpha1.OrderSpec) { s.PaymentMethod = "pm_card_chargeDeclined" }, "spec.paymentMethod"},
+		{"fulfillment added", func(s *v1alpha1.OrderSpec) { s.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "sandbox"} }, "spec.fulfillment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			edited := &v1alpha1.Order{}
@@ -214,6 +226,16 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 		}(),
 		"price zero": newOrder(ns, "zero").items(item("PROD-002", 1, "0")).build(),
 		"big price":  newOrder(ns, "big").items(item("PROD-002", 1, "999999999999.99")).build(),
+		"shipped within a minute or a year": func() *v1alpha1.Order {
+			o := newOrder(ns, "ship-minute").build()
+			o.Spec.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "sandbox", ShipBy: "1m"}
+			return o
+		}(),
+		"shipped by the default": func() *v1alpha1.Order {
+			o := newOrder(ns, "ship-year").build()
+			o.Spec.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "my-carrier-2", ShipBy: "8760h"}
+			return o
+		}(),
 	} {
 		if err := c.Create(context.Background(), o); err != nil {
 			t.Errorf("%s refused: %v", name, err)
