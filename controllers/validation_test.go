@@ -226,12 +226,12 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 		}(),
 		"price zero": newOrder(ns, "zero").items(item("PROD-002", 1, "0")).build(),
 		"big price":  newOrder(ns, "big").items(item("PROD-002", 1, "999999999999.99")).build(),
-		"shipped within a minute or a year": func() *v1alpha1.Order {
+		"shipBy of a minute": func() *v1alpha1.Order {
 			o := newOrder(ns, "ship-minute").build()
 			o.Spec.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "sandbox", ShipBy: "1m"}
 			return o
 		}(),
-		"shipped by the default": func() *v1alpha1.Order {
+		"shipBy of a year, a carrier of its own": func() *v1alpha1.Order {
 			o := newOrder(ns, "ship-year").build()
 			o.Spec.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "my-carrier-2", ShipBy: "8760h"}
 			return o
