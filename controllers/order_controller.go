@@ -175,24 +175,26 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	return ctrl.Result{RequeueAfter: wait.Jitter(r.Resync, 0.5)}, nil
 }
 
-// reconcileFinished lets go of an Order that reached its end, makes its
-// partial refunds and deletes it when its TTL has passed.
+// reconcileFinished lets go of an Order that reached its end, follows its
+// parcel, makes its partial refunds and deletes it when its TTL has passed
+// (once its parcel's fate is known).
 func (r *OrderReconciler) reconcileFinished(ctx context.Context, order *v1alpha1.Order) (ctrl.Result, error) {
 	if err := r.finishTerminal(ctx, order); err != nil {
 		return ctrl.Result{}, err
 	}
+	// A parcel still on its way brings the Order back; its TTL waits.
+	var parcel ctrl.Result
 	if shipping(order) {
-		res, err := r.reconcileShipping(ctx, order)
-		if err != nil {
-			return res, err
+		var err error
+		if parcel, err = r.reconcileShipping(ctx, order); err != nil {
+			return parcel, err
 		}
-		if refunds, err := r.reconcileRefunds(ctx, order); err != nil || !refunds.IsZero() {
-			return refunds, err
-		}
-		return res, nil
 	}
 	if res, err := r.reconcileRefunds(ctx, order); err != nil || !res.IsZero() {
 		return res, err
+	}
+	if !parcel.IsZero() {
+		return parcel, nil
 	}
 	return r.expire(ctx, order)
 }

@@ -209,6 +209,26 @@ func TestReconcileBranches(t *testing.T) {
 			wantCalls: nil, wantPhase: v1alpha1.PhaseCompleted, wantRefund: v1alpha1.RefundRefunded,
 		},
 		{
+			name:      "a completed Order's parcel is read once and shown; it comes back while the parcel is on its way, its TTL waiting",
+			order:     ttl(newOrder().withStatus(shippingSince(t0)).build(), 60),
+			wf:        scriptedWorkflows{describe: parcel(progress(v1alpha1.PhaseCompleted, false), contract.ShipmentShipped)},
+			wantCalls: []string{"Describe"}, wantPhase: v1alpha1.PhaseCompleted, wantRequeue: true,
+		},
+		{
+			name:      "a delivered parcel is shown with an Event, and then the Order's TTL runs",
+			order:     ttl(newOrder().withStatus(shippingSince(t0)).build(), 60),
+			wf:        scriptedWorkflows{describe: parcel(progress(v1alpha1.PhaseCompleted, true), contract.ShipmentDelivered)},
+			wantCalls: []string{"Describe"}, wantGone: true,
+			wantEvent: "Normal " + v1alpha1.ReasonDelivered,
+		},
+		{
+			name:      "a lost parcel is shown with a Warning",
+			order:     newOrder().withStatus(shippingSince(t0)).build(),
+			wf:        scriptedWorkflows{describe: parcel(progress(v1alpha1.PhaseCompleted, true), contract.ShipmentLost)},
+			wantCalls: []string{"Describe"}, wantPhase: v1alpha1.PhaseCompleted,
+			wantEvent: "Warning " + v1alpha1.ReasonParcelLost,
+		},
+		{
 			name:      "deleting a running Order cancels its workflow and holds the Order until it has unwound",
 			order:     deleted(newOrder().withStatus(running(v1alpha1.PhaseProcessing)).build()),
 			wf:        scriptedWorkflows{describe: progress(v1alpha1.PhaseCancelling, false)},
@@ -300,6 +320,25 @@ func ttl(o *v1alpha1.Order, seconds int32) *v1alpha1.Order {
 // finishedAt is the status of an Order that completed at t.
 func finishedAt(t time.Time) v1alpha1.OrderStatus {
 	return v1alpha1.OrderStatus{Phase: v1alpha1.PhaseCompleted, ObservedGeneration: 1, CompletionTime: &metav1.Time{Time: t}}
+}
+
+// shippingSince is the status of an Order that completed at t with its
+// parcel booked.
+func shippingSince(t time.Time) v1alpha1.OrderStatus {
+	st := finishedAt(t)
+	st.Fulfillment = &v1alpha1.FulfillmentStatus{Carrier: "sandbox", State: v1alpha1.ShipmentState(contract.ShipmentBooked)}
+	return st
+}
+
+// parcel makes a snapshot report a parcel in state (a final one ends it).
+func parcel(s temporal.Snapshot, state string) temporal.Snapshot {
+	booked, at := t0, t0.Add(time.Hour)
+	s.Progress.Fulfillment = &contract.Fulfillment{Carrier: "sandbox", ShipmentID: "ship-shop/o1", State: state, BookedTime: &booked,
+		ShippedTime: &at, TrackingNumber: "T1", Ended: contract.ShipmentFinal(state), Message: "gone"}
+	if state == contract.ShipmentDelivered {
+		s.Progress.Fulfillment.DeliveredTime = &at
+	}
+	return s
 }
 
 // refunding appends a refund of 10.00 (r1) to spec.refunds.
