@@ -34,6 +34,9 @@ var stackEnv = map[string]string{
 	"DEV_SMTP_PASSWORD":    smtpPassword,
 	// Each charge takes a second, so a test can act while one is in flight.
 	"SANDBOX_LATENCY": "1s",
+	// The webhook carrier books with the fulfillment service that
+	// TestTheWebhookCarrierBooksWithAServiceThatAnswersWithEvents runs.
+	"DEV_FULFILLMENT_WEBHOOK_URL": "http://127.0.0.1:18099/bookings",
 }
 
 var root string
