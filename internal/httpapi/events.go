@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
 	"orderflow.io/orderflow/internal/temporal"
@@ -18,14 +18,14 @@ import (
 // server-sent event streams.
 type Broadcaster struct {
 	mu   sync.Mutex
-	subs map[chan []byte]struct{}
+	subs map[chan change]struct{}
 	// UI links to the order workflows in the Temporal UI.
 	UI temporal.UI
 }
 
 // NewBroadcaster returns a Broadcaster with no subscribers.
 func NewBroadcaster(ui temporal.UI) *Broadcaster {
-	return &Broadcaster{subs: map[chan []byte]struct{}{}, UI: ui}
+	return &Broadcaster{subs: map[chan change]struct{}{}, UI: ui}
 }
 
 // Handler is the informer event handler that feeds the broadcaster.
@@ -51,7 +51,7 @@ func (b *Broadcaster) publish(kind string, obj any) {
 	if err != nil {
 		return
 	}
-	msg := []byte(fmt.Sprintf("event: %s\ndata: %s\n\n", kind, data))
+	msg := change{namespace: o.Namespace, event: []byte(fmt.Sprintf("event: %s\ndata: %s\n\n", kind, data))}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {
@@ -62,26 +62,34 @@ func (b *Broadcaster) publish(kind string, obj any) {
 	}
 }
 
-func (b *Broadcaster) subscribe() chan []byte {
-	ch := make(chan []byte, 256)
+// change is one Order's change as a server-sent event, with its namespace.
+type change struct {
+	namespace string
+	event     []byte
+}
+
+func (b *Broadcaster) subscribe() chan change {
+	ch := make(chan change, 256)
 	b.mu.Lock()
 	b.subs[ch] = struct{}{}
 	b.mu.Unlock()
 	return ch
 }
 
-func (b *Broadcaster) unsubscribe(ch chan []byte) {
+func (b *Broadcaster) unsubscribe(ch chan change) {
 	b.mu.Lock()
 	delete(b.subs, ch)
 	b.mu.Unlock()
 }
 
 // streamOrders serves GET /api/orders/events: each change of an Order in
-// the namespace as a server-sent event whose data is the order's JSON. It
+// the namespaces the caller may watch (the one ?namespace= names, or all
+// it may see) as a server-sent event whose data is the order's JSON. It
 // asks the Authorizer again every Recheck: when the caller's token or
 // permission is gone, a last event "closed" says why (the status, code and
-// message an ordinary request would get) and the stream ends.
-func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request, _ client.Client) {
+// message an ordinary request would get) and the stream ends; the
+// namespaces it spans are worked out again then too.
+func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request, namespaces []string) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "Internal", Message: "streaming is not supported"})
@@ -107,14 +115,22 @@ func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request, _ client.C
 		case <-r.Context().Done():
 			return
 		case <-recheck:
-			if _, aerr := s.Auth.Allow(r, "watch", s.Namespace); aerr != nil {
+			allowed, aerr := s.allowedNamespaces(r, "watch")
+			if aerr != nil {
 				data, _ := json.Marshal(map[string]any{"status": aerr.Status, "code": aerr.Code, "message": aerr.Message})
 				_, _ = fmt.Fprintf(w, "event: closed\ndata: %s\n\n", data)
 				flusher.Flush()
 				return
 			}
+			namespaces = allowed
 		case msg := <-ch:
-			if _, err := w.Write(msg); err != nil {
+			if !slices.Contains(namespaces, msg.namespace) {
+				if !s.spansNew(r, msg.namespace) {
+					continue
+				}
+				namespaces = append(namespaces, msg.namespace)
+			}
+			if _, err := w.Write(msg.event); err != nil {
 				return
 			}
 			flusher.Flush()
@@ -125,4 +141,17 @@ func (s *Server) streamOrders(w http.ResponseWriter, r *http.Request, _ client.C
 			flusher.Flush()
 		}
 	}
+}
+
+// spansNew says whether a stream over every namespace the caller may see
+// takes in ns, a namespace whose first Order appeared after the stream
+// began; it asks the Authorizer (which caches its answers).
+func (s *Server) spansNew(r *http.Request, ns string) bool {
+	if r.URL.Query().Has("namespace") || !s.served(ns) {
+		return false
+	}
+	if _, aerr := s.Auth.Allow(r, "watch", ns); aerr != nil {
+		return false
+	}
+	return true
 }

@@ -35,9 +35,10 @@ type listQuery struct {
 // cursor is where a page ended: the last Order shown, in the list's order
 // (newest first, then by name).
 type cursor struct {
-	Version int    `json:"v"`
-	Created int64  `json:"t"`
-	Name    string `json:"n"`
+	Version   int    `json:"v"`
+	Created   int64  `json:"t"`
+	Namespace string `json:"s,omitempty"`
+	Name      string `json:"n"`
 }
 
 var phases = []v1alpha1.OrderPhase{v1alpha1.PhasePending, v1alpha1.PhaseProcessing, v1alpha1.PhaseCompleted,
@@ -70,9 +71,7 @@ func (s *Server) parseList(q url.Values) (listQuery, *apiError) {
 		case "customerID":
 			lq.customerID = v
 		case "namespace":
-			if v != s.Namespace {
-				return lq, badRequest("BadNamespace", "namespace", fmt.Sprintf("this API serves namespace %q, not %q", s.Namespace, v))
-			}
+			// Checked with the caller's rights (allowedNamespaces).
 		default:
 			return lq, badRequest("UnknownParameter", name, fmt.Sprintf("unknown query parameter %q: want limit, continue, phase, customerID or namespace", name))
 		}
@@ -103,37 +102,48 @@ func openCursor(token string) (cursor, bool) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if dec.Decode(&c) != nil || dec.More() || c.Version != cursorVersion || c.Created <= 0 ||
-		len(validation.IsDNS1123Subdomain(c.Name)) > 0 {
+		len(validation.IsDNS1123Subdomain(c.Name)) > 0 || c.Namespace != "" && len(validation.IsDNS1123Label(c.Namespace)) > 0 {
 		return c, false
 	}
 	return c, true
 }
 
-// newerFirst orders Orders newest first, then by name.
+// newerFirst orders Orders newest first, then by namespace and name.
 func newerFirst(a, b *v1alpha1.Order) int {
 	if c := b.CreationTimestamp.Compare(a.CreationTimestamp.Time); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
 		return c
 	}
 	return strings.Compare(a.Name, b.Name)
 }
 
-// listOrders serves GET /api/orders: a page of the namespace's Orders,
-// newest first, filtered by phase and customer, with a continue token when
-// there are more.
-func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, _ client.Client) {
+// listOrders serves GET /api/orders: a page of the Orders of the
+// namespaces the caller may list (the one ?namespace= names, or all it
+// may see), newest first, filtered by phase and customer, with a continue
+// token when there are more.
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, namespaces []string) {
 	lq, aerr := s.parseList(r.URL.Query())
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
 	var list v1alpha1.OrderList
-	if err := s.Orders.List(r.Context(), &list, client.InNamespace(s.Namespace)); err != nil {
+	var opts []client.ListOption
+	if len(namespaces) == 1 {
+		opts = append(opts, client.InNamespace(namespaces[0]))
+	}
+	if err := s.Orders.List(r.Context(), &list, opts...); err != nil {
 		s.kubeError(w, err)
 		return
 	}
 	matches := make([]*v1alpha1.Order, 0, len(list.Items))
 	for i := range list.Items {
 		o := &list.Items[i]
+		if !slices.Contains(namespaces, o.Namespace) {
+			continue
+		}
 		phase := o.Status.Phase
 		if phase == "" {
 			phase = v1alpha1.PhasePending
@@ -143,7 +153,10 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, _ client.Cli
 		}
 		if lq.after != nil {
 			at := &v1alpha1.Order{}
-			at.CreationTimestamp.Time, at.Name = time.Unix(lq.after.Created, 0), lq.after.Name
+			at.CreationTimestamp.Time, at.Namespace, at.Name = time.Unix(lq.after.Created, 0), lq.after.Namespace, lq.after.Name
+			if at.Namespace == "" {
+				at.Namespace = s.Namespace // a token from before namespaces were served
+			}
 			if newerFirst(o, at) <= 0 {
 				continue
 			}
@@ -160,7 +173,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request, _ client.Cli
 	}
 	if len(matches) > lq.limit {
 		last := matches[lq.limit-1]
-		resp.Continue = sealCursor(cursor{Created: last.CreationTimestamp.Unix(), Name: last.Name})
+		resp.Continue = sealCursor(cursor{Created: last.CreationTimestamp.Unix(), Namespace: last.Namespace, Name: last.Name})
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -33,8 +33,12 @@ const DefaultMaxBody = 1 << 20
 
 // Server is the REST API and web page.
 type Server struct {
-	// Namespace holds the Orders the API creates and serves.
+	// Namespace is the API's own namespace: where an order is created, and
+	// what a request acts in, unless it names another (?namespace=).
 	Namespace string
+	// Namespaces are the other namespaces the API serves (AllNamespaces:
+	// every one); see namespaces.go.
+	Namespaces []string
 	// Orders reads Orders, from an informer cache.
 	Orders client.Reader
 	// Auth authenticates and authorizes each request.
@@ -84,8 +88,9 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 			promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(route), h)))
 	}
 	handle("POST /api/orders", s.authorized("create", s.createOrder))
-	handle("GET /api/orders", s.authorized("list", s.listOrders))
-	handle("GET /api/orders/events", s.authorized("watch", s.streamOrders))
+	handle("GET /api/orders", s.across("list", s.listOrders))
+	handle("GET /api/orders/events", s.across("watch", s.streamOrders))
+	handle("GET /api/namespaces", s.across("list", s.listNamespaces))
 	handle("GET /api/orders/{id}", s.authorized("get", s.getOrder))
 	handle("PATCH /api/orders/{id}", s.authorized("patch", s.amendOrder))
 	handle("POST /api/orders/{id}/cancel", s.authorized("patch", s.cancelOrder))
@@ -119,23 +124,56 @@ func (s *Server) Handler(metrics http.Handler) http.Handler {
 }
 
 // authorized runs h once the caller may perform verb on Orders in the
-// API's namespace (an empty verb only authenticates), handing it the
-// client the caller's writes go through; otherwise it answers the error.
+// request's namespace (requestNamespace; an empty verb only
+// authenticates), handing it the client the caller's writes go through
+// and the namespace in the request (namespaceOf); otherwise it answers
+// the error.
 func (s *Server) authorized(verb string, h func(http.ResponseWriter, *http.Request, client.Client)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, name := range []string{"access_token", "token", "bearer"} {
-			if r.URL.Query().Has(name) {
-				writeError(w, badRequest("TokenInURL", name, "tokens travel in the Authorization header only, never in the URL (where logs and browser history keep them)"))
-				return
-			}
+		if aerr := tokenInURL(r); aerr != nil {
+			writeError(w, aerr)
+			return
 		}
-		c, aerr := s.Auth.Allow(r, verb, s.Namespace)
+		ns, _, aerr := s.requestNamespace(r)
 		if aerr != nil {
 			writeError(w, aerr)
 			return
 		}
-		h(w, r, c)
+		c, aerr := s.Auth.Allow(r, verb, ns)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		h(w, withNamespace(r, ns), c)
 	})
+}
+
+// across runs h with the namespaces the caller may perform verb on Orders
+// in (allowedNamespaces): the one the request names, or every served one
+// the caller's RBAC allows.
+func (s *Server) across(verb string, h func(http.ResponseWriter, *http.Request, []string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if aerr := tokenInURL(r); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		allowed, aerr := s.allowedNamespaces(r, verb)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		h(w, r, allowed)
+	})
+}
+
+// tokenInURL refuses a token in the query string.
+func tokenInURL(r *http.Request) *apiError {
+	for _, name := range []string{"access_token", "token", "bearer"} {
+		if r.URL.Query().Has(name) {
+			return badRequest("TokenInURL", name, "tokens travel in the Authorization header only, never in the URL (where logs and browser history keep them)")
+		}
+	}
+	return nil
 }
 
 // statusWriter remembers the status code for the log.
@@ -174,7 +212,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c client.Cl
 		return
 	}
 	o := &v1alpha1.Order{Spec: spec}
-	o.Namespace, o.GenerateName = s.Namespace, "order-"
+	o.Namespace, o.GenerateName = s.namespaceOf(r), "order-"
 	if err := c.Create(r.Context(), o); err != nil {
 		s.kubeError(w, err)
 		return
@@ -206,7 +244,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, _ client.Clien
 // is none it answers the error itself.
 func (s *Server) order(w http.ResponseWriter, r *http.Request) (*v1alpha1.Order, bool) {
 	o := &v1alpha1.Order{}
-	if err := s.Orders.Get(r.Context(), types.NamespacedName{Namespace: s.Namespace, Name: r.PathValue("id")}, o); err != nil {
+	if err := s.Orders.Get(r.Context(), types.NamespacedName{Namespace: s.namespaceOf(r), Name: r.PathValue("id")}, o); err != nil {
 		s.kubeError(w, err)
 		return nil, false
 	}

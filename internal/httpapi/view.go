@@ -14,7 +14,9 @@ import (
 
 // orderView is an Order as the REST API shows it.
 type orderView struct {
-	ID              string     `json:"id"`
+	ID string `json:"id"`
+	// Namespace is the Order's: ?namespace= reads it again.
+	Namespace       string     `json:"namespace"`
 	CustomerID      string     `json:"customerID"`
 	CustomerEmail   string     `json:"customerEmail,omitempty"`
 	Items           []itemView `json:"items"`
@@ -73,7 +75,7 @@ type amendmentView struct {
 
 func viewOf(o *v1alpha1.Order, ui temporal.UI) orderView {
 	v := orderView{
-		ID: o.Name, CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
+		ID: o.Name, Namespace: o.Namespace, CustomerID: o.Spec.CustomerID, CustomerEmail: o.Spec.CustomerEmail,
 		Currency: o.Spec.Currency, CancelRequested: o.Spec.Cancel,
 		Phase: string(o.Status.Phase), Step: string(o.Status.Step), Total: o.Status.Total,
 		Reason: o.Status.Reason, Message: o.Status.Message,
