@@ -355,7 +355,7 @@ SQL
     --temporal-ui "http://localhost:$temporal_ui_port"
   wait_for manager 60 curl -fsS "http://127.0.0.1:$((manager_port + 1))/readyz"
   start api "$api_port" env KUBECONFIG="$kubeconfig" "$bin/orderflow" api --auth none --port "$api_port" \
-    --bind 127.0.0.1 --namespace default --temporal-ui "http://localhost:$temporal_ui_port"
+    --bind 127.0.0.1 --namespace default --namespaces '*' --temporal-ui "http://localhost:$temporal_ui_port"
   wait_for api 60 curl -fsS "http://127.0.0.1:$api_port/readyz"
   [ "$gitops" = 1 ] && flux_up
 

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -68,8 +71,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	// cache has synced; the API elects no leader: every replica serves.
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: v1alpha1.NewScheme(),
-		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{opts.namespace: {}},
-			DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                  opts.cacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"}, // served with the API, below
 		HealthProbeBindAddress: "0",
 	})
@@ -97,7 +99,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	defer closeTemporal()
 	reg := prometheus.NewRegistry()
 	srv := &httpapi.Server{CarrierEvents: carrierEvents,
-		Namespace: opts.namespace, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
+		Namespace: opts.namespace, Namespaces: opts.namespaces, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
 		Records: (&orders.Service{DB: database}).Records, Events: events,
 		UI: opts.ui, Log: logger, MaxBody: int64(opts.maxBody), Registry: reg, Ready: database.Ready,
 	}
@@ -107,7 +109,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	// (rest_client_requests_total), what make bench-api counts per request.
 	handler := srv.Handler(promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		logger.Info("Serving the REST API and web page", "address", addr, "namespace", opts.namespace, "auth", opts.auth)
+		logger.Info("Serving the REST API and web page", "address", addr, "namespace", opts.namespace, "namespaces", opts.namespaces, "auth", opts.auth)
 		return serve(ctx, addr, handler)
 	})); err != nil {
 		return err
@@ -120,7 +122,10 @@ type apiOptions struct {
 	port      int
 	bind      string
 	namespace string
-	auth      string
+	// namespaces are the other namespaces served (httpapi.AllNamespaces:
+	// every one).
+	namespaces []string
+	auth       string
 	ui        temporal.UI
 	maxBody   int
 	// How long reviews of callers are trusted (kubeauth.Reviewer's TTLs).
@@ -131,6 +136,7 @@ func (o *apiOptions) bindFlags(f *flags) {
 	f.int(&o.port, "port", "API_PORT", 8080, "port of the REST API and web page")
 	f.string(&o.bind, "bind", "API_BIND", "", "address to listen on (default: all)")
 	f.string(&o.namespace, "namespace", "POD_NAMESPACE", "default", "namespace of the Orders the API creates and serves")
+	f.stringList(&o.namespaces, "namespaces", "API_NAMESPACES", "other namespaces whose Orders the API serves, comma-separated ('*': every namespace); each request is still checked with the caller's RBAC")
 	f.string(&o.auth, "auth", "API_AUTH", "kubernetes", "kubernetes: act with the caller's bearer token and RBAC; none: serve anyone (local use only)")
 	f.string(&o.ui.Address, "temporal-ui", "TEMPORAL_UI_URL", "http://localhost:8233", "base URL of the Temporal UI, for links")
 	f.int(&o.maxBody, "max-body-bytes", "API_MAX_BODY_BYTES", httpapi.DefaultMaxBody, "largest request body accepted")
@@ -140,6 +146,14 @@ func (o *apiOptions) bindFlags(f *flags) {
 }
 
 func (o apiOptions) validate() error {
+	for _, ns := range o.namespaces {
+		if ns == httpapi.AllNamespaces {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("--namespaces: %q is not a namespace: %s", ns, strings.Join(errs, "; "))
+		}
+	}
 	if o.auth != "kubernetes" && o.auth != "none" {
 		return fmt.Errorf("--auth %q: want kubernetes or none", o.auth)
 	}
@@ -192,4 +206,18 @@ func (o carrierEventOptions) carrierEvents(ctx context.Context, tcfg temporal.Co
 	}
 	wf := &temporal.OrderWorkflows{Client: tc, Namespace: tcfg.Namespace}
 	return &httpapi.CarrierEvents{Secret: []byte(key), Signal: wf.CarrierEvent}, tc.Close, nil
+}
+
+// cacheOptions hold the Orders of the served namespaces (all of them with
+// httpapi.AllNamespaces), managed fields stripped.
+func (o apiOptions) cacheOptions() cache.Options {
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if slices.Contains(o.namespaces, httpapi.AllNamespaces) {
+		return opts
+	}
+	opts.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
+	for _, ns := range o.namespaces {
+		opts.DefaultNamespaces[ns] = cache.Config{}
+	}
+	return opts
 }

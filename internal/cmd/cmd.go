@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -131,6 +132,26 @@ func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, 
 
 func (f *flags) bool(p *bool, name, env string, def bool, usage string) {
 	f.BoolVar(p, name, envDefault(f, env, def, strconv.ParseBool, "true or false"), usage+envSuffix(env))
+}
+
+// stringList binds a comma-separated list (empty entries dropped).
+func (f *flags) stringList(p *[]string, name, env, usage string) {
+	def := envDefault(f, env, "", func(s string) (string, error) { return s, nil }, "")
+	*p = splitList(def)
+	f.Func(name, usage+envSuffix(env), func(v string) error {
+		*p = splitList(v)
+		return nil
+	})
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func envSuffix(env string) string {

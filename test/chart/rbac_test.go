@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"orderflow.io/orderflow/internal/testenv"
 )
 
 // documented is docs/rbac.md as data: "group resource" -> verbs. A change to
@@ -50,5 +52,33 @@ func TestTheGeneratedRolesAreExactlyTheDocumentedOnes(t *testing.T) {
 				t.Errorf("%s no longer grants %q: update docs/rbac.md and this test", file, key)
 			}
 		}
+	}
+}
+
+// TestTheAPIReadsOrdersOnlyWhereItServes: the API's own rights on Orders
+// follow api.namespaces: a Role and RoleBinding in the release namespace
+// and each one listed, or one ClusterRole with "*".
+func TestTheAPIReadsOrdersOnlyWhereItServes(t *testing.T) {
+	testenv.Integration(t)
+	where := func(values ...string) (roles []string, cluster bool) {
+		for _, o := range render(t, values) {
+			switch {
+			case o.GetKind() == "RoleBinding" && o.GetName() == "orderflow-api":
+				roles = append(roles, o.GetNamespace())
+			case o.GetKind() == "ClusterRoleBinding" && o.GetName() == "orderflow-api-orders":
+				cluster = true
+			}
+		}
+		sort.Strings(roles)
+		return roles, cluster
+	}
+	if roles, cluster := where(); !slices.Equal(roles, []string{"shop"}) || cluster {
+		t.Fatalf("default: Roles in %v, cluster-wide %v; want the release namespace only", roles, cluster)
+	}
+	if roles, cluster := where("api.namespaces={shop-eu,shop}"); !slices.Equal(roles, []string{"shop", "shop-eu"}) || cluster {
+		t.Fatalf("two namespaces: Roles in %v, cluster-wide %v", roles, cluster)
+	}
+	if roles, cluster := where("api.namespaces={*}"); len(roles) != 0 || !cluster {
+		t.Fatalf("every namespace: Roles in %v, cluster-wide %v; want one ClusterRoleBinding", roles, cluster)
 	}
 }
