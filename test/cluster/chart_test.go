@@ -192,6 +192,35 @@ func testAPI(t *testing.T) {
 		t.Errorf("no token: %d %s; want 401", code, body)
 	}
 	pageThroughTheService(t, editor, viewer)
+	aTeamInItsOwnNamespace(t, call, order, editor)
+}
+
+// aTeamInItsOwnNamespace: a team whose rights are in teamNS only creates
+// and lists its orders there through the API, sees nobody else's, and is
+// refused in the release namespace; the release's editor does not see
+// the team's orders.
+func aTeamInItsOwnNamespace(t *testing.T, call func(method, path, tok, body string) (int, string), order, editor string) {
+	kubectl(t, "-n", teamNS, "create", "serviceaccount", "team")
+	kubectl(t, "-n", teamNS, "create", "rolebinding", "team", "--clusterrole=edit", "--serviceaccount="+teamNS+":team")
+	team := strings.TrimSpace(kubectl(t, "-n", teamNS, "create", "token", "team"))
+	code, body := call("POST", "/api/orders?namespace="+teamNS, team, order)
+	var created struct{ ID, Namespace string }
+	_ = json.Unmarshal([]byte(body), &created)
+	if code != http.StatusCreated || created.Namespace != teamNS {
+		t.Fatalf("the team creating in %s: %d %s", teamNS, code, body)
+	}
+	kubectl(t, "-n", teamNS, "wait", "--for=condition=Ready", "order/"+created.ID, "--timeout=120s")
+	code, body = call("GET", "/api/orders?limit=500", team, "")
+	if code != http.StatusOK || !strings.Contains(body, created.ID) || strings.Contains(body, `"namespace":"`+releaseNS+`"`) {
+		t.Fatalf("the team's list: %d %.300s; want its order and none of %s", code, body, releaseNS)
+	}
+	if code, body := call("GET", "/api/orders?namespace="+releaseNS, team, ""); code != http.StatusForbidden {
+		t.Fatalf("the team listing %s: %d %.200s; want 403", releaseNS, code, body)
+	}
+	if code, body := call("GET", "/api/orders?limit=500", editor, ""); code != http.StatusOK || strings.Contains(body, created.ID) {
+		t.Fatalf("the release's editor lists the team's order: %d %.300s", code, body)
+	}
+	t.Logf("team %s: created, completed and listed %s through the API; the release's editor does not see it", teamNS, created.ID)
 }
 
 // pageThroughTheService pages through the API's Service address itself

@@ -144,13 +144,21 @@ func helm(t testing.TB, args ...string) string {
 	return string(out)
 }
 
+// teamNS is a team's namespace, served by the API beside the release's.
+const teamNS = "shop-eu"
+
 // install installs (or upgrades) the chart as make cluster does, with the
 // suite's values: each sandbox charge takes a second, so a test can act
-// while one is in flight.
+// while one is in flight; the API serves teamNS too.
 func install(t testing.TB, extra ...string) {
 	t.Helper()
+	// A team keeps its Orders in a namespace of its own, which the API
+	// serves too.
+	if out, err := kubectlErr("", "create", "namespace", teamNS); err != nil && !strings.Contains(out, "AlreadyExists") {
+		t.Fatalf("create namespace %s: %v\n%s", teamNS, err, out)
+	}
 	// Two of each component, as production runs them.
-	cmd := script(append([]string{"chart", "--set", "worker.sandboxLatency=1s",
+	cmd := script(append([]string{"chart", "--set", "worker.sandboxLatency=1s", "--set", "api.namespaces={" + teamNS + "}",
 		"--set", "api.replicas=2", "--set", "worker.replicas=2", "--set", "manager.replicas=2"}, extra...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
