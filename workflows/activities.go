@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"strings"
 
@@ -98,6 +99,12 @@ func (a *Activities) CreateOrder(ctx context.Context, in contract.OrderInput) (C
 	res := CreateResult{Total: p.Total.String(), Currency: p.Currency, Key: p.Key}
 	if f := p.Finished; f != nil {
 		res.Finished = recorded(in, res, f)
+		if a.Shipments != nil {
+			// A parcel it shipped shows as it ended.
+			if res.Finished.Fulfillment, err = a.Shipments.Find(ctx, cmp.Or(res.Key, in.RecordKey())); err != nil {
+				return CreateResult{}, err
+			}
+		}
 	}
 	return res, nil
 }

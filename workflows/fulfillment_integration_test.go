@@ -1,11 +1,15 @@
 package workflows_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/payment"
+	"orderflow.io/orderflow/workflows"
 )
 
 // TestShippingOnTheRealStack ships orders with the sandbox carrier on the
@@ -43,6 +47,22 @@ func TestShippingOnTheRealStack(t *testing.T) {
 		}
 		if c.history != "" {
 			e.saveHistory(t, in.WorkflowID(), c.history)
+		}
+		// Run again once Temporal forgot it (a new workflow): the record
+		// shows how the parcel ended; nothing ships or moves again.
+		run, err := e.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: in.WorkflowID() + "-again", TaskQueue: contract.TaskQueue}, workflows.OrderWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again contract.Progress
+		if err := run.Get(context.Background(), &again); err != nil {
+			t.Fatal(err)
+		}
+		if g := again.Fulfillment; !again.Restored || g == nil || g.State != c.want || g.TrackingNumber != f.TrackingNumber || !g.Ended {
+			t.Fatalf("%s run again: %+v, fulfillment %+v", c.script, again, g)
+		}
+		if n := len(e.charged(t, in)); n != 1 {
+			t.Fatalf("%s run again: %d charges", c.script, n)
 		}
 	}
 }

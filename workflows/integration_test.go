@@ -20,8 +20,8 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"orderflow.io/orderflow/internal/contract"
-	"orderflow.io/orderflow/internal/fulfillment"
 	"orderflow.io/orderflow/internal/db"
+	"orderflow.io/orderflow/internal/fulfillment"
 	"orderflow.io/orderflow/internal/notification"
 	"orderflow.io/orderflow/internal/orders"
 	"orderflow.io/orderflow/internal/payment"

@@ -70,7 +70,7 @@ func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	// The manager holds the Order cache and runs the HTTP server once the
 	// cache has synced; the API elects no leader: every replica serves.
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: v1alpha1.NewScheme(),
+		Scheme:                 v1alpha1.NewScheme(),
 		Cache:                  opts.cacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"}, // served with the API, below
 		HealthProbeBindAddress: "0",
@@ -126,8 +126,8 @@ type apiOptions struct {
 	// every one).
 	namespaces []string
 	auth       string
-	ui        temporal.UI
-	maxBody   int
+	ui         temporal.UI
+	maxBody    int
 	// How long reviews of callers are trusted (kubeauth.Reviewer's TTLs).
 	reviewTTL, accessTTL, deniedTTL time.Duration
 }

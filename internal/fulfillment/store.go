@@ -2,7 +2,11 @@ package fulfillment
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
@@ -33,4 +37,23 @@ func (s *Store) Record(ctx context.Context, key string, f contract.Fulfillment) 
 		return fmt.Errorf("fulfillment: record %s: %w", f.ShipmentID, err)
 	}
 	return nil
+}
+
+// Find returns the shipment recorded for the order under key, or nil. A
+// recorded shipment is read as the workflow left it: its fate known
+// (Ended), since only a closed workflow's order is read back this way.
+func (s *Store) Find(ctx context.Context, key string) (*contract.Fulfillment, error) {
+	var f contract.Fulfillment
+	var booked time.Time
+	err := s.DB.Pool.QueryRow(ctx, `
+		SELECT shipment_id, carrier, state, tracking_number, booked_at, shipped_at, delivered_at, late
+		FROM shipments WHERE order_uid = $1`, key).Scan(&f.ShipmentID, &f.Carrier, &f.State, &f.TrackingNumber, &booked, &f.ShippedTime, &f.DeliveredTime, &f.Late)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fulfillment: find the shipment of %s: %w", key, err)
+	}
+	f.BookedTime, f.Ended = &booked, true
+	return &f, nil
 }
