@@ -241,8 +241,12 @@ up() {
     port_free "$pg_port" postgres
     touch "$dev/logs/postgres.log"
     [ "$(id -u)" = 0 ] && chown postgres: "$dev/logs/postgres.log"
+    # 300 connections: the real Temporal server runs four services, each
+    # with its own pools (up to 30 connections apiece), beside two workers'
+    # pools of 20 (the fault suite's) and the manager's and API's; at the
+    # default 100, a stalled worker holding its pool exhausted them.
     as_pg "$pgb/pg_ctl" -D "$pgdata" -l "$dev/logs/postgres.log" -w -t 60 \
-      -o "-p $pg_port -k $dev/postgres -c listen_addresses=127.0.0.1" start >/dev/null ||
+      -o "-p $pg_port -k $dev/postgres -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null ||
       die "PostgreSQL did not start; see $dev/logs/postgres.log"
     started+=(postgres)
     say "started postgres on 127.0.0.1:$pg_port (log $dev/logs/postgres.log)"

@@ -180,6 +180,8 @@ func (a *Activities) SendNotification(ctx context.Context, in NotifyInput) error
 }
 
 // FinishOrder records the order's outcome; completing commits its stock.
+// Only an outcome that contradicts the one recorded is a NonRetryable
+// failure.
 func (a *Activities) FinishOrder(ctx context.Context, in FinishInput) error {
 	phase := in.Phase
 	for _, p := range []contract.Phase{contract.PhaseCompleted, contract.PhaseFailed, contract.PhaseCancelled} {
@@ -188,7 +190,11 @@ func (a *Activities) FinishOrder(ctx context.Context, in FinishInput) error {
 		}
 	}
 	if err := a.Orders.Finish(ctx, in.Key, phase, in.Reason, in.Message); err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ReasonWorkflowFailed, err)
+		// An outcome that contradicts the recorded one is final; the
+		// database out of reach (connections exhausted, a restart) is
+		// retried: failing the workflow there would leave a captured
+		// payment unrefunded and its stock held.
+		return asTemporal(err)
 	}
 	if a.Outcomes != nil {
 		a.Outcomes(strings.ToLower(string(phase)))

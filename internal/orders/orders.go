@@ -62,7 +62,7 @@ func finalStatus(p contract.Phase) (string, error) {
 	case contract.PhaseCancelled:
 		return statusCancelled, nil
 	}
-	return "", fmt.Errorf("orders: %q is not a final phase", p)
+	return "", failure.New(contract.ReasonWorkflowFailed, "orders: %q is not a final phase", p)
 }
 
 // NewOrder is an order to record, as placed.
