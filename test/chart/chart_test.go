@@ -176,7 +176,8 @@ func TestTheValuesSchemaRefusesWrongTypes(t *testing.T) {
 	root, _ := repoRoot()
 	for _, bad := range []string{"worker.replicas=two", "api.auth=maybe", "crds.enabled=yes", "worker.sandboxFailureRate=2", "nosuchvalue=1",
 		"worker.payment.gateway=paypal", "worker.email.tls=ssl", "worker.email.port=0", "worker.codecServer.auth=maybe",
-		"worker.codecServer.origins={temporal.example.com}", "codec.enabled=sometimes"} {
+		"worker.codecServer.origins={temporal.example.com}", "codec.enabled=sometimes", "api.namespaces={Shop_EU}",
+		"fulfillment.shipBy=two-days", "fulfillment.defaultCarrier=UPS"} {
 		cmd := exec.Command(bin, "template", "x", "charts/orderflow", "--set", bad)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err == nil {

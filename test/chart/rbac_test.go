@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -80,5 +81,21 @@ func TestTheAPIReadsOrdersOnlyWhereItServes(t *testing.T) {
 	}
 	if roles, cluster := where("api.namespaces={*}"); len(roles) != 0 || !cluster {
 		t.Fatalf("every namespace: Roles in %v, cluster-wide %v; want one ClusterRoleBinding", roles, cluster)
+	}
+}
+
+// TestOtherNamespacesAreServedOnlyUnderKubernetesAuth: with auth none
+// anyone reaching the API acts with its rights, so the chart refuses to
+// spread those rights to other namespaces, saying why.
+func TestOtherNamespacesAreServedOnlyUnderKubernetesAuth(t *testing.T) {
+	testenv.Integration(t)
+	bin, _ := testenv.Bin("helm")
+	root, _ := repoRoot()
+	cmd := exec.Command(bin, "template", "x", "charts/orderflow", "--set", "api.auth=none", "--set", "api.namespaces={shop-eu}")
+	cmd.Dir = root
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	if err == nil || !strings.Contains(out, "api.namespaces needs api.auth=kubernetes") {
+		t.Fatalf("rendered, or failed without saying why: %v\n%.300s", err, out)
 	}
 }
