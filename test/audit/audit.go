@@ -286,6 +286,8 @@ type Result struct {
 	// Refunds counts the partial refunds the provider made for completed
 	// orders; DoubleRefunds those beyond the ones OrderFlow made.
 	Refunds, DoubleRefunds int
+	// Shipments counts the shipments checked against their orders.
+	Shipments int
 }
 
 // OK reports whether the audit found nothing wrong.
@@ -296,6 +298,12 @@ func (r Result) String() string {
 		return "ok"
 	}
 	return fmt.Sprintf("FAILED (%d findings)", r.Findings)
+}
+
+// Summary is the audit's counts in a line, for a test's log.
+func (r Result) Summary() string {
+	return fmt.Sprintf("%s: %d captures at the provider, %d double charges, %s unrefunded, %d partial refunds (%d double), %d shipments checked",
+		r, r.Captures, r.DoubleCharges, r.Unrefunded, r.Refunds, r.DoubleRefunds, r.Shipments)
 }
 
 // Audit checks what the money (at the provider) and the stock say against
@@ -380,7 +388,7 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 			fail("%s has %d workflow runs", p.Name, n)
 		}
 	}
-	e.auditShipments(ctx, ns, books, fail)
+	res.Shipments = e.auditShipments(ctx, ns, books, fail)
 	if after := e.Stock(t); stockBefore-after != reserved {
 		fail("stock %d -> %d, but completed orders reserved %d", stockBefore, after, reserved)
 	}
@@ -550,22 +558,23 @@ func (e *Env) AwaitCharges(ctx context.Context, ns string, timeout time.Duration
 // auditShipments checks the shipments booked for the orders of ns against
 // their orders and the provider's books: every shipped order completed and
 // was charged once; none both delivered and refunded as lost.
-func (e *Env) auditShipments(ctx context.Context, ns string, books map[string]payment.Account, fail func(string, ...any)) {
+func (e *Env) auditShipments(ctx context.Context, ns string, books map[string]payment.Account, fail func(string, ...any)) (checked int) {
 	rows, err := e.DB.Query(ctx, `
 		SELECT s.order_uid, s.state, o.status,
 			EXISTS (SELECT 1 FROM order_refunds r WHERE r.order_uid = s.order_uid AND r.refund_id = $2 AND r.state <> 'refused')
 		FROM shipments s JOIN orders o ON o.uid = s.order_uid WHERE s.order_uid LIKE $1`, ns+"/%", contract.LostRefundID)
 	if err != nil {
 		fail("shipments: %v", err)
-		return
+		return 0
 	}
 	defer rows.Close()
 	for rows.Next() {
+		checked++
 		var key, state, status string
 		var lostRefund bool
 		if err := rows.Scan(&key, &state, &status, &lostRefund); err != nil {
 			fail("shipments: %v", err)
-			return
+			return checked
 		}
 		if status != "completed" {
 			fail("%s was shipped (%s) but is %s", key, state, status)
@@ -580,4 +589,5 @@ func (e *Env) auditShipments(ctx context.Context, ns string, books map[string]pa
 	if err := rows.Err(); err != nil {
 		fail("shipments: %v", err)
 	}
+	return checked
 }

@@ -434,9 +434,11 @@ func testUpgrade(t *testing.T) {
 		t.Errorf("the pre-upgrade migration hook did not run (%d migration Pods before, %d after)", migrated, after)
 	}
 	e.WaitFinished(t, ns, orders)
-	if result := e.Audit(t, ns, orders, before); !result.OK() {
+	result := e.Audit(t, ns, orders, before)
+	if !result.OK() {
 		t.Errorf("audit: %s", result)
 	}
+	t.Logf("audit of the %d orders across the rolling upgrade: %s", len(orders), result.Summary())
 }
 
 func testPodsKilled(t *testing.T) {
