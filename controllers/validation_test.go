@@ -70,6 +70,9 @@ func TestTheAPIServerRefusesInvalidOrdersNamingTheField(t *testing.T) {
 		{"restock of an amount", func(s *v1alpha1.OrderSpec) {
 			s.Refunds = []v1alpha1.RefundRequest{{ID: "r1", Amount: "1.00", Restock: true}}
 		}, "spec.refunds[0]"},
+		{"a refund id OrderFlow keeps for lost parcels", func(s *v1alpha1.OrderSpec) {
+			s.Refunds = []v1alpha1.RefundRequest{{ID: "parcel-lost", Amount: "1.00"}}
+		}, "spec.refunds[0].id"},
 		{"fulfillment without a carrier", func(s *v1alpha1.OrderSpec) { s.Fulfillment = &v1alpha1.FulfillmentSpec{} }, "spec.fulfillment.carrier"},
 		{"carrier with capitals", func(s *v1alpha1.OrderSpec) { s.Fulfillment = &v1alpha1.FulfillmentSpec{Carrier: "UPS"} }, "spec.fulfillment.carrier"},
 		{"shipBy not a duration", func(s *v1alpha1.OrderSpec) {

@@ -148,6 +148,7 @@ type FulfillmentStatus struct {
 // amount.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.items) != has(self.amount)",message="a refund names items or an amount, not both"
+// +kubebuilder:validation:XValidation:rule="self.id != 'parcel-lost'",message="parcel-lost is the refund of a parcel the carrier lost, made by OrderFlow: choose another id",fieldPath=".id"
 // +kubebuilder:validation:XValidation:rule="!has(self.restock) || !self.restock || has(self.items)",message="restock needs items: an amount puts nothing back in stock"
 type RefundRequest struct {
 	// id names the refund within the order: 1-32 characters, lower-case
