@@ -95,7 +95,7 @@ const (
 	ReasonShipException  = contract.ReasonShipException
 	ReasonParcelLost     = contract.ReasonParcelLost
 	ReasonShipByMissed   = contract.ReasonShipByMissed
-	ReasonBookingRefused = "BookingRefused"
+	ReasonBookingRefused = contract.ReasonBookingRefused
 )
 
 // SandboxCarrierAnnotation picks the sandbox carrier's script for an

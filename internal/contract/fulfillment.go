@@ -40,6 +40,9 @@ const (
 	ReasonShipException = "ShipmentException"
 	ReasonParcelLost    = "ParcelLost"
 	ReasonShipByMissed  = "ShipByMissed"
+	// ReasonBookingRefused: a booking no retry can cure (an unknown
+	// carrier, or one that refused it).
+	ReasonBookingRefused = "BookingRefused"
 )
 
 const shipmentPrefix = "ship-"

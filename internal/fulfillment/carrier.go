@@ -43,8 +43,8 @@ type Carrier interface {
 }
 
 // ReasonBookingRefused is the failure of a booking no retry can cure: an
-// unknown carrier, or one that refused it.
-const ReasonBookingRefused = "BookingRefused"
+// unknown carrier, or one that refused it (the contract's word).
+const ReasonBookingRefused = contract.ReasonBookingRefused
 
 // ErrTransient is wrapped by carrier errors that a retry may cure.
 var ErrTransient = errors.New("carrier unavailable")

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"orderflow.io/orderflow/api/v1alpha1"
 )
@@ -67,8 +68,10 @@ func (s *Server) requestNamespace(r *http.Request) (ns string, named bool, aerr 
 func (s *Server) candidates(ctx context.Context) ([]string, error) {
 	set := map[string]bool{s.Namespace: true}
 	if slices.Contains(s.Namespaces, AllNamespaces) {
+		// Read only for their namespaces: no copy of every Order (a
+		// cache reader hands out its own objects; others ignore it).
 		var list v1alpha1.OrderList
-		if err := s.Orders.List(ctx, &list); err != nil {
+		if err := s.Orders.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, err
 		}
 		for i := range list.Items {
