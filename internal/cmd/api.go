@@ -34,87 +34,100 @@ import (
 
 func runAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("api", stdout)
-	var (
-		pg   db.Config
-		log  logging
-		opts apiOptions
-		tcfg temporal.Config
-		ship carrierEventOptions
-	)
-	registerPostgres(f, &pg)
-	registerTemporal(f, &tcfg)
-	ship.bindFlags(f)
-	log.register(f)
-	opts.bindFlags(f)
+	var c apiConfig
+	c.bindFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if err := opts.validate(); err != nil {
+	if err := c.opts.validate(); err != nil {
 		return err
 	}
-	opts.ui.Namespace = tcfg.Namespace
-	logger := log.logger().WithName("api")
+	c.opts.ui.Namespace = c.temporal.Namespace
+	logger := c.log.logger().WithName("api")
 	ctrl.SetLogger(logger)
 
-	pg.Waiting = func(err error) { logger.Info("Waiting for PostgreSQL", "error", err.Error()) }
-	database, err := db.Open(ctx, pg)
+	c.pg.Waiting = func(err error) { logger.Info("Waiting for PostgreSQL", "error", err.Error()) }
+	database, err := db.Open(ctx, c.pg)
 	if err != nil {
 		return err
 	}
 	defer database.Close()
-
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	// The manager holds the Order cache and runs the HTTP server once the
-	// cache has synced; the API elects no leader: every replica serves.
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 v1alpha1.NewScheme(),
-		Cache:                  opts.cacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"}, // served with the API, below
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
-	}
-	orderCache := mgr.GetCache()
-	events := httpapi.NewBroadcaster(opts.ui)
-	inf, err := orderCache.GetInformer(ctx, &v1alpha1.Order{})
-	if err != nil {
-		return fmt.Errorf("watch Orders (is the CRD installed?): %w", err)
-	}
-	if _, err := inf.AddEventHandler(events.Handler()); err != nil {
-		return err
-	}
-
-	authz, err := opts.authorizer(cfg, mgr)
+	mgr, events, err := c.opts.manager(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	carrierEvents, closeTemporal, err := ship.carrierEvents(ctx, tcfg, logger)
+	authz, err := c.opts.authorizer(cfg, mgr)
+	if err != nil {
+		return err
+	}
+	carrierEvents, closeTemporal, err := c.ship.carrierEvents(ctx, c.temporal, logger)
 	if err != nil {
 		return err
 	}
 	defer closeTemporal()
 	reg := prometheus.NewRegistry()
 	srv := &httpapi.Server{CarrierEvents: carrierEvents,
-		Namespace: opts.namespace, Namespaces: opts.namespaces, Orders: orderCache, Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
+		Namespace: c.opts.namespace, Namespaces: c.opts.namespaces, Orders: mgr.GetCache(), Auth: authz, Products: func(ctx context.Context) ([]catalog.Product, error) { return catalog.List(ctx, database) },
 		Records: (&orders.Service{DB: database}).Records, Events: events,
-		UI: opts.ui, Log: logger, MaxBody: int64(opts.maxBody), Registry: reg, Ready: database.Ready,
+		UI: c.opts.ui, Log: logger, MaxBody: int64(c.opts.maxBody), Registry: reg, Ready: database.Ready,
 	}
-	addr := net.JoinHostPort(opts.bind, strconv.Itoa(opts.port))
+	addr := net.JoinHostPort(c.opts.bind, strconv.Itoa(c.opts.port))
 	// /metrics also shows controller-runtime's registry: the Go and process
 	// collectors, and the Kubernetes client's requests
 	// (rest_client_requests_total), what make bench-api counts per request.
 	handler := srv.Handler(promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		logger.Info("Serving the REST API and web page", "address", addr, "namespace", opts.namespace, "namespaces", opts.namespaces, "auth", opts.auth)
+		logger.Info("Serving the REST API and web page", "address", addr, "namespace", c.opts.namespace, "namespaces", c.opts.namespaces, "auth", c.opts.auth)
 		return serve(ctx, addr, handler)
 	})); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// apiConfig is everything the API is told by its flags, group by group.
+type apiConfig struct {
+	pg       db.Config
+	log      logging
+	opts     apiOptions
+	temporal temporal.Config
+	ship     carrierEventOptions
+}
+
+func (c *apiConfig) bindFlags(f *flags) {
+	registerPostgres(f, &c.pg)
+	registerTemporal(f, &c.temporal)
+	c.ship.bindFlags(f)
+	c.log.register(f)
+	c.opts.bindFlags(f)
+}
+
+// manager makes the manager that holds the Order cache and runs the HTTP
+// server once the cache has synced (the API elects no leader: every
+// replica serves), and the broadcaster the cache's Order events feed.
+func (o apiOptions) manager(ctx context.Context, cfg *rest.Config) (manager.Manager, *httpapi.Broadcaster, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 v1alpha1.NewScheme(),
+		Cache:                  o.cacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"}, // served with the API
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create manager: %w", err)
+	}
+	events := httpapi.NewBroadcaster(o.ui)
+	inf, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.Order{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("watch Orders (is the CRD installed?): %w", err)
+	}
+	if _, err := inf.AddEventHandler(events.Handler()); err != nil {
+		return nil, nil, err
+	}
+	return mgr, events, nil
 }
 
 // apiOptions are the REST API's settings.

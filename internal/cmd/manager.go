@@ -20,40 +20,28 @@ import (
 
 func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("manager", stdout)
-	var (
-		tcfg   temporal.Config
-		log    logging
-		ctl    = controllerOptions{Options: controllers.DefaultOptions()}
-		serve  servingOptions
-		leader = leaderOptions{lease: leaseTimings{duration: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second}}
-		kube   kubeClientOptions
-	)
-	registerTemporal(f, &tcfg)
-	log.register(f)
-	ctl.bindFlags(f)
-	serve.bindFlags(f)
-	leader.bindFlags(f)
-	kube.bindFlags(f)
+	c := newManagerConfig()
+	c.bindFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if err := firstError(leader.lease.validate(), ctl.complete(tcfg)); err != nil {
+	if err := firstError(c.leader.lease.validate(), c.ctl.complete(c.temporal)); err != nil {
 		return err
 	}
-	logger := log.logger()
+	logger := c.log.logger()
 	ctrl.SetLogger(logger)
-	cfg, err := kube.config()
+	cfg, err := c.kube.config()
 	if err != nil {
 		return err
 	}
 	mopts := ctrl.Options{
 		Scheme:                 v1alpha1.NewScheme(),
-		Metrics:                metricsserver.Options{BindAddress: serve.metricsAddr},
-		HealthProbeBindAddress: serve.probeAddr,
-		PprofBindAddress:       serve.pprofAddr,
-		Cache:                  controllers.CacheOptions(ctl.watchNamespace),
+		Metrics:                metricsserver.Options{BindAddress: c.serve.metricsAddr},
+		HealthProbeBindAddress: c.serve.probeAddr,
+		PprofBindAddress:       c.serve.pprofAddr,
+		Cache:                  controllers.CacheOptions(c.ctl.watchNamespace),
 	}
-	leader.apply(&mopts)
+	c.leader.apply(&mopts)
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -62,19 +50,47 @@ func runManager(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"), sdkMetrics)
+	tc, err := temporal.Dial(ctx, c.temporal, logger.WithName("temporal"), sdkMetrics)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	if _, err := controllers.Setup(mgr, tc, ctl.Options); err != nil {
+	if _, err := controllers.Setup(mgr, tc, c.ctl.Options); err != nil {
 		return fmt.Errorf("set up the Order controller: %w", err)
 	}
 	if err := firstError(mgr.AddHealthzCheck("healthz", healthz.Ping), mgr.AddReadyzCheck("readyz", healthz.Ping)); err != nil {
 		return err
 	}
-	logger.Info("Starting manager", "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "watchNamespace", ctl.watchNamespace)
+	logger.Info("Starting manager", "temporal", c.temporal.HostPort, "namespace", c.temporal.Namespace, "watchNamespace", c.ctl.watchNamespace)
 	return mgr.Start(ctx)
+}
+
+// managerConfig is everything the manager is told by its flags, group by
+// group.
+type managerConfig struct {
+	temporal temporal.Config
+	log      logging
+	ctl      controllerOptions
+	serve    servingOptions
+	leader   leaderOptions
+	kube     kubeClientOptions
+}
+
+// newManagerConfig holds the defaults the flags start from.
+func newManagerConfig() managerConfig {
+	return managerConfig{
+		ctl:    controllerOptions{Options: controllers.DefaultOptions()},
+		leader: leaderOptions{lease: leaseTimings{duration: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second}},
+	}
+}
+
+func (c *managerConfig) bindFlags(f *flags) {
+	registerTemporal(f, &c.temporal)
+	c.log.register(f)
+	c.ctl.bindFlags(f)
+	c.serve.bindFlags(f)
+	c.leader.bindFlags(f)
+	c.kube.bindFlags(f)
 }
 
 // controllerOptions are the Order controller's settings.

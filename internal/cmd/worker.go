@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,79 +32,98 @@ import (
 
 func runWorker(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newFlags("worker", stdout)
-	var (
-		tcfg  temporal.Config
-		pg    db.Config
-		log   logging
-		opts  workerOptions
-		gw    gatewayConfig
-		smtp  smtpConfig
-		codec codecServerOptions
-		ship  carrierConfig
-	)
-	registerTemporal(f, &tcfg)
-	registerPostgres(f, &pg)
-	log.register(f)
-	opts.bindFlags(f)
-	gw.register(f)
-	smtp.register(f)
-	codec.bindFlags(f)
-	ship.register(f)
+	var c workerConfig
+	c.bindFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if err := gw.check(); err != nil {
+	if err := c.gw.check(); err != nil {
 		return err
 	}
-	mailer, err := smtp.mailer()
+	mailer, err := c.smtp.mailer()
 	if err != nil {
 		return err
 	}
-	codecHandler, err := codec.handler(tcfg)
+	codecHandler, err := c.codec.handler(c.temporal)
 	if err != nil {
 		return err
 	}
-	logger := log.logger().WithName("worker")
-	database, err := opts.openDB(ctx, pg, logger)
+	logger := c.log.logger().WithName("worker")
+	database, err := c.opts.openDB(ctx, c.pg, logger)
 	if err != nil {
 		return err
 	}
 	defer database.Close()
-	gateway, err := gw.gateway(ctx, database.Pool)
+	gateway, err := c.gw.gateway(ctx, database.Pool)
 	if err != nil {
 		return err
 	}
 	reg, outcomes := workerRegistry()
-	sdkMetrics, err := temporal.MetricsHandler(reg, logger.WithName("temporal"))
-	if err != nil {
-		return err
-	}
-	tc, err := temporal.Dial(ctx, tcfg, logger.WithName("temporal"), sdkMetrics)
+	tc, err := dialWorkerTemporal(ctx, c.temporal, reg, logger.WithName("temporal"))
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	if err := temporal.EnsureSearchAttributes(ctx, tc, tcfg.Namespace); err != nil {
-		return err
-	}
 	acts := workflows.NewActivities(database, gateway, &notification.Notifier{
-		Log: logger.WithName("notify"), WebhookURL: opts.webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
+		Log: logger.WithName("notify"), WebhookURL: c.opts.webhook, WebhookSecret: []byte(os.Getenv("NOTIFY_WEBHOOK_SECRET")),
 		Mailer: mailer,
 	})
 	acts.Outcomes = func(status string) { outcomes.WithLabelValues(status).Inc() }
-	if acts.Carriers, err = ship.carriers(workflows.SandboxStarter(tc)); err != nil {
+	if acts.Carriers, err = c.ship.carriers(workflows.SandboxStarter(tc)); err != nil {
 		return err
 	}
-	w := workflows.NewWorker(tc, acts, opts.worker())
+	w := workflows.NewWorker(tc, acts, c.opts.worker())
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	logger.Info("Worker started", "taskQueue", contract.TaskQueue, "temporal", tcfg.HostPort, "namespace", tcfg.Namespace, "paymentGateway", gw.kind, "smtp", smtp.Host, "encrypted", tcfg.Encrypted())
+	logger.Info("Worker started", "taskQueue", contract.TaskQueue, "temporal", c.temporal.HostPort, "namespace", c.temporal.Namespace, "paymentGateway", c.gw.kind, "smtp", c.smtp.Host, "encrypted", c.temporal.Encrypted())
 	if codecHandler != nil {
-		logger.Info("Serving the codec server", "path", temporal.CodecServerPath, "auth", codec.auth, "origins", codec.origins)
+		logger.Info("Serving the codec server", "path", temporal.CodecServerPath, "auth", c.codec.auth, "origins", c.codec.origins)
 	}
-	return serve(ctx, opts.bind, workerMux(database, reg, codecHandler, opts.profile))
+	return serve(ctx, c.opts.bind, workerMux(database, reg, codecHandler, c.opts.profile))
+}
+
+// workerConfig is everything the worker is told by its flags, group by
+// group.
+type workerConfig struct {
+	temporal temporal.Config
+	pg       db.Config
+	log      logging
+	opts     workerOptions
+	gw       gatewayConfig
+	smtp     smtpConfig
+	codec    codecServerOptions
+	ship     carrierConfig
+}
+
+func (c *workerConfig) bindFlags(f *flags) {
+	registerTemporal(f, &c.temporal)
+	registerPostgres(f, &c.pg)
+	c.log.register(f)
+	c.opts.bindFlags(f)
+	c.gw.register(f)
+	c.smtp.register(f)
+	c.codec.bindFlags(f)
+	c.ship.register(f)
+}
+
+// dialWorkerTemporal dials Temporal with the SDK's metrics in reg and makes
+// sure the search attributes the workflow publishes with exist.
+func dialWorkerTemporal(ctx context.Context, cfg temporal.Config, reg *prometheus.Registry, logger logr.Logger) (tclient.Client, error) {
+	sdkMetrics, err := temporal.MetricsHandler(reg, logger)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := temporal.Dial(ctx, cfg, logger, sdkMetrics)
+	if err != nil {
+		return nil, err
+	}
+	if err := temporal.EnsureSearchAttributes(ctx, tc, cfg.Namespace); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // workerOptions are the worker's own settings.
