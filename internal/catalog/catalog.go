@@ -1,9 +1,13 @@
 // Package catalog owns the products table: what is sold, at what price, in
-// which currency, with how much stock (the stock moves through inventory).
+// which currency, with how much stock. It is the table's only writer:
+// inventory moves stock through Take and Put inside its own transactions,
+// orders reads prices through Prices.
 package catalog
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/money"
@@ -75,4 +79,48 @@ func List(ctx context.Context, d *db.DB) ([]Product, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// Price is what a product costs and in which currency.
+type Price struct {
+	Amount   money.Amount
+	Currency string
+}
+
+// Prices returns the prices of the products among ids that the catalog
+// holds, read within tx; a product it does not hold is missing from the map.
+func Prices(ctx context.Context, tx pgx.Tx, ids []string) (map[string]Price, error) {
+	rows, err := tx.Query(ctx, `SELECT id, price_cents, currency FROM products WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Price{}
+	for rows.Next() {
+		var id, cur string
+		var cents int64
+		if err := rows.Scan(&id, &cents, &cur); err != nil {
+			return nil, err
+		}
+		out[id] = Price{money.Amount(cents), cur}
+	}
+	return out, rows.Err()
+}
+
+// Take takes qty of a product's stock within tx, and reports false (taking
+// nothing) when the product has less than qty. Callers that take several
+// products take them in product order, so two transactions never wait on
+// each other's rows in a cycle.
+func Take(ctx context.Context, tx pgx.Tx, id string, qty int64) (bool, error) {
+	tag, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2`, id, qty)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// Put puts qty of a product's stock back within tx.
+func Put(ctx context.Context, tx pgx.Tx, id string, qty int64) error {
+	_, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1`, id, qty)
+	return err
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
@@ -81,11 +82,11 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 			return fmt.Errorf("inventory: order %s has no recorded items", orderUID)
 		}
 		for _, l := range lines {
-			tag, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2`, l.product, l.qty)
+			took, err := catalog.Take(ctx, tx, l.product, int64(l.qty))
 			if err != nil {
 				return err
 			}
-			if tag.RowsAffected() == 0 {
+			if !took {
 				short = append(short, l.product)
 			}
 		}
@@ -167,7 +168,7 @@ func (s *Service) Release(ctx context.Context, orderUID string) error {
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1`, id, back[id]); err != nil {
+			if err := catalog.Put(ctx, tx, id, int64(back[id])); err != nil {
 				return err
 			}
 		}
@@ -221,11 +222,17 @@ func Readjust(ctx context.Context, tx pgx.Tx, orderUID string) (short []string, 
 		if delta == 0 {
 			continue
 		}
-		tag, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock >= $2`, c.product, delta)
+		if delta < 0 {
+			if err := catalog.Put(ctx, tx, c.product, -delta); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		took, err := catalog.Take(ctx, tx, c.product, delta)
 		if err != nil {
 			return nil, err
 		}
-		if tag.RowsAffected() == 0 {
+		if !took {
 			short = append(short, c.product)
 		}
 	}
@@ -275,7 +282,7 @@ func (s *Service) Restock(ctx context.Context, orderUID, refundID string, lines 
 			if tag.RowsAffected() == 0 {
 				continue // put back before
 			}
-			if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2, updated_at = now() WHERE id = $1`, l.ProductID, l.Quantity); err != nil {
+			if err := catalog.Put(ctx, tx, l.ProductID, int64(l.Quantity)); err != nil {
 				return err
 			}
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"orderflow.io/orderflow/internal/catalog"
 	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/failure"
@@ -306,32 +307,14 @@ func price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pricedLine, er
 	for i, it := range o.Items {
 		ids[i] = it.ProductID
 	}
-	rows, err := tx.Query(ctx, `SELECT id, price_cents, currency FROM products WHERE id = ANY($1)`, ids)
+	prices, err := catalog.Prices(ctx, tx, ids)
 	if err != nil {
-		return Priced{}, nil, err
-	}
-	type entry struct {
-		price    money.Amount
-		currency string
-	}
-	catalog := map[string]entry{}
-	for rows.Next() {
-		var id, cur string
-		var cents int64
-		if err := rows.Scan(&id, &cents, &cur); err != nil {
-			rows.Close()
-			return Priced{}, nil, err
-		}
-		catalog[id] = entry{money.Amount(cents), cur}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return Priced{}, nil, err
 	}
 
 	var unknown []string
 	for _, id := range ids {
-		if _, ok := catalog[id]; !ok {
+		if _, ok := prices[id]; !ok {
 			unknown = append(unknown, id)
 		}
 	}
@@ -344,32 +327,32 @@ func price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pricedLine, er
 	var total money.Amount
 	lines := make([]pricedLine, 0, len(o.Items))
 	for _, it := range o.Items {
-		e := catalog[it.ProductID]
+		e := prices[it.ProductID]
 		if currency == "" {
-			currency = e.currency
+			currency = e.Currency
 		}
-		if e.currency != currency {
+		if e.Currency != currency {
 			return Priced{}, nil, failure.New(contract.ReasonCurrencyMismatch,
-				"product %s is priced in %s, the order in %s", it.ProductID, e.currency, currency)
+				"product %s is priced in %s, the order in %s", it.ProductID, e.Currency, currency)
 		}
 		if it.UnitPrice != "" {
 			agreed, err := money.Parse(it.UnitPrice)
 			if err != nil {
 				return Priced{}, nil, failure.New(contract.ReasonPriceChanged, "product %s: %v", it.ProductID, err)
 			}
-			if agreed != e.price {
+			if agreed != e.Amount {
 				return Priced{}, nil, failure.New(contract.ReasonPriceChanged,
-					"product %s costs %s %s now, not %s", it.ProductID, e.price, currency, agreed)
+					"product %s costs %s %s now, not %s", it.ProductID, e.Amount, currency, agreed)
 			}
 		}
-		line, err := e.price.Mul(int64(it.Quantity))
+		line, err := e.Amount.Mul(int64(it.Quantity))
 		if err != nil {
 			return Priced{}, nil, err
 		}
 		if total, err = total.Add(line); err != nil {
 			return Priced{}, nil, err
 		}
-		lines = append(lines, pricedLine{NewItem: it, price: e.price})
+		lines = append(lines, pricedLine{NewItem: it, price: e.Amount})
 	}
 	return Priced{Total: total, Currency: currency}, lines, nil
 }
