@@ -23,8 +23,8 @@ func (s *system) money(t *testing.T, o *v1alpha1.Order) money {
 	t.Helper()
 	key := contract.Key(o.Namespace, o.Name)
 	return money{
-		captures: s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, key),
-		refunds:  s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, key),
+		captures: s.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'capture'`, key),
+		refunds:  s.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'refund'`, key),
 		stock:    s.count(t, `SELECT sum(stock)::int FROM products`),
 	}
 }
@@ -132,7 +132,7 @@ func TestAnotherOrderUnderAUsedNameIsRefused(t *testing.T) {
 	if after := s.money(t, got); after != before {
 		t.Fatalf("the refused order moved money or stock: %+v, was %+v", after, before)
 	}
-	if n := s.count(t, `SELECT count(*) FROM order_items WHERE order_uid = $1 AND quantity = 1`, contract.Key(ns, "reused")); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM order_items WHERE order_key = $1 AND quantity = 1`, contract.Key(ns, "reused")); n != 1 {
 		t.Fatal("the first order's record changed")
 	}
 	waitForEvent(t, c, got, contract.ReasonNameReused)
@@ -242,7 +242,7 @@ func TestATTLDeletesAFinishedOrderAndApplyingItAgainAdoptsTheRecord(t *testing.T
 	first := waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
 	before := s.money(t, first)
 	gone(t, c, o)
-	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, contract.Key(ns, "ttl")); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM orders WHERE key = $1 AND status = 'completed'`, contract.Key(ns, "ttl")); n != 1 {
 		t.Fatal("the record went with the Order")
 	}
 	again := newOrder(ns, "ttl").items(item("BULK", 1, "")).build()
@@ -289,8 +289,8 @@ func TestEveryOrderOfANamespaceAppliedAgainMovesNothing(t *testing.T) {
 	}
 	totals := func() money {
 		return money{
-			captures: s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid LIKE $1`, ns+"/%"),
-			refunds:  s.count(t, `SELECT count(*) FROM payments WHERE kind = 'refund' AND order_uid LIKE $1`, ns+"/%"),
+			captures: s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_key LIKE $1`, ns+"/%"),
+			refunds:  s.count(t, `SELECT count(*) FROM payments WHERE kind = 'refund' AND order_key LIKE $1`, ns+"/%"),
 			stock:    s.count(t, `SELECT sum(stock)::int FROM products`),
 		}
 	}

@@ -98,7 +98,7 @@ func TestAnOrderGoesFromPendingToCompletedWithEveryStepVisible(t *testing.T) {
 		}
 		last = i
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, contract.Key(done.Namespace, done.Name)); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'capture'`, contract.Key(done.Namespace, done.Name)); n != 1 {
 		t.Fatalf("%d captures", n)
 	}
 }
@@ -139,7 +139,7 @@ func TestAnOrderCreatedCancelledEndsCancelledWithNoPayment(t *testing.T) {
 	if got.Status.PaymentID != "" || !isTrue(got, "Stalled") {
 		t.Fatalf("status %+v", got.Status)
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, contract.Key(got.Namespace, got.Name)); n != 0 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_key = $1`, contract.Key(got.Namespace, got.Name)); n != 0 {
 		t.Fatalf("%d payments for an order cancelled at birth", n)
 	}
 }
@@ -164,14 +164,14 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 	waitFor(t, c, o, "InventoryReserved", func(o *v1alpha1.Order) bool { return o.Status.Step == v1alpha1.StepInventoryReserved })
 	patchCancel(t, c, o)
 	got := waitFor(t, c, o, "Cancelled", phase(v1alpha1.PhaseCancelled))
-	uid := contract.Key(got.Namespace, got.Name)
+	key := contract.Key(got.Namespace, got.Name)
 	if got.Status.PaymentID == "" || got.Status.RefundID == "" || got.Status.Reason != contract.ReasonCancelled {
 		t.Fatalf("status %+v", got.Status)
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, uid); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'refund'`, key); n != 1 {
 		t.Fatalf("%d refunds", n)
 	}
-	if n := s.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'released'`, uid); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'released'`, key); n != 1 {
 		t.Fatalf("%d released reservations", n)
 	}
 }
@@ -194,7 +194,7 @@ func TestCancellingACompletedOrderIsRefusedVisibly(t *testing.T) {
 	if got.Status.Phase != v1alpha1.PhaseCompleted || got.Status.ObservedGeneration != got.Generation {
 		t.Fatalf("status %+v", got.Status)
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, contract.Key(got.Namespace, got.Name)); n != 0 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'refund'`, contract.Key(got.Namespace, got.Name)); n != 0 {
 		t.Fatal("a completed order was refunded")
 	}
 	waitForEvent(t, c, got, v1alpha1.ReasonCancelRefused)
@@ -244,14 +244,14 @@ func TestDeletingARunningOrderCancelsItBeforeItDisappears(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone(t, c, o)
-	uid := contract.Key(got.Namespace, got.Name)
-	if st := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, uid); st != 1 {
+	key := contract.Key(got.Namespace, got.Name)
+	if st := s.count(t, `SELECT count(*) FROM orders WHERE key = $1 AND status = 'cancelled'`, key); st != 1 {
 		t.Fatal("the deleted order is not recorded as cancelled")
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, uid); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'refund'`, key); n != 1 {
 		t.Fatalf("%d refunds for a deleted order that was charged", n)
 	}
-	if n := s.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, uid); n != 0 {
+	if n := s.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'held'`, key); n != 0 {
 		t.Fatal("the deleted order still holds stock")
 	}
 }
@@ -271,7 +271,7 @@ func TestDeletingAFinishedOrderIsImmediateAndKeepsItsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone(t, c, o)
-	if n := s.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, contract.Key(got.Namespace, got.Name)); n != 1 {
+	if n := s.count(t, `SELECT count(*) FROM orders WHERE key = $1 AND status = 'completed'`, contract.Key(got.Namespace, got.Name)); n != 1 {
 		t.Fatal("the order's record is gone")
 	}
 }
@@ -298,7 +298,7 @@ func TestRestartingTheManagerMidFlightFinishesEveryOrderExactlyOnce(t *testing.T
 		got := waitFor(t, c, o, "Completed", phase(v1alpha1.PhaseCompleted))
 		keys = append(keys, contract.Key(got.Namespace, got.Name))
 	}
-	if n := s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, keys); n != len(orders) {
+	if n := s.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_key = ANY($1)`, keys); n != len(orders) {
 		t.Fatalf("%d captures for %d orders", n, len(orders))
 	}
 	for _, o := range orders {

@@ -181,7 +181,7 @@ func TestPartialRefundsAreMadeOnceCountedAtTheProvider(t *testing.T) {
 	if after := s.stock(t, "REFUND-1"); after != before-1 {
 		t.Fatalf("stock %d after the Order was applied again, want %d", after, before-1)
 	}
-	if n := s.count(t, `SELECT count(*) FROM notifications WHERE order_uid = $1 AND kind LIKE 'refund-%'`, contract.Key(ns, "partly")); n != 2 {
+	if n := s.count(t, `SELECT count(*) FROM notifications WHERE order_key = $1 AND kind LIKE 'refund-%'`, contract.Key(ns, "partly")); n != 2 {
 		t.Fatalf("%d refund notifications, want 2", n)
 	}
 }

@@ -49,9 +49,11 @@ type CreateResult struct {
 	Finished *contract.Progress `json:"finished,omitempty"`
 }
 
-// PaymentInput is what ProcessPayment charges.
+// PaymentInput is what ProcessPayment charges. Key is the order's record
+// key; its wire name stays "uid", which histories and activities in flight
+// carry (as in NotifyInput and FinishInput).
 type PaymentInput struct {
-	UID           string `json:"uid"`
+	Key           string `json:"uid"`
 	Total         string `json:"total"`
 	Currency      string `json:"currency"`
 	PaymentMethod string `json:"paymentMethod"`
@@ -59,7 +61,7 @@ type PaymentInput struct {
 
 // NotifyInput is a notification to send.
 type NotifyInput struct {
-	UID       string `json:"uid"`
+	Key       string `json:"uid"`
 	Order     string `json:"order"`
 	Kind      string `json:"kind"`
 	Recipient string `json:"recipient,omitempty"`
@@ -130,8 +132,8 @@ func recorded(in contract.OrderInput, res CreateResult, f *orders.Outcome) *cont
 }
 
 // ReserveInventory reserves stock for every item, or none.
-func (a *Activities) ReserveInventory(ctx context.Context, uid string) error {
-	return asTemporal(a.Inventory.Reserve(ctx, uid))
+func (a *Activities) ReserveInventory(ctx context.Context, key string) error {
+	return asTemporal(a.Inventory.Reserve(ctx, key))
 }
 
 // AmendOrder changes the items and email of an order not yet paid, re-priced
@@ -147,8 +149,8 @@ func (a *Activities) AmendOrder(ctx context.Context, in AmendInput) (string, err
 }
 
 // ReleaseInventory puts back the order's held stock.
-func (a *Activities) ReleaseInventory(ctx context.Context, uid string) error {
-	return asTemporal(a.Inventory.Release(ctx, uid))
+func (a *Activities) ReleaseInventory(ctx context.Context, key string) error {
+	return asTemporal(a.Inventory.Release(ctx, key))
 }
 
 // ProcessPayment captures the order total once and returns the payment id.
@@ -157,21 +159,21 @@ func (a *Activities) ProcessPayment(ctx context.Context, in PaymentInput) (strin
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError("total: "+err.Error(), contract.ReasonWorkflowFailed, nil)
 	}
-	id, err := a.Payments.Capture(ctx, in.UID, amount, in.Currency, in.PaymentMethod)
+	id, err := a.Payments.Capture(ctx, in.Key, amount, in.Currency, in.PaymentMethod)
 	return id, asTemporal(err)
 }
 
 // RefundPayment refunds the order's capture, if there is one, and returns
 // the refund id.
-func (a *Activities) RefundPayment(ctx context.Context, uid string) (string, error) {
-	id, err := a.Payments.Refund(ctx, uid)
+func (a *Activities) RefundPayment(ctx context.Context, key string) (string, error) {
+	id, err := a.Payments.Refund(ctx, key)
 	return id, asTemporal(err)
 }
 
 // SendNotification records and delivers a notification to the customer.
 func (a *Activities) SendNotification(ctx context.Context, in NotifyInput) error {
 	err := a.Notifier.Send(ctx, notification.Notification{
-		OrderUID: in.UID, Order: in.Order, Kind: in.Kind, Recipient: in.Recipient, Message: in.Message,
+		OrderKey: in.Key, Order: in.Order, Kind: in.Kind, Recipient: in.Recipient, Message: in.Message,
 	})
 	if err != nil {
 		return temporal.NewApplicationErrorWithCause(err.Error(), notificationErrorType, err)

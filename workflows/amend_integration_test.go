@@ -39,7 +39,7 @@ func (e *env) startReserved(t *testing.T, in contract.OrderInput) client.Workflo
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, in.RecordKey()) == 0 {
+	for e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'held'`, in.RecordKey()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("nothing reserved within a minute")
 		}
@@ -89,7 +89,7 @@ func TestAmendmentsOnTheRealStack(t *testing.T) {
 	if m, l := stock("PROD-002"), stock("PROD-001"); m != mice-1 || l != laptops-1 {
 		t.Fatalf("stock mice %d -> %d, laptops %d -> %d; want one more of each held", mice, m, laptops, l)
 	}
-	if n := e.count(t, `SELECT count(*) FROM orders WHERE uid = $1 AND total_cents = 139979 AND fingerprint = 'v1:amended'`, in.RecordKey()); n != 1 {
+	if n := e.count(t, `SELECT count(*) FROM orders WHERE key = $1 AND total_cents = 139979 AND fingerprint = 'v1:amended'`, in.RecordKey()); n != 1 {
 		t.Fatal("the order's record does not hold the new total and fingerprint")
 	}
 	var p contract.Progress
@@ -155,7 +155,7 @@ func TestAnAmendmentRacingTheCaptureHasOneOutcome(t *testing.T) {
 			}
 			// From the reservation on, a little later each: before, during
 			// and after the payment.
-			for e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1`, in.RecordKey()) == 0 {
+			for e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1`, in.RecordKey()) == 0 {
 				time.Sleep(time.Millisecond)
 			}
 			time.Sleep(time.Duration(i%10) * time.Millisecond)
@@ -175,7 +175,7 @@ func TestAnAmendmentRacingTheCaptureHasOneOutcome(t *testing.T) {
 			if c := e.charged(t, in); len(c) != 1 || c[0] != want {
 				t.Errorf("%s: answered accepted=%v, the provider charged %v; want %d once", in.Name, res.Accepted, c, want)
 			}
-			if got := e.count(t, `SELECT coalesce(sum(quantity), 0)::int FROM inventory_reservations WHERE order_uid = $1`, in.RecordKey()); got != qty {
+			if got := e.count(t, `SELECT coalesce(sum(quantity), 0)::int FROM inventory_reservations WHERE order_key = $1`, in.RecordKey()); got != qty {
 				t.Errorf("%s: answered accepted=%v, %d reserved; want %d", in.Name, res.Accepted, got, qty)
 			}
 			mu.Lock()

@@ -33,7 +33,7 @@ func TestShippingOnTheRealStack(t *testing.T) {
 		if p.Phase != contract.PhaseCompleted || f == nil || f.State != c.want || !f.Ended || f.ShippedTime == nil {
 			t.Fatalf("%s: progress %+v, fulfillment %+v", c.script, p, f)
 		}
-		if got := e.count(t, `SELECT count(*) FROM shipments WHERE order_uid = $1 AND state = $2`, in.RecordKey(), c.want); got != 1 {
+		if got := e.count(t, `SELECT count(*) FROM shipments WHERE order_key = $1 AND state = $2`, in.RecordKey(), c.want); got != 1 {
 			t.Fatalf("%s: the shipment's record does not say %s", c.script, c.want)
 		}
 		charged := e.charged(t, in)

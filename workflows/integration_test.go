@@ -210,7 +210,7 @@ func TestAnOrderPlacedUnderItsUIDFinishesUnderItsUID(t *testing.T) {
 	if p := e.run(t, in); p.Phase != contract.PhaseCompleted {
 		t.Fatalf("%+v", p)
 	}
-	if n := e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, in.UID); n != 1 {
+	if n := e.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'capture'`, in.UID); n != 1 {
 		t.Fatalf("%d captures under the UID", n)
 	}
 }
@@ -266,7 +266,7 @@ func TestAnOrderRunAgainShowsItsRecordOrIsRefused(t *testing.T) {
 		if n := e.count(t, `SELECT sum(stock)::bigint FROM products`); n != stock {
 			t.Fatalf("stock %d -> %d", stock, n)
 		}
-		if n := e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, tc.in.Key); n != map[bool]int{true: 1}[tc.phase == contract.PhaseCompleted] {
+		if n := e.count(t, `SELECT count(*) FROM payments WHERE order_key = $1`, tc.in.Key); n != map[bool]int{true: 1}[tc.phase == contract.PhaseCompleted] {
 			t.Fatalf("%d payments", n)
 		}
 		if st, _ := (&orders.Service{DB: e.db}).Phase(ctx, tc.in.Key); st != tc.phase {
@@ -285,7 +285,7 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, in.RecordKey()) == 0 {
+	for e.count(t, `SELECT count(*) FROM payments WHERE order_key = $1`, in.RecordKey()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no payment captured within a minute")
 		}
@@ -298,10 +298,10 @@ func TestCancellingARunningOrderRefundsAndReleases(t *testing.T) {
 	}
 	switch p.Phase {
 	case contract.PhaseCancelled:
-		if p.RefundID == "" || e.count(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, in.RecordKey()) != 1 {
+		if p.RefundID == "" || e.count(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'refund'`, in.RecordKey()) != 1 {
 			t.Fatalf("cancelled after payment without one refund: %+v", p)
 		}
-		if e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'released'`, in.RecordKey()) != 1 {
+		if e.count(t, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'released'`, in.RecordKey()) != 1 {
 			t.Fatal("reservation not released")
 		}
 	case contract.PhaseCompleted:
@@ -351,8 +351,8 @@ func TestWithAFlakyGatewayEveryOrderCompletesAndIsChargedOnce(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	captures := e.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, uids)
-	distinct := e.count(t, `SELECT count(DISTINCT order_uid) FROM payments WHERE kind = 'capture' AND order_uid = ANY($1)`, uids)
+	captures := e.count(t, `SELECT count(*) FROM payments WHERE kind = 'capture' AND order_key = ANY($1)`, uids)
+	distinct := e.count(t, `SELECT count(DISTINCT order_key) FROM payments WHERE kind = 'capture' AND order_key = ANY($1)`, uids)
 	attempts := e.gateway.charges.Load() - chargesBefore
 	t.Logf("%d orders, %d charge attempts reached the gateway, %d captures recorded", n, attempts, captures)
 	if captures != n || distinct != n {

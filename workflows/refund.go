@@ -45,7 +45,7 @@ func RefundWorkflow(ctx workflow.Context, in contract.RefundInput) (contract.Ref
 		message += " (" + in.Reason + ")"
 	}
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions), a.SendNotification, NotifyInput{
-		UID: d.OrderKey, Order: contract.Key(in.Namespace, in.Name), Kind: "refund-" + in.ID, Recipient: in.CustomerEmail, Message: message + ".",
+		Key: d.OrderKey, Order: contract.Key(in.Namespace, in.Name), Kind: "refund-" + in.ID, Recipient: in.CustomerEmail, Message: message + ".",
 	}).Get(ctx, nil)
 	if err != nil {
 		// The money moved: the refund stands whether or not the customer

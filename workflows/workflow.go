@@ -293,7 +293,7 @@ func (r *orderRun) processPayment(ctx workflow.Context) error {
 	if method == "" {
 		method = contract.DefaultPaymentMethod
 	}
-	in := PaymentInput{UID: r.key, Total: r.p.Total, Currency: r.p.Currency, PaymentMethod: method}
+	in := PaymentInput{Key: r.key, Total: r.p.Total, Currency: r.p.Currency, PaymentMethod: method}
 	if err := workflow.ExecuteActivity(ctx, a.ProcessPayment, in).Get(ctx, &r.p.PaymentID); err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (r *orderRun) notify(ctx workflow.Context, kind, message string) error {
 	var a *Activities
 	ctx = workflow.WithActivityOptions(ctx, notifyOptions)
 	return workflow.ExecuteActivity(ctx, a.SendNotification, NotifyInput{
-		UID: r.key, Order: r.in.Namespace + "/" + r.in.Name, Kind: kind, Recipient: r.in.CustomerEmail, Message: message,
+		Key: r.key, Order: r.in.Namespace + "/" + r.in.Name, Kind: kind, Recipient: r.in.CustomerEmail, Message: message,
 	}).Get(ctx, nil)
 }
 

@@ -299,8 +299,8 @@ func TestEveryStepGoesByTheOrdersIdentity(t *testing.T) {
 	key := contract.Key("shop", "order-001")
 	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{Total: "1299.99", Currency: "USD", Key: key}, nil)
 	s.env.OnActivity(a.ReserveInventory, mock.Anything, key).Return(nil)
-	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.UID == key })).Return("pay_1", nil)
-	s.env.OnActivity(a.SendNotification, mock.Anything, mock.MatchedBy(func(in NotifyInput) bool { return in.UID == key })).Return(nil)
+	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.Key == key })).Return("pay_1", nil)
+	s.env.OnActivity(a.SendNotification, mock.Anything, mock.MatchedBy(func(in NotifyInput) bool { return in.Key == key })).Return(nil)
 	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.Key == key })).Return(nil)
 	p := s.run(keyed())
 	if p.Phase != contract.PhaseCompleted || p.Fingerprint != "v1:this" {
@@ -312,7 +312,7 @@ func TestAnOrderRecordedUnderAnEarlierKeyGoesOnUnderThatKey(t *testing.T) {
 	s := newScenario(t)
 	s.env.OnActivity(a.CreateOrder, mock.Anything, mock.Anything).Return(CreateResult{Total: "1299.99", Currency: "USD", Key: "legacy-uid"}, nil)
 	s.env.OnActivity(a.ReserveInventory, mock.Anything, "legacy-uid").Return(nil)
-	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.UID == "legacy-uid" })).Return("pay_1", nil)
+	s.env.OnActivity(a.ProcessPayment, mock.Anything, mock.MatchedBy(func(in PaymentInput) bool { return in.Key == "legacy-uid" })).Return("pay_1", nil)
 	s.env.OnActivity(a.SendNotification, mock.Anything, mock.Anything).Return(nil)
 	s.env.OnActivity(a.FinishOrder, mock.Anything, mock.MatchedBy(func(in FinishInput) bool { return in.Key == "legacy-uid" })).Return(nil)
 	if p := s.run(keyed()); p.Phase != contract.PhaseCompleted {

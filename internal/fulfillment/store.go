@@ -25,7 +25,7 @@ func (s *Store) Record(ctx context.Context, key string, f contract.Fulfillment) 
 		return fmt.Errorf("fulfillment: record %s: not booked", f.ShipmentID)
 	}
 	_, err := s.DB.Pool.Exec(ctx, `
-		INSERT INTO shipments (shipment_id, order_uid, carrier, state, tracking_number, booked_at, shipped_at, delivered_at, late)
+		INSERT INTO shipments (shipment_id, order_key, carrier, state, tracking_number, booked_at, shipped_at, delivered_at, late)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (shipment_id) DO UPDATE SET
 			state = EXCLUDED.state, tracking_number = EXCLUDED.tracking_number, shipped_at = EXCLUDED.shipped_at,
@@ -47,7 +47,7 @@ func (s *Store) Find(ctx context.Context, key string) (*contract.Fulfillment, er
 	var booked time.Time
 	err := s.DB.Pool.QueryRow(ctx, `
 		SELECT shipment_id, carrier, state, tracking_number, booked_at, shipped_at, delivered_at, late
-		FROM shipments WHERE order_uid = $1`, key).Scan(&f.ShipmentID, &f.Carrier, &f.State, &f.TrackingNumber, &booked, &f.ShippedTime, &f.DeliveredTime, &f.Late)
+		FROM shipments WHERE order_key = $1`, key).Scan(&f.ShipmentID, &f.Carrier, &f.State, &f.TrackingNumber, &booked, &f.ShippedTime, &f.DeliveredTime, &f.Late)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

@@ -36,11 +36,11 @@ type Service struct {
 // finds the existing reservation and takes nothing more; so does a call
 // after Release. Not enough stock is the OutOfStock business failure; an
 // order that already finished is refused (WorkflowFailed).
-func (s *Service) Reserve(ctx context.Context, orderUID string) error {
+func (s *Service) Reserve(ctx context.Context, orderKey string) error {
 	var short []string
 	var ended string
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		phase, err := orders.Lock(ctx, tx, orderUID)
+		phase, err := orders.Lock(ctx, tx, orderKey)
 		if err != nil {
 			return err
 		}
@@ -49,7 +49,7 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 			return nil
 		}
 		var existing int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1`, orderUID).Scan(&existing); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1`, orderKey).Scan(&existing); err != nil {
 			return err
 		}
 		if existing > 0 {
@@ -57,7 +57,7 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 		}
 		// Items in product order: concurrent reservations lock product rows
 		// in the same order and cannot deadlock.
-		rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM order_items WHERE order_uid = $1 ORDER BY product_id`, orderUID)
+		rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM order_items WHERE order_key = $1 ORDER BY product_id`, orderKey)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 			return err
 		}
 		if len(lines) == 0 {
-			return fmt.Errorf("inventory: order %s has no recorded items", orderUID)
+			return fmt.Errorf("inventory: order %s has no recorded items", orderKey)
 		}
 		for _, l := range lines {
 			took, err := catalog.Take(ctx, tx, l.product, int64(l.qty))
@@ -95,15 +95,15 @@ func (s *Service) Reserve(ctx context.Context, orderUID string) error {
 		}
 		for _, l := range lines {
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO inventory_reservations (order_uid, product_id, quantity, status) VALUES ($1, $2, $3, 'held')`,
-				orderUID, l.product, l.qty); err != nil {
+				INSERT INTO inventory_reservations (order_key, product_id, quantity, status) VALUES ($1, $2, $3, 'held')`,
+				orderKey, l.product, l.qty); err != nil {
 				return err
 			}
 		}
-		return orders.MarkReserved(ctx, tx, orderUID)
+		return orders.MarkReserved(ctx, tx, orderKey)
 	})
 	if ended != "" {
-		return failure.New(contract.ReasonWorkflowFailed, "order %s is already %s: nothing reserved", orderUID, ended)
+		return failure.New(contract.ReasonWorkflowFailed, "order %s is already %s: nothing reserved", orderKey, ended)
 	}
 	if len(short) > 0 {
 		return failure.New(contract.ReasonOutOfStock, "not enough stock of %s", strings.Join(short, ", "))
@@ -124,29 +124,29 @@ var errRollback = errors.New("rollback")
 // first step ran, its first workflow task lost) holds nothing: releasing it
 // records it cancelled (orders.Tombstone), so its first step, should a
 // stalled worker still run it, records and reserves nothing.
-func (s *Service) Release(ctx context.Context, orderUID string) error {
+func (s *Service) Release(ctx context.Context, orderKey string) error {
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		_, err := orders.Lock(ctx, tx, orderUID)
+		_, err := orders.Lock(ctx, tx, orderKey)
 		if errors.Is(err, orders.ErrNotRecorded) {
 			// Cancelled before its first step ran: nothing is held, and
 			// the tombstone keeps a late first step from taking any.
-			if err := orders.Tombstone(ctx, tx, orderUID); err != nil {
+			if err := orders.Tombstone(ctx, tx, orderKey); err != nil {
 				return err
 			}
-			_, err = orders.Lock(ctx, tx, orderUID)
+			_, err = orders.Lock(ctx, tx, orderKey)
 		}
 		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO inventory_reservations (order_uid, product_id, quantity, status)
-			SELECT order_uid, product_id, quantity, 'fenced' FROM order_items
-			WHERE order_uid = $1 AND NOT EXISTS (SELECT 1 FROM inventory_reservations WHERE order_uid = $1)`, orderUID); err != nil {
+			INSERT INTO inventory_reservations (order_key, product_id, quantity, status)
+			SELECT order_key, product_id, quantity, 'fenced' FROM order_items
+			WHERE order_key = $1 AND NOT EXISTS (SELECT 1 FROM inventory_reservations WHERE order_key = $1)`, orderKey); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `
 			UPDATE inventory_reservations SET status = 'released', updated_at = now()
-			WHERE order_uid = $1 AND status = 'held' RETURNING product_id, quantity`, orderUID)
+			WHERE order_key = $1 AND status = 'held' RETURNING product_id, quantity`, orderKey)
 		if err != nil {
 			return err
 		}
@@ -187,13 +187,13 @@ func (s *Service) Release(ctx context.Context, orderUID string) error {
 // products short of stock; the caller then rolls back, and the old
 // reservation stands. An order with nothing held yet is left alone: its
 // reservation step takes the new items.
-func Readjust(ctx context.Context, tx pgx.Tx, orderUID string) (short []string, err error) {
+func Readjust(ctx context.Context, tx pgx.Tx, orderKey string) (short []string, err error) {
 	rows, err := tx.Query(ctx, `
 		SELECT coalesce(i.product_id, r.product_id), coalesce(i.quantity, 0), coalesce(r.quantity, 0)
-		FROM (SELECT product_id, quantity FROM order_items WHERE order_uid = $1) i
-		FULL JOIN (SELECT product_id, quantity FROM inventory_reservations WHERE order_uid = $1 AND status = 'held') r
+		FROM (SELECT product_id, quantity FROM order_items WHERE order_key = $1) i
+		FULL JOIN (SELECT product_id, quantity FROM inventory_reservations WHERE order_key = $1 AND status = 'held') r
 		  ON i.product_id = r.product_id
-		ORDER BY 1`, orderUID)
+		ORDER BY 1`, orderKey)
 	if err != nil {
 		return nil, err
 	}
@@ -242,11 +242,11 @@ func Readjust(ctx context.Context, tx pgx.Tx, orderUID string) (short []string, 
 	for _, c := range changes {
 		switch {
 		case c.want == 0:
-			_, err = tx.Exec(ctx, `DELETE FROM inventory_reservations WHERE order_uid = $1 AND product_id = $2`, orderUID, c.product)
+			_, err = tx.Exec(ctx, `DELETE FROM inventory_reservations WHERE order_key = $1 AND product_id = $2`, orderKey, c.product)
 		case c.has == 0:
-			_, err = tx.Exec(ctx, `INSERT INTO inventory_reservations (order_uid, product_id, quantity, status) VALUES ($1, $2, $3, 'held')`, orderUID, c.product, c.want)
+			_, err = tx.Exec(ctx, `INSERT INTO inventory_reservations (order_key, product_id, quantity, status) VALUES ($1, $2, $3, 'held')`, orderKey, c.product, c.want)
 		case c.want != c.has:
-			_, err = tx.Exec(ctx, `UPDATE inventory_reservations SET quantity = $3, updated_at = now() WHERE order_uid = $1 AND product_id = $2`, orderUID, c.product, c.want)
+			_, err = tx.Exec(ctx, `UPDATE inventory_reservations SET quantity = $3, updated_at = now() WHERE order_key = $1 AND product_id = $2`, orderKey, c.product, c.want)
 		}
 		if err != nil {
 			return nil, err
@@ -264,18 +264,18 @@ type Line struct {
 // Restock puts back in stock what a partial refund of a completed order
 // returns, once: a repeated call for the same refund adds nothing
 // (inventory_returns remembers each refund's lines).
-func (s *Service) Restock(ctx context.Context, orderUID, refundID string, lines []Line) error {
+func (s *Service) Restock(ctx context.Context, orderKey, refundID string, lines []Line) error {
 	lines = slices.Clone(lines)
 	// Product order, as Reserve locks them: no deadlock between the two.
 	slices.SortFunc(lines, func(a, b Line) int { return strings.Compare(a.ProductID, b.ProductID) })
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
-		if _, err := orders.Lock(ctx, tx, orderUID); err != nil {
+		if _, err := orders.Lock(ctx, tx, orderKey); err != nil {
 			return err
 		}
 		for _, l := range lines {
 			tag, err := tx.Exec(ctx, `
-				INSERT INTO inventory_returns (order_uid, refund_id, product_id, quantity) VALUES ($1, $2, $3, $4)
-				ON CONFLICT DO NOTHING`, orderUID, refundID, l.ProductID, l.Quantity)
+				INSERT INTO inventory_returns (order_key, refund_id, product_id, quantity) VALUES ($1, $2, $3, $4)
+				ON CONFLICT DO NOTHING`, orderKey, refundID, l.ProductID, l.Quantity)
 			if err != nil {
 				return err
 			}

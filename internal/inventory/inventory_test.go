@@ -131,9 +131,9 @@ func TestAReservationThatArrivesLateTakesNothing(t *testing.T) {
 	}
 	inv := &inventory.Service{DB: s}
 	ords := &orders.Service{DB: s}
-	held := func(uid string) int64 {
+	held := func(key string) int64 {
 		var n int64
-		if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, uid).Scan(&n); err != nil {
+		if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'held'`, key).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -204,7 +204,7 @@ func TestAReleaseThatArrivesAfterCompletionPutsNothingBack(t *testing.T) {
 		t.Fatalf("a reservation for a completed order: %v; want WorkflowFailed", err)
 	}
 	var committed int
-	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = 'done' AND status = 'committed'`).Scan(&committed); err != nil {
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_key = 'done' AND status = 'committed'`).Scan(&committed); err != nil {
 		t.Fatal(err)
 	}
 	if got := stock(t, s, "P"); got != 7 || committed != 1 {

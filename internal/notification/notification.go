@@ -28,7 +28,7 @@ const SignatureHeader = "X-OrderFlow-Signature"
 
 // Notification is one message to a customer about an order.
 type Notification struct {
-	OrderUID  string `json:"orderUID"`
+	OrderKey  string `json:"orderUID"`
 	Order     string `json:"order"` // namespace/name
 	Kind      string `json:"kind"`  // completed, failed, cancelled
 	Recipient string `json:"recipient"`
@@ -51,9 +51,9 @@ type Notifier struct {
 func (n *Notifier) Send(ctx context.Context, msg Notification) error {
 	var delivered *time.Time
 	err := n.DB.Pool.QueryRow(ctx, `
-		INSERT INTO notifications (order_uid, kind, recipient, message) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (order_uid, kind) DO UPDATE SET kind = EXCLUDED.kind
-		RETURNING delivered_at`, msg.OrderUID, msg.Kind, msg.Recipient, msg.Message).Scan(&delivered)
+		INSERT INTO notifications (order_key, kind, recipient, message) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (order_key, kind) DO UPDATE SET kind = EXCLUDED.kind
+		RETURNING delivered_at`, msg.OrderKey, msg.Kind, msg.Recipient, msg.Message).Scan(&delivered)
 	if err != nil {
 		return fmt.Errorf("notification: record: %w", err)
 	}
@@ -63,7 +63,7 @@ func (n *Notifier) Send(ctx context.Context, msg Notification) error {
 	if err := n.deliver(ctx, msg); err != nil {
 		return err
 	}
-	_, err = n.DB.Pool.Exec(ctx, `UPDATE notifications SET delivered_at = now() WHERE order_uid = $1 AND kind = $2`, msg.OrderUID, msg.Kind)
+	_, err = n.DB.Pool.Exec(ctx, `UPDATE notifications SET delivered_at = now() WHERE order_key = $1 AND kind = $2`, msg.OrderKey, msg.Kind)
 	return err
 }
 
@@ -111,9 +111,9 @@ func (n *Notifier) email(ctx context.Context, msg Notification) error {
 	if n.Mailer == nil || msg.Recipient == "" {
 		return nil
 	}
-	summary, err := (&orders.Service{DB: n.DB}).Summary(ctx, msg.OrderUID)
+	summary, err := (&orders.Service{DB: n.DB}).Summary(ctx, msg.OrderKey)
 	if err != nil {
 		return fmt.Errorf("notification: email: %w", err)
 	}
-	return n.Mailer.Send(ctx, Email{To: msg.Recipient, Order: msg.Order, Key: msg.OrderUID, Kind: msg.Kind, Message: msg.Message, Summary: summary})
+	return n.Mailer.Send(ctx, Email{To: msg.Recipient, Order: msg.Order, Key: msg.OrderKey, Kind: msg.Kind, Message: msg.Message, Summary: summary})
 }

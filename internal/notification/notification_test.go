@@ -127,7 +127,7 @@ func TestTheCustomerGetsAnEmailOnceItIsRecordedDelivered(t *testing.T) {
 	ctx := context.Background()
 	place("shop/order-mail")
 	to := "jane.mail@customer.example"
-	msg := notification.Notification{OrderUID: "shop/order-mail", Order: "shop/order-mail", Kind: "completed", Recipient: to, Message: "Your order is complete."}
+	msg := notification.Notification{OrderKey: "shop/order-mail", Order: "shop/order-mail", Kind: "completed", Recipient: to, Message: "Your order is complete."}
 	if err := n.Send(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +167,12 @@ func TestARetryAfterACrashBetweenSendingAndRecordingSendsACopyWithTheSameMessage
 	ctx := context.Background()
 	place("shop/order-crash")
 	to := "crash.mail@customer.example"
-	msg := notification.Notification{OrderUID: "shop/order-crash", Order: "shop/order-crash", Kind: "cancelled", Recipient: to, Message: "Cancelled."}
+	msg := notification.Notification{OrderKey: "shop/order-crash", Order: "shop/order-crash", Kind: "cancelled", Recipient: to, Message: "Cancelled."}
 	if err := n.Send(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
 	// What a crash right after the send leaves: the row, not delivered.
-	if _, err := n.DB.Pool.Exec(ctx, `UPDATE notifications SET delivered_at = NULL WHERE order_uid = 'shop/order-crash'`); err != nil {
+	if _, err := n.DB.Pool.Exec(ctx, `UPDATE notifications SET delivered_at = NULL WHERE order_key = 'shop/order-crash'`); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Send(ctx, msg); err != nil {
@@ -197,12 +197,12 @@ func TestAnSMTPServerThatDoesNotAnswerLeavesTheNotificationUndelivered(t *testin
 	n, place := notifier(t, cfg)
 	ctx := context.Background()
 	place("shop/order-nosmtp")
-	err = n.Send(ctx, notification.Notification{OrderUID: "shop/order-nosmtp", Order: "shop/order-nosmtp", Kind: "completed", Recipient: "x@customer.example", Message: "Done."})
+	err = n.Send(ctx, notification.Notification{OrderKey: "shop/order-nosmtp", Order: "shop/order-nosmtp", Kind: "completed", Recipient: "x@customer.example", Message: "Done."})
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("smtp 127.0.0.1:%d", port)) || strings.Contains(err.Error(), cfg.Password) {
 		t.Fatalf("%v; want an error naming the SMTP server", err)
 	}
 	var delivered bool
-	if err := n.DB.Pool.QueryRow(ctx, `SELECT delivered_at IS NOT NULL FROM notifications WHERE order_uid = 'shop/order-nosmtp'`).Scan(&delivered); err != nil || delivered {
+	if err := n.DB.Pool.QueryRow(ctx, `SELECT delivered_at IS NOT NULL FROM notifications WHERE order_key = 'shop/order-nosmtp'`).Scan(&delivered); err != nil || delivered {
 		t.Fatalf("delivered %v (%v); want recorded, not delivered", delivered, err)
 	}
 }
@@ -211,7 +211,7 @@ func TestNoEmailWithoutARecipient(t *testing.T) {
 	n, place := notifier(t, mailpitConfig(t))
 	place("shop/order-norcpt")
 	before := total(t)
-	if err := n.Send(context.Background(), notification.Notification{OrderUID: "shop/order-norcpt", Order: "shop/order-norcpt", Kind: "completed", Message: "Done."}); err != nil {
+	if err := n.Send(context.Background(), notification.Notification{OrderKey: "shop/order-norcpt", Order: "shop/order-norcpt", Kind: "completed", Message: "Done."}); err != nil {
 		t.Fatal(err)
 	}
 	if after := total(t); after != before {

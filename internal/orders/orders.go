@@ -131,8 +131,8 @@ func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 		var total int64
 		var placed, updated time.Time
 		err := tx.QueryRow(ctx, `
-			SELECT uid, status, reason, message, currency, total_cents, fingerprint, customer_id, created_at, updated_at
-			FROM orders WHERE uid = $1 OR order_key = $2 ORDER BY uid = $1 DESC LIMIT 1 FOR UPDATE`, o.Key, o.Namespace+"/"+o.Name).
+			SELECT key, status, reason, message, currency, total_cents, fingerprint, customer_id, created_at, updated_at
+			FROM orders WHERE key = $1 OR current_key = $2 ORDER BY key = $1 DESC LIMIT 1 FOR UPDATE`, o.Key, o.Namespace+"/"+o.Name).
 			Scan(&key, &status, &reason, &message, &currency, &total, &fingerprint, &customer, &placed, &updated)
 		switch {
 		case err == nil:
@@ -176,7 +176,7 @@ func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 				cur = "USD"
 			}
 			_, err := tx.Exec(ctx, `
-				INSERT INTO orders (uid, order_key, object_uid, fingerprint, namespace, name, customer_id, customer_email, currency, status, reason, message)
+				INSERT INTO orders (key, current_key, object_uid, fingerprint, namespace, name, customer_id, customer_email, currency, status, reason, message)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'failed', $10, $11)`,
 				o.Key, orderKey, o.ObjectUID, fp, o.Namespace, o.Name, o.CustomerID, o.CustomerEmail, cur, f.Reason, f.Message)
 			return err
@@ -184,14 +184,14 @@ func (s *Service) Create(ctx context.Context, o NewOrder) (Priced, error) {
 		out = priced
 		out.Key = o.Key
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO orders (uid, order_key, object_uid, fingerprint, namespace, name, customer_id, customer_email, currency, total_cents, status)
+			INSERT INTO orders (key, current_key, object_uid, fingerprint, namespace, name, customer_id, customer_email, currency, total_cents, status)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'created')`,
 			o.Key, orderKey, o.ObjectUID, fp, o.Namespace, o.Name, o.CustomerID, o.CustomerEmail, priced.Currency, int64(priced.Total)); err != nil {
 			return err
 		}
 		for _, l := range lines {
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO order_items (order_uid, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)`,
+				INSERT INTO order_items (order_key, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)`,
 				o.Key, l.ProductID, l.Quantity, int64(l.price)); err != nil {
 				return err
 			}
@@ -219,7 +219,7 @@ func sameOrder(ctx context.Context, tx pgx.Tx, key string, fingerprint *string, 
 	if customer != o.CustomerID {
 		return false, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM order_items WHERE order_uid = $1`, key)
+	rows, err := tx.Query(ctx, `SELECT product_id, quantity FROM order_items WHERE order_key = $1`, key)
 	if err != nil {
 		return false, err
 	}
@@ -260,9 +260,9 @@ func outcome(ctx context.Context, tx pgx.Tx, key, status, reason, message string
 		Steps: map[contract.Step]time.Time{contract.StepAccepted: placed}}
 	var reserved, captured, notified *time.Time
 	err := tx.QueryRow(ctx, `
-		SELECT (SELECT min(created_at) FROM inventory_reservations WHERE order_uid = $1 AND status <> 'fenced'),
-		       (SELECT min(created_at) FROM payments WHERE order_uid = $1 AND kind = 'capture'),
-		       (SELECT coalesce(delivered_at, created_at) FROM notifications WHERE order_uid = $1 AND kind = 'completed')`, key).
+		SELECT (SELECT min(created_at) FROM inventory_reservations WHERE order_key = $1 AND status <> 'fenced'),
+		       (SELECT min(created_at) FROM payments WHERE order_key = $1 AND kind = 'capture'),
+		       (SELECT coalesce(delivered_at, created_at) FROM notifications WHERE order_key = $1 AND kind = 'completed')`, key).
 		Scan(&reserved, &captured, &notified)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func outcome(ctx context.Context, tx pgx.Tx, key, status, reason, message string
 			out.Steps[step] = *at
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT id, kind FROM payments WHERE order_uid = $1 ORDER BY created_at`, key)
+	rows, err := tx.Query(ctx, `SELECT id, kind FROM payments WHERE order_key = $1 ORDER BY created_at`, key)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +368,7 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 	return s.DB.Tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE orders SET status = $2, reason = $3, message = $4, updated_at = now()
-			WHERE uid = $1 AND status NOT IN ('completed', 'failed', 'cancelled')`,
+			WHERE key = $1 AND status NOT IN ('completed', 'failed', 'cancelled')`,
 			key, status, reason, message)
 		if err != nil {
 			return err
@@ -379,7 +379,7 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 			// finished otherwise: that outcome stands, and saying so
 			// beats pretending this one was recorded.
 			var was string
-			err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, key).Scan(&was)
+			err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE key = $1`, key).Scan(&was)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				return nil
@@ -393,7 +393,7 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 		if phase == contract.PhaseCompleted {
 			_, err = tx.Exec(ctx, `
 				UPDATE inventory_reservations SET status = 'committed', updated_at = now()
-				WHERE order_uid = $1 AND status = 'held'`, key)
+				WHERE order_key = $1 AND status = 'held'`, key)
 			return err
 		}
 		return nil
@@ -409,7 +409,7 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 // nothing. It returns the new total.
 func Amend(ctx context.Context, tx pgx.Tx, key, fingerprint, email string, items []NewItem) (money.Amount, error) {
 	var currency string
-	if err := tx.QueryRow(ctx, `SELECT currency FROM orders WHERE uid = $1`, key).Scan(&currency); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT currency FROM orders WHERE key = $1`, key).Scan(&currency); err != nil {
 		return 0, err
 	}
 	priced, lines, err := price(ctx, tx, NewOrder{Currency: currency, Items: items})
@@ -420,15 +420,15 @@ func Amend(ctx context.Context, tx pgx.Tx, key, fingerprint, email string, items
 	if fingerprint != "" {
 		fp = &fingerprint
 	}
-	if _, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2, customer_email = $3, fingerprint = coalesce($4, fingerprint), updated_at = now() WHERE uid = $1`,
+	if _, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2, customer_email = $3, fingerprint = coalesce($4, fingerprint), updated_at = now() WHERE key = $1`,
 		key, int64(priced.Total), email, fp); err != nil {
 		return 0, err
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM order_items WHERE order_uid = $1`, key); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM order_items WHERE order_key = $1`, key); err != nil {
 		return 0, err
 	}
 	for _, l := range lines {
-		if _, err := tx.Exec(ctx, `INSERT INTO order_items (order_uid, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO order_items (order_key, product_id, quantity, unit_price_cents) VALUES ($1, $2, $3, $4)`,
 			key, l.ProductID, l.Quantity, int64(l.price)); err != nil {
 			return 0, err
 		}
@@ -441,7 +441,7 @@ func Amend(ctx context.Context, tx pgx.Tx, key, fingerprint, email string, items
 func Standing(ctx context.Context, tx pgx.Tx, key string) (phase contract.Phase, paid bool, err error) {
 	var status string
 	var closed bool
-	err = tx.QueryRow(ctx, `SELECT status, payment_closed FROM orders WHERE uid = $1`, key).Scan(&status, &closed)
+	err = tx.QueryRow(ctx, `SELECT status, payment_closed FROM orders WHERE key = $1`, key).Scan(&status, &closed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, fmt.Errorf("order %s: %w", key, ErrNotRecorded)
 	}
@@ -463,7 +463,7 @@ func Tombstone(ctx context.Context, tx pgx.Tx, key string) error {
 		name = key // an order keyed by its UID
 	}
 	_, err := tx.Exec(ctx, `
-		INSERT INTO orders (uid, order_key, namespace, name, customer_id, currency, status, reason, message)
+		INSERT INTO orders (key, current_key, namespace, name, customer_id, currency, status, reason, message)
 		VALUES ($1, $2, $3, $4, '', 'XXX', 'cancelled', $5, 'cancelled before its first step ran')
 		ON CONFLICT DO NOTHING`, key, orderKey, namespace, name, contract.ReasonCancelled)
 	return err
@@ -479,7 +479,7 @@ var ErrNotRecorded = errors.New("order is not recorded")
 // outcome is recorded, and steps of one order happen one at a time.
 func Lock(ctx context.Context, tx pgx.Tx, key string) (contract.Phase, error) {
 	var status string
-	err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1 FOR UPDATE`, key).Scan(&status)
+	err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE key = $1 FOR UPDATE`, key).Scan(&status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("order %s: %w", key, ErrNotRecorded)
 	}
@@ -490,7 +490,7 @@ func Lock(ctx context.Context, tx pgx.Tx, key string) (contract.Phase, error) {
 // order's payment is closed (ClosePayment).
 func LockPayment(ctx context.Context, tx pgx.Tx, key string) (phase contract.Phase, closed bool, err error) {
 	var status string
-	err = tx.QueryRow(ctx, `SELECT status, payment_closed FROM orders WHERE uid = $1 FOR UPDATE`, key).Scan(&status, &closed)
+	err = tx.QueryRow(ctx, `SELECT status, payment_closed FROM orders WHERE key = $1 FOR UPDATE`, key).Scan(&status, &closed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, fmt.Errorf("order %s: %w", key, ErrNotRecorded)
 	}
@@ -501,7 +501,7 @@ func LockPayment(ctx context.Context, tx pgx.Tx, key string) (phase contract.Pha
 // order's lock), that the order takes no more money: its refund step ran.
 // A capture recorded after it is refunded at once.
 func ClosePayment(ctx context.Context, tx pgx.Tx, key string) error {
-	return mark(ctx, tx, key, `UPDATE orders SET payment_closed = true, updated_at = now() WHERE uid = $1`)
+	return mark(ctx, tx, key, `UPDATE orders SET payment_closed = true, updated_at = now() WHERE key = $1`)
 }
 
 // MarkReserved records, in the caller's transaction, that the order's
@@ -509,14 +509,14 @@ func ClosePayment(ctx context.Context, tx pgx.Tx, key string) error {
 // found it Processing.
 func MarkReserved(ctx context.Context, tx pgx.Tx, key string) error {
 	return mark(ctx, tx, key, `UPDATE orders SET status = CASE status WHEN 'created' THEN 'reserved' ELSE status END, updated_at = now()
-		WHERE uid = $1 AND status IN ('created', 'reserved', 'paid')`)
+		WHERE key = $1 AND status IN ('created', 'reserved', 'paid')`)
 }
 
 // MarkPaid records, in the caller's transaction, that the order's payment
 // was captured (the payment's step). The caller locked the order and found
 // it Processing.
 func MarkPaid(ctx context.Context, tx pgx.Tx, key string) error {
-	return mark(ctx, tx, key, `UPDATE orders SET status = 'paid', updated_at = now() WHERE uid = $1 AND status IN ('created', 'reserved', 'paid')`)
+	return mark(ctx, tx, key, `UPDATE orders SET status = 'paid', updated_at = now() WHERE key = $1 AND status IN ('created', 'reserved', 'paid')`)
 }
 
 // mark runs a status write that must change the order's row.
@@ -527,7 +527,7 @@ func mark(ctx context.Context, tx pgx.Tx, key, update string) error {
 	}
 	if tag.RowsAffected() != 1 {
 		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, key).Scan(&status); errors.Is(err, pgx.ErrNoRows) {
+		if err := tx.QueryRow(ctx, `SELECT status FROM orders WHERE key = $1`, key).Scan(&status); errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("order %s: %w", key, ErrNotRecorded)
 		}
 		return fmt.Errorf("order %s is %s: its status was not changed", key, status)
@@ -539,7 +539,7 @@ func mark(ctx context.Context, tx pgx.Tx, key, update string) error {
 // finished.
 func (s *Service) Phase(ctx context.Context, key string) (contract.Phase, error) {
 	var status string
-	err := s.DB.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE uid = $1`, key).Scan(&status)
+	err := s.DB.Pool.QueryRow(ctx, `SELECT status FROM orders WHERE key = $1`, key).Scan(&status)
 	return phaseOf(status), err
 }
 
@@ -571,7 +571,7 @@ type Notification struct {
 // oldest first; an order with none has empty lists.
 func (s *Service) Records(ctx context.Context, key string) (Records, error) {
 	out := Records{Payments: []Payment{}, Notifications: []Notification{}}
-	rows, err := s.DB.Pool.Query(ctx, `SELECT id, kind, amount_cents, currency, created_at FROM payments WHERE order_uid = $1 ORDER BY created_at`, key)
+	rows, err := s.DB.Pool.Query(ctx, `SELECT id, kind, amount_cents, currency, created_at FROM payments WHERE order_key = $1 ORDER BY created_at`, key)
 	if err != nil {
 		return out, err
 	}
@@ -589,7 +589,7 @@ func (s *Service) Records(ctx context.Context, key string) (Records, error) {
 	if err := rows.Err(); err != nil {
 		return out, err
 	}
-	rows, err = s.DB.Pool.Query(ctx, `SELECT kind, recipient, created_at, delivered_at FROM notifications WHERE order_uid = $1 ORDER BY created_at`, key)
+	rows, err = s.DB.Pool.Query(ctx, `SELECT kind, recipient, created_at, delivered_at FROM notifications WHERE order_key = $1 ORDER BY created_at`, key)
 	if err != nil {
 		return out, err
 	}
@@ -623,14 +623,14 @@ type Line struct {
 func (s *Service) Summary(ctx context.Context, key string) (Summary, error) {
 	var out Summary
 	var total int64
-	if err := s.DB.Pool.QueryRow(ctx, `SELECT total_cents, currency FROM orders WHERE uid = $1`, key).Scan(&total, &out.Currency); err != nil {
+	if err := s.DB.Pool.QueryRow(ctx, `SELECT total_cents, currency FROM orders WHERE key = $1`, key).Scan(&total, &out.Currency); err != nil {
 		return out, fmt.Errorf("orders: summary of %s: %w", key, err)
 	}
 	out.Total = money.Amount(total)
 	rows, err := s.DB.Pool.Query(ctx, `
 		SELECT i.product_id, p.name, i.quantity, i.unit_price_cents
 		FROM order_items i JOIN products p ON p.id = i.product_id
-		WHERE i.order_uid = $1 ORDER BY i.product_id`, key)
+		WHERE i.order_key = $1 ORDER BY i.product_id`, key)
 	if err != nil {
 		return out, fmt.Errorf("orders: summary of %s: %w", key, err)
 	}

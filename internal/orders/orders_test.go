@@ -35,7 +35,7 @@ func TestCreateOrderPricesFromTheCatalogAndIsIdempotent(t *testing.T) {
 		}
 	}
 	var items int
-	if err := s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM order_items WHERE order_uid = 'u1'`).Scan(&items); err != nil || items != 2 {
+	if err := s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM order_items WHERE order_key = 'u1'`).Scan(&items); err != nil || items != 2 {
 		t.Fatalf("items %d %v", items, err)
 	}
 }
@@ -73,7 +73,7 @@ func placeAndFinish(t *testing.T, s *orders.Service, o orders.NewOrder, status c
 	if _, err := s.Create(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB.Pool.Exec(ctx, `INSERT INTO payments (id, order_uid, kind, amount_cents, currency, idempotency_key) VALUES ($1, $2, 'capture', 129999, 'USD', $3)`,
+	if _, err := s.DB.Pool.Exec(ctx, `INSERT INTO payments (id, order_key, kind, amount_cents, currency, idempotency_key) VALUES ($1, $2, 'capture', 129999, 'USD', $3)`,
 		"pay-"+o.Name, o.Key, "capture-"+o.Key); err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +111,14 @@ func TestAnotherOrderUnderAUsedNameIsRefusedAndTheRecordStays(t *testing.T) {
 		t.Fatalf("%v; want NameReused naming when the first was placed", err)
 	}
 	var items int
-	if err := s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM order_items WHERE order_uid = 'ns/taken' AND product_id = 'PROD-001'`).Scan(&items); err != nil || items != 1 {
+	if err := s.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM order_items WHERE order_key = 'ns/taken' AND product_id = 'PROD-001'`).Scan(&items); err != nil || items != 1 {
 		t.Fatalf("the first order's items changed: %d, %v", items, err)
 	}
 }
 
 // TestAnOrderPlacedUnderItsUIDIsFoundByItsNameAfterTheMigration writes
-// orders as the schema before identity by name did (keyed by UID), migrates,
+// orders as the schema before identity by name did (keyed by UID, in the
+// columns uid and order_uid that migration 00006 renames), migrates,
 // and records the same order and another one under the name.
 func TestAnOrderPlacedUnderItsUIDIsFoundByItsNameAfterTheMigration(t *testing.T) {
 	testenv.Integration(t)

@@ -134,7 +134,7 @@ func TestLateStepsRacingTheWorkflowMoveNothing(t *testing.T) {
 			}
 		}
 		var held int
-		if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, key).Scan(&held); err != nil {
+		if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'held'`, key).Scan(&held); err != nil {
 			t.Fatal(err)
 		}
 		if held != 0 {

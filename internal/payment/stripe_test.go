@@ -101,7 +101,7 @@ func TestStripeMockAcceptsTheGatewaysCapturesAndRefunds(t *testing.T) {
 		t.Fatalf("the same refund asked again: %q, %v; want %q", again, err, first)
 	}
 	var n int
-	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE order_uid = 'default/order-2' AND kind = 'refund'`).Scan(&n); err != nil || n != 2 {
+	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE order_key = 'default/order-2' AND kind = 'refund'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d refunds recorded (%v), want 2", n, err)
 	}
 }

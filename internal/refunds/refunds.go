@@ -117,7 +117,7 @@ func (s *Service) Accept(ctx context.Context, in contract.RefundInput) (Decision
 			return err
 		}
 		var before int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0) FROM order_refunds WHERE order_uid = $1 AND state <> $2`,
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0) FROM order_refunds WHERE order_key = $1 AND state <> $2`,
 			key, stateRefused).Scan(&before); err != nil {
 			return err
 		}
@@ -140,18 +140,18 @@ func (s *Service) Accept(ctx context.Context, in contract.RefundInput) (Decision
 				in.ID, amount, d.Currency, left, captured, d.Currency))
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO order_refunds (order_uid, refund_id, request, amount_cents, restock, reason, state)
+			INSERT INTO order_refunds (order_key, refund_id, request, amount_cents, restock, reason, state)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, key, in.ID, request(in), int64(amount), in.Restock && len(in.Items) > 0, in.Reason, stateAccepted); err != nil {
 			return err
 		}
 		for _, it := range in.Items {
-			if _, err := tx.Exec(ctx, `INSERT INTO order_refund_items (order_uid, refund_id, product_id, quantity) VALUES ($1, $2, $3, $4)`,
+			if _, err := tx.Exec(ctx, `INSERT INTO order_refund_items (order_key, refund_id, product_id, quantity) VALUES ($1, $2, $3, $4)`,
 				key, in.ID, it.ProductID, it.Quantity); err != nil {
 				return err
 			}
 		}
 		d.State, d.Amount, d.Restock = contract.RefundPending, amount, in.Restock && len(in.Items) > 0
-		return tx.QueryRow(ctx, `SELECT updated_at FROM order_refunds WHERE order_uid = $1 AND refund_id = $2`, key, in.ID).Scan(&d.Time)
+		return tx.QueryRow(ctx, `SELECT updated_at FROM order_refunds WHERE order_key = $1 AND refund_id = $2`, key, in.ID).Scan(&d.Time)
 	})
 	if err != nil {
 		return Decision{}, fmt.Errorf("refunds: accept %s: %w", contract.RefundKey(in.Namespace, in.Name, in.ID), err)
@@ -163,7 +163,7 @@ func (s *Service) Accept(ctx context.Context, in contract.RefundInput) (Decision
 // name (its identity, or the UID of an order placed before identity by name).
 func recordKey(ctx context.Context, tx pgx.Tx, namespace, name string) (string, error) {
 	var key string
-	err := tx.QueryRow(ctx, `SELECT uid FROM orders WHERE order_key = $1`, contract.Key(namespace, name)).Scan(&key)
+	err := tx.QueryRow(ctx, `SELECT key FROM orders WHERE current_key = $1`, contract.Key(namespace, name)).Scan(&key)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", fmt.Errorf("order %s: %w", contract.Key(namespace, name), orders.ErrNotRecorded)
 	}
@@ -176,7 +176,7 @@ func recordKey(ctx context.Context, tx pgx.Tx, namespace, name string) (string, 
 func (s *Service) recorded(ctx context.Context, tx pgx.Tx, key string, in contract.RefundInput, d *Decision) (bool, error) {
 	var req, state string
 	var cents int64
-	err := tx.QueryRow(ctx, `SELECT request, amount_cents, restock, state, message, provider_id, updated_at FROM order_refunds WHERE order_uid = $1 AND refund_id = $2`,
+	err := tx.QueryRow(ctx, `SELECT request, amount_cents, restock, state, message, provider_id, updated_at FROM order_refunds WHERE order_key = $1 AND refund_id = $2`,
 		key, in.ID).Scan(&req, &cents, &d.Restock, &state, &d.Message, &d.ProviderID, &d.Time)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
@@ -201,7 +201,7 @@ func capture(ctx context.Context, tx pgx.Tx, key string, d *Decision) (money.Amo
 	var cents int64
 	err := tx.QueryRow(ctx, `SELECT amount_cents, currency FROM payments WHERE idempotency_key = $1`, payment.CaptureKey(key)).Scan(&cents, &d.Currency)
 	if errors.Is(err, pgx.ErrNoRows) {
-		err = tx.QueryRow(ctx, `SELECT currency FROM orders WHERE uid = $1`, key).Scan(&d.Currency)
+		err = tx.QueryRow(ctx, `SELECT currency FROM orders WHERE key = $1`, key).Scan(&d.Currency)
 	}
 	return money.Amount(cents), err
 }
@@ -223,7 +223,7 @@ func price(ctx context.Context, tx pgx.Tx, key string, in contract.RefundInput) 
 	for _, it := range in.Items {
 		var ordered int32
 		var unit int64
-		err := tx.QueryRow(ctx, `SELECT quantity, unit_price_cents FROM order_items WHERE order_uid = $1 AND product_id = $2`, key, it.ProductID).Scan(&ordered, &unit)
+		err := tx.QueryRow(ctx, `SELECT quantity, unit_price_cents FROM order_items WHERE order_key = $1 AND product_id = $2`, key, it.ProductID).Scan(&ordered, &unit)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, fmt.Sprintf("refund %s: the order holds no %s", in.ID, it.ProductID), nil
 		}
@@ -233,8 +233,8 @@ func price(ctx context.Context, tx pgx.Tx, key string, in contract.RefundInput) 
 		var refunded int32
 		if err := tx.QueryRow(ctx, `
 			SELECT coalesce(sum(i.quantity), 0) FROM order_refund_items i
-			JOIN order_refunds r ON r.order_uid = i.order_uid AND r.refund_id = i.refund_id
-			WHERE i.order_uid = $1 AND i.product_id = $2 AND r.state <> $3`, key, it.ProductID, stateRefused).Scan(&refunded); err != nil {
+			JOIN order_refunds r ON r.order_key = i.order_key AND r.refund_id = i.refund_id
+			WHERE i.order_key = $1 AND i.product_id = $2 AND r.state <> $3`, key, it.ProductID, stateRefused).Scan(&refunded); err != nil {
 			return 0, "", err
 		}
 		if it.Quantity > ordered-refunded {
@@ -255,7 +255,7 @@ func price(ctx context.Context, tx pgx.Tx, key string, in contract.RefundInput) 
 func refuse(ctx context.Context, tx pgx.Tx, in contract.RefundInput, d *Decision, amount money.Amount, why string) error {
 	d.State, d.Amount, d.Message = contract.RefundRefused, amount, why
 	return tx.QueryRow(ctx, `
-		INSERT INTO order_refunds (order_uid, refund_id, request, amount_cents, reason, state, message)
+		INSERT INTO order_refunds (order_key, refund_id, request, amount_cents, reason, state, message)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING updated_at`,
 		d.OrderKey, in.ID, request(in), int64(amount), in.Reason, stateRefused, why).Scan(&d.Time)
 }
@@ -275,7 +275,7 @@ func (s *Service) Make(ctx context.Context, namespace, name, id string) (Decisio
 		}
 		d.OrderKey = key
 		var cents int64
-		if err := tx.QueryRow(ctx, `SELECT amount_cents, state, provider_id, message, restock, updated_at FROM order_refunds WHERE order_uid = $1 AND refund_id = $2`,
+		if err := tx.QueryRow(ctx, `SELECT amount_cents, state, provider_id, message, restock, updated_at FROM order_refunds WHERE order_key = $1 AND refund_id = $2`,
 			key, id).Scan(&cents, &state, &d.ProviderID, &d.Message, &d.Restock, &d.Time); err != nil {
 			return err
 		}
@@ -294,7 +294,7 @@ func (s *Service) Make(ctx context.Context, namespace, name, id string) (Decisio
 	if f, ok := failure.As(err); ok {
 		d.State, d.Message = contract.RefundRefused, f.Message
 		err = s.DB.Pool.QueryRow(ctx, `
-			UPDATE order_refunds SET state = $3, message = $4, updated_at = now() WHERE order_uid = $1 AND refund_id = $2 AND state = $5
+			UPDATE order_refunds SET state = $3, message = $4, updated_at = now() WHERE order_key = $1 AND refund_id = $2 AND state = $5
 			RETURNING updated_at`, d.OrderKey, id, stateRefused, f.Message, stateAccepted).Scan(&d.Time)
 		if err != nil {
 			return Decision{}, fmt.Errorf("refunds: record %s refused: %w", contract.RefundKey(in.Namespace, in.Name, id), err)
@@ -306,7 +306,7 @@ func (s *Service) Make(ctx context.Context, namespace, name, id string) (Decisio
 	}
 	d.State, d.ProviderID = contract.RefundRefunded, providerID
 	if err := s.DB.Pool.QueryRow(ctx, `
-		UPDATE order_refunds SET state = $3, provider_id = $4, updated_at = now() WHERE order_uid = $1 AND refund_id = $2
+		UPDATE order_refunds SET state = $3, provider_id = $4, updated_at = now() WHERE order_key = $1 AND refund_id = $2
 		RETURNING updated_at`, d.OrderKey, id, stateRefunded, providerID).Scan(&d.Time); err != nil {
 		return Decision{}, fmt.Errorf("refunds: record %s refunded: %w", contract.RefundKey(namespace, name, id), err)
 	}
@@ -315,7 +315,7 @@ func (s *Service) Make(ctx context.Context, namespace, name, id string) (Decisio
 
 // Restock puts back in stock what a refund made with restock returns, once.
 func (s *Service) Restock(ctx context.Context, orderKey, id string) error {
-	rows, err := s.DB.Pool.Query(ctx, `SELECT product_id, quantity FROM order_refund_items WHERE order_uid = $1 AND refund_id = $2`, orderKey, id)
+	rows, err := s.DB.Pool.Query(ctx, `SELECT product_id, quantity FROM order_refund_items WHERE order_key = $1 AND refund_id = $2`, orderKey, id)
 	if err != nil {
 		return fmt.Errorf("refunds: restock %s/%s: %w", orderKey, id, err)
 	}

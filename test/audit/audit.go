@@ -334,14 +334,14 @@ func (e *Env) Audit(t testing.TB, ns string, orders []Placed, stockBefore int64)
 		var status, reason string
 		var qty, total int64
 		err = e.DB.QueryRow(ctx, `SELECT o.status, o.reason, o.total_cents, coalesce(sum(i.quantity), 0) FROM orders o
-			LEFT JOIN order_items i ON i.order_uid = o.uid WHERE o.uid = $1 GROUP BY o.status, o.reason, o.total_cents`, p.Key).Scan(&status, &reason, &total, &qty)
+			LEFT JOIN order_items i ON i.order_key = o.key WHERE o.key = $1 GROUP BY o.status, o.reason, o.total_cents`, p.Key).Scan(&status, &reason, &total, &qty)
 		if errors.Is(err, pgx.ErrNoRows) {
 			status = "" // cancelled or deleted before anything was recorded
 		} else if err != nil {
 			t.Fatal(err)
 		}
 		var held int
-		if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, p.Key).Scan(&held); err != nil {
+		if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'held'`, p.Key).Scan(&held); err != nil {
 			t.Fatal(err)
 		}
 		if held != 0 {
@@ -421,7 +421,7 @@ func (e *Env) auditMoney(ctx context.Context, p Placed, status string, total mon
 		fail("%s %s: the provider captured %s and refunded %s", p.Name, cmp.Or(status, "unrecorded"), a.Captured(), a.Refunded())
 	}
 	// OrderFlow's records agree with the provider's.
-	rows, err := e.DB.Query(ctx, `SELECT id, kind, amount_cents FROM payments WHERE order_uid = $1`, p.Key)
+	rows, err := e.DB.Query(ctx, `SELECT id, kind, amount_cents FROM payments WHERE order_key = $1`, p.Key)
 	if err != nil {
 		fail("%s: payments: %v", p.Name, err)
 		return
@@ -462,7 +462,7 @@ func (e *Env) auditMoney(ctx context.Context, p Placed, status string, total mon
 func (e *Env) refundsMade(ctx context.Context, p Placed, fail func(string, ...any)) (money.Amount, int) {
 	var cents int64
 	var n int
-	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0), count(*) FROM order_refunds WHERE order_uid = $1 AND state = 'refunded'`,
+	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(amount_cents), 0), count(*) FROM order_refunds WHERE order_key = $1 AND state = 'refunded'`,
 		p.Key).Scan(&cents, &n); err != nil {
 		fail("%s: order_refunds: %v", p.Name, err)
 	}
@@ -473,12 +473,12 @@ func (e *Env) refundsMade(ctx context.Context, p Placed, fail func(string, ...an
 // was put back once, and returns how much.
 func (e *Env) auditRestock(ctx context.Context, p Placed, fail func(string, ...any)) int64 {
 	var returned, refunded int64
-	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(quantity), 0) FROM inventory_returns WHERE order_uid = $1`, p.Key).Scan(&returned); err != nil {
+	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(quantity), 0) FROM inventory_returns WHERE order_key = $1`, p.Key).Scan(&returned); err != nil {
 		fail("%s: inventory_returns: %v", p.Name, err)
 	}
 	if err := e.DB.QueryRow(ctx, `SELECT coalesce(sum(i.quantity), 0) FROM order_refund_items i
-		JOIN order_refunds r ON r.order_uid = i.order_uid AND r.refund_id = i.refund_id
-		WHERE i.order_uid = $1 AND r.state = 'refunded' AND r.restock`, p.Key).Scan(&refunded); err != nil {
+		JOIN order_refunds r ON r.order_key = i.order_key AND r.refund_id = i.refund_id
+		WHERE i.order_key = $1 AND r.state = 'refunded' AND r.restock`, p.Key).Scan(&refunded); err != nil {
 		fail("%s: order_refund_items: %v", p.Name, err)
 	}
 	if returned != refunded {
@@ -493,7 +493,7 @@ func (e *Env) auditRefundStatus(ctx context.Context, p Placed, o *v1alpha1.Order
 	for _, r := range o.Status.Refunds {
 		var state, providerID string
 		var cents int64
-		err := e.DB.QueryRow(ctx, `SELECT state, provider_id, amount_cents FROM order_refunds WHERE order_uid = $1 AND refund_id = $2`, p.Key, r.ID).
+		err := e.DB.QueryRow(ctx, `SELECT state, provider_id, amount_cents FROM order_refunds WHERE order_key = $1 AND refund_id = $2`, p.Key, r.ID).
 			Scan(&state, &providerID, &cents)
 		switch {
 		case r.State == v1alpha1.RefundPending:
@@ -533,7 +533,7 @@ type Hit struct {
 // OrderFlow's records and the charges in flight at the provider.
 func (e *Env) InFlight(ctx context.Context, ns string) (Hit, error) {
 	var h Hit
-	if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM orders WHERE starts_with(uid, $1) AND status NOT IN ('completed', 'failed', 'cancelled')`, ns+"/").Scan(&h.Orders); err != nil {
+	if err := e.DB.QueryRow(ctx, `SELECT count(*) FROM orders WHERE starts_with(key, $1) AND status NOT IN ('completed', 'failed', 'cancelled')`, ns+"/").Scan(&h.Orders); err != nil {
 		return h, err
 	}
 	n, err := e.provider().ChargesInFlight(ctx, ns+"/")
@@ -560,9 +560,9 @@ func (e *Env) AwaitCharges(ctx context.Context, ns string, timeout time.Duration
 // was charged once; none both delivered and refunded as lost.
 func (e *Env) auditShipments(ctx context.Context, ns string, books map[string]payment.Account, fail func(string, ...any)) (checked int) {
 	rows, err := e.DB.Query(ctx, `
-		SELECT s.order_uid, s.state, o.status,
-			EXISTS (SELECT 1 FROM order_refunds r WHERE r.order_uid = s.order_uid AND r.refund_id = $2 AND r.state <> 'refused')
-		FROM shipments s JOIN orders o ON o.uid = s.order_uid WHERE s.order_uid LIKE $1`, ns+"/%", contract.LostRefundID)
+		SELECT s.order_key, s.state, o.status,
+			EXISTS (SELECT 1 FROM order_refunds r WHERE r.order_key = s.order_key AND r.refund_id = $2 AND r.state <> 'refused')
+		FROM shipments s JOIN orders o ON o.key = s.order_key WHERE s.order_key LIKE $1`, ns+"/%", contract.LostRefundID)
 	if err != nil {
 		fail("shipments: %v", err)
 		return 0

@@ -106,7 +106,7 @@ func (e *Env) WaitRefunded(t testing.TB, ns string) time.Time {
 // refund accepted and not yet made, and those refunds.
 func (e *Env) RefundsInFlight(ctx context.Context, ns string) (Hit, error) {
 	var h Hit
-	err := e.DB.QueryRow(ctx, `SELECT count(DISTINCT order_uid), count(*) FROM order_refunds WHERE starts_with(order_uid, $1) AND state = 'accepted'`,
+	err := e.DB.QueryRow(ctx, `SELECT count(DISTINCT order_key), count(*) FROM order_refunds WHERE starts_with(order_key, $1) AND state = 'accepted'`,
 		ns+"/").Scan(&h.Orders, &h.Charges)
 	return h, err
 }

@@ -504,7 +504,7 @@ func testUninstall(t *testing.T) {
 	// An order placed after the reinstall completes, and an old one is still there.
 	apply(t, fmt.Sprintf(runningOrder, "after-reinstall"))
 	kubectl(t, "-n", shopNS, "wait", "order/after-reinstall", "--for=condition=Ready", "--timeout=120s")
-	if n := count(t, db, `SELECT count(*) FROM payments WHERE order_uid = 'shop/order-001'`); n != 1 {
+	if n := count(t, db, `SELECT count(*) FROM payments WHERE order_key = 'shop/order-001'`); n != 1 {
 		t.Errorf("order-001 has %d payments after the reinstall; want its one capture", n)
 	}
 }

@@ -76,17 +76,17 @@ func TestPrunedOrdersFollowTheirDeletionPolicyAndComeBackAsTheyWere(t *testing.T
 	r.remove("orders/orphan.yaml")
 	r.push("all three removed")
 	r.waitPruned("done", "cancel", "orphan")
-	if st := queryInt(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, r.key("done")); st != 1 {
+	if st := queryInt(t, `SELECT count(*) FROM orders WHERE key = $1 AND status = 'completed'`, r.key("done")); st != 1 {
 		t.Fatal("the pruned finished order's record is gone")
 	}
-	if st := queryInt(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, r.key("cancel")); st != 1 {
+	if st := queryInt(t, `SELECT count(*) FROM orders WHERE key = $1 AND status = 'cancelled'`, r.key("cancel")); st != 1 {
 		t.Fatal("the pruned running order (deletionPolicy Cancel) is not recorded cancelled")
 	}
 	if n, _, _ := charges(t, r.key("cancel")); n != 0 {
 		t.Fatalf("the cancelled order was charged %d time(s)", n)
 	}
 	deadline := time.Now().Add(90 * time.Second)
-	for queryInt(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'completed'`, r.key("orphan")) != 1 {
+	for queryInt(t, `SELECT count(*) FROM orders WHERE key = $1 AND status = 'completed'`, r.key("orphan")) != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the orphaned order did not complete without its Order")
 		}
@@ -152,7 +152,7 @@ func TestCancelByCommit(t *testing.T) {
 	if n, _, refunds := charges(t, r.key("c1")); n != refunds {
 		t.Fatalf("cancelled with %d charge(s) and %d refund(s) at the provider", n, refunds)
 	}
-	if held := queryInt(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, r.key("c1")); held != 0 {
+	if held := queryInt(t, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'held'`, r.key("c1")); held != 0 {
 		t.Fatal("the cancelled order still holds stock")
 	}
 }

@@ -111,11 +111,11 @@ func Samples(t *testing.T, tg Target) {
 	if got := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-001'`); got != laptopsBefore-1 {
 		t.Fatalf("PROD-001 stock %d -> %d; want -1", laptopsBefore, got)
 	}
-	if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, tg.key("order-001")); n != 1 {
+	if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'capture'`, tg.key("order-001")); n != 1 {
 		t.Fatalf("order-001 has %d captures", n)
 	}
 	for _, name := range []string{"order-002", "order-003", "order-004"} {
-		if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1`, tg.key(name)); n != 0 {
+		if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_key = $1`, tg.key(name)); n != 0 {
 			t.Fatalf("%s has %d payments", name, n)
 		}
 	}
@@ -150,7 +150,7 @@ func CancelRunning(t *testing.T, tg Target) {
 	tg.waitJSONPath(t, "order/cancel-me", "{.status.step}", "InventoryReserved")
 	tg.kubectl(t, "patch", "order", "cancel-me", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
 	tg.waitJSONPath(t, "order/cancel-me", "{.status.phase}", "Cancelled")
-	if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, tg.key("cancel-me")); n != 1 {
+	if n := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'refund'`, tg.key("cancel-me")); n != 1 {
 		t.Fatalf("%d refunds", n)
 	}
 	if got := tg.queryInt(t, `SELECT stock FROM products WHERE id = 'PROD-002'`); got != before {
@@ -173,14 +173,14 @@ func DeleteRunning(t *testing.T, tg Target) {
 	if _, err := tg.Kubectl("", "-n", tg.Namespace, "get", "order", "delete-me"); err == nil {
 		t.Fatal("the order is still there")
 	}
-	if n := tg.queryInt(t, `SELECT count(*) FROM orders WHERE uid = $1 AND status = 'cancelled'`, id); n != 1 {
+	if n := tg.queryInt(t, `SELECT count(*) FROM orders WHERE key = $1 AND status = 'cancelled'`, id); n != 1 {
 		t.Fatal("the deleted order is not recorded as cancelled")
 	}
-	if n := tg.queryInt(t, `SELECT count(*) FROM inventory_reservations WHERE order_uid = $1 AND status = 'held'`, id); n != 0 {
+	if n := tg.queryInt(t, `SELECT count(*) FROM inventory_reservations WHERE order_key = $1 AND status = 'held'`, id); n != 0 {
 		t.Fatal("the deleted order still holds stock")
 	}
-	captures := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'capture'`, id)
-	refunds := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_uid = $1 AND kind = 'refund'`, id)
+	captures := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'capture'`, id)
+	refunds := tg.queryInt(t, `SELECT count(*) FROM payments WHERE order_key = $1 AND kind = 'refund'`, id)
 	if captures != refunds {
 		t.Fatalf("%d captures, %d refunds", captures, refunds)
 	}
@@ -371,7 +371,7 @@ func Fulfillment(t *testing.T, tg Target) {
 		if f := strings.Fields(got); len(f) != 3 || f[0] != "Delivered" || !strings.HasPrefix(f[1], "SBX") || f[2] != "True" {
 			t.Fatalf("%s: %q; want Delivered, an SBX tracking number, Shipped True", name, got)
 		}
-		if state := tg.queryString(t, `SELECT state FROM shipments WHERE order_uid = $1`, tg.key(name)); state != "Delivered" {
+		if state := tg.queryString(t, `SELECT state FROM shipments WHERE order_key = $1`, tg.key(name)); state != "Delivered" {
 			t.Fatalf("%s: the shipment's record says %s", name, state)
 		}
 		if n, _ := tg.charges(t, name); n != 1 {
