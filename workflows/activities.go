@@ -89,10 +89,7 @@ type FinishInput struct {
 func (a *Activities) CreateOrder(ctx context.Context, in contract.OrderInput) (CreateResult, error) {
 	o := orders.NewOrder{
 		Key: in.RecordKey(), ObjectUID: in.UID, Fingerprint: in.Fingerprint, Namespace: in.Namespace, Name: in.Name,
-		CustomerID: in.CustomerID, CustomerEmail: in.CustomerEmail, Currency: in.Currency,
-	}
-	for _, it := range in.Items {
-		o.Items = append(o.Items, orders.NewItem{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
+		CustomerID: in.CustomerID, CustomerEmail: in.CustomerEmail, Currency: in.Currency, Items: in.Items,
 	}
 	p, err := a.Orders.Create(ctx, o)
 	if err != nil {

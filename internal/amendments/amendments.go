@@ -45,10 +45,6 @@ type Change struct {
 // CurrencyMismatch. Applying the same change again changes nothing and
 // returns the same total, so a retried step is harmless.
 func (s *Service) Apply(ctx context.Context, c Change) (money.Amount, error) {
-	items := make([]orders.NewItem, 0, len(c.Items))
-	for _, it := range c.Items {
-		items = append(items, orders.NewItem{ProductID: it.ProductID, Quantity: it.Quantity, UnitPrice: it.UnitPrice})
-	}
 	var total money.Amount
 	var refusal error
 	err := s.DB.Tx(ctx, func(tx pgx.Tx) error {
@@ -67,7 +63,7 @@ func (s *Service) Apply(ctx context.Context, c Change) (money.Amount, error) {
 			refusal = failure.New(contract.ReasonTooLate, "the payment was captured: items and email change only before it")
 			return nil
 		}
-		total, err = orders.Amend(ctx, tx, c.Key, c.Fingerprint, c.Email, items)
+		total, err = orders.Amend(ctx, tx, c.Key, c.Fingerprint, c.Email, c.Items)
 		if f, ok := failure.As(err); ok {
 			refusal = f
 			return errRollback

@@ -82,7 +82,7 @@ func TestAReservationIsAllItemsOrNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := (&orders.Service{DB: s}).Create(ctx, orders.NewOrder{Key: "ab", Namespace: "ns", Name: "ab", CustomerID: "C",
-		Items: []orders.NewItem{{ProductID: "A", Quantity: 5}, {ProductID: "B", Quantity: 2}}}); err != nil {
+		Items: []contract.Item{{ProductID: "A", Quantity: 5}, {ProductID: "B", Quantity: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	err := (&inventory.Service{DB: s}).Reserve(ctx, "ab")
@@ -233,7 +233,7 @@ func TestReleasingAnOrderNeverRecordedFencesItsFirstStep(t *testing.T) {
 	}
 	// The stalled worker's old task goes on: CreateOrder, then ReserveInventory.
 	p, err := (&orders.Service{DB: s}).Create(ctx, orders.NewOrder{Key: "ns/late", ObjectUID: "u1", Namespace: "ns", Name: "late",
-		CustomerID: "C", Items: []orders.NewItem{{ProductID: "P", Quantity: 3}}})
+		CustomerID: "C", Items: []contract.Item{{ProductID: "P", Quantity: 3}}})
 	if err != nil || p.Finished == nil || p.Finished.Phase != contract.PhaseCancelled {
 		t.Fatalf("a late CreateOrder: %+v, %v; want the order found Cancelled", p, err)
 	}

@@ -80,15 +80,7 @@ type NewOrder struct {
 	CustomerID    string
 	CustomerEmail string
 	Currency      string // empty: the catalog's
-	Items         []NewItem
-}
-
-// NewItem is one line of a NewOrder. UnitPrice is empty when the customer
-// agreed to no price.
-type NewItem struct {
-	ProductID string
-	Quantity  int32
-	UnitPrice string
+	Items         []contract.Item
 }
 
 // Priced is an order as recorded: its total and currency, the key its
@@ -297,7 +289,7 @@ func isPricingReason(r string) bool {
 }
 
 type pricedLine struct {
-	NewItem
+	contract.Item
 	price money.Amount
 }
 
@@ -352,7 +344,7 @@ func price(ctx context.Context, tx pgx.Tx, o NewOrder) (Priced, []pricedLine, er
 		if total, err = total.Add(line); err != nil {
 			return Priced{}, nil, err
 		}
-		lines = append(lines, pricedLine{NewItem: it, price: e.Amount})
+		lines = append(lines, pricedLine{Item: it, price: e.Amount})
 	}
 	return Priced{Total: total, Currency: currency}, lines, nil
 }
@@ -407,7 +399,7 @@ func (s *Service) Finish(ctx context.Context, key string, phase contract.Phase, 
 // the amended Order again finds it. A pricing failure is the business
 // failure (UnknownProduct, PriceChanged, CurrencyMismatch) and changes
 // nothing. It returns the new total.
-func Amend(ctx context.Context, tx pgx.Tx, key, fingerprint, email string, items []NewItem) (money.Amount, error) {
+func Amend(ctx context.Context, tx pgx.Tx, key, fingerprint, email string, items []contract.Item) (money.Amount, error) {
 	var currency string
 	if err := tx.QueryRow(ctx, `SELECT currency FROM orders WHERE key = $1`, key).Scan(&currency); err != nil {
 		return 0, err

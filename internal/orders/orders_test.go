@@ -27,7 +27,7 @@ func TestCreateOrderPricesFromTheCatalogAndIsIdempotent(t *testing.T) {
 	s := newOrders(t)
 	ctx := context.Background()
 	o := orders.NewOrder{Key: "u1", Namespace: "ns", Name: "o1", CustomerID: "C1",
-		Items: []orders.NewItem{{ProductID: "PROD-001", Quantity: 2, UnitPrice: "1299.99"}, {ProductID: "PROD-002", Quantity: 1}}}
+		Items: []contract.Item{{ProductID: "PROD-001", Quantity: 2, UnitPrice: "1299.99"}, {ProductID: "PROD-002", Quantity: 1}}}
 	for i := 0; i < 2; i++ {
 		p, err := s.Create(ctx, o)
 		if err != nil || p.Total.String() != "2649.88" || p.Currency != "USD" {
@@ -45,13 +45,13 @@ func TestCreateOrderRecordsBusinessFailuresAndRepeatsThem(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
-		items  []orders.NewItem
+		items  []contract.Item
 		cur    string
 		reason string
 	}{
-		{"unknown", []orders.NewItem{{ProductID: "NOPE", Quantity: 1}}, "", "UnknownProduct"},
-		{"price", []orders.NewItem{{ProductID: "PROD-001", Quantity: 1, UnitPrice: "999.00"}}, "", "PriceChanged"},
-		{"currency", []orders.NewItem{{ProductID: "PROD-001", Quantity: 1}}, "EUR", "CurrencyMismatch"},
+		{"unknown", []contract.Item{{ProductID: "NOPE", Quantity: 1}}, "", "UnknownProduct"},
+		{"price", []contract.Item{{ProductID: "PROD-001", Quantity: 1, UnitPrice: "999.00"}}, "", "PriceChanged"},
+		{"currency", []contract.Item{{ProductID: "PROD-001", Quantity: 1}}, "EUR", "CurrencyMismatch"},
 	} {
 		o := orders.NewOrder{Key: "u-" + tc.name, Namespace: "ns", Name: tc.name, CustomerID: "C1", Currency: tc.cur, Items: tc.items}
 		for i := 0; i < 2; i++ {
@@ -86,7 +86,7 @@ func TestTheSameOrderRecordedAgainFindsItsOutcome(t *testing.T) {
 	s := newOrders(t)
 	ctx := context.Background()
 	o := orders.NewOrder{Key: "ns/again", ObjectUID: "uid-1", Fingerprint: "v1:a", Namespace: "ns", Name: "again", CustomerID: "C1",
-		Items: []orders.NewItem{{ProductID: "PROD-001", Quantity: 1}}}
+		Items: []contract.Item{{ProductID: "PROD-001", Quantity: 1}}}
 	placeAndFinish(t, s, o, contract.PhaseCompleted)
 	o.ObjectUID = "uid-2" // the Order deleted and applied again
 	p, err := s.Create(ctx, o)
@@ -102,10 +102,10 @@ func TestAnotherOrderUnderAUsedNameIsRefusedAndTheRecordStays(t *testing.T) {
 	s := newOrders(t)
 	ctx := context.Background()
 	o := orders.NewOrder{Key: "ns/taken", Fingerprint: "v1:a", Namespace: "ns", Name: "taken", CustomerID: "C1",
-		Items: []orders.NewItem{{ProductID: "PROD-001", Quantity: 1}}}
+		Items: []contract.Item{{ProductID: "PROD-001", Quantity: 1}}}
 	placeAndFinish(t, s, o, contract.PhaseCompleted)
 	other := o
-	other.Fingerprint, other.Items = "v1:b", []orders.NewItem{{ProductID: "PROD-002", Quantity: 3}}
+	other.Fingerprint, other.Items = "v1:b", []contract.Item{{ProductID: "PROD-002", Quantity: 3}}
 	_, err := s.Create(ctx, other)
 	if f, ok := failure.As(err); !ok || f.Reason != "NameReused" || !strings.Contains(f.Message, "placed 20") {
 		t.Fatalf("%v; want NameReused naming when the first was placed", err)
@@ -154,13 +154,13 @@ func TestAnOrderPlacedUnderItsUIDIsFoundByItsNameAfterTheMigration(t *testing.T)
 	}
 	s := &orders.Service{DB: d}
 	same := orders.NewOrder{Key: "shop/o1", ObjectUID: "uid-3", Fingerprint: "v1:x", Namespace: "shop", Name: "o1", CustomerID: "C1",
-		Items: []orders.NewItem{{ProductID: "PROD-001", Quantity: 1}}}
+		Items: []contract.Item{{ProductID: "PROD-001", Quantity: 1}}}
 	p, err := s.Create(ctx, same)
 	if err != nil || p.Key != "uid-new" || p.Finished == nil || p.Finished.PaymentID != "pay-legacy" {
 		t.Fatalf("%+v, %v; want the completed UID-keyed record", p, err)
 	}
 	other := same
-	other.Items = []orders.NewItem{{ProductID: "PROD-002", Quantity: 1}}
+	other.Items = []contract.Item{{ProductID: "PROD-002", Quantity: 1}}
 	if _, err := s.Create(ctx, other); !isReason(err, "NameReused") {
 		t.Fatalf("another order under the name: %v", err)
 	}

@@ -33,7 +33,7 @@ func completed(t *testing.T, s *db.DB, svc *refunds.Service, name string, qty in
 	ctx := context.Background()
 	key := contract.Key("ns", name)
 	if _, err := (&orders.Service{DB: s}).Create(ctx, orders.NewOrder{Key: key, ObjectUID: name, Namespace: "ns", Name: name,
-		CustomerID: "C", Items: []orders.NewItem{{ProductID: "R", Quantity: qty}}}); err != nil {
+		CustomerID: "C", Items: []contract.Item{{ProductID: "R", Quantity: qty}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Inventory.Reserve(ctx, key); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"orderflow.io/orderflow/internal/catalog"
+	"orderflow.io/orderflow/internal/contract"
 	"orderflow.io/orderflow/internal/db"
 	"orderflow.io/orderflow/internal/orders"
 )
@@ -188,7 +189,7 @@ func (p *Postgres) TestDB(t testing.TB, maxConns int32, products ...catalog.Prod
 func PlaceOrder(t testing.TB, d *db.DB, uid, product string, qty int32) {
 	t.Helper()
 	if _, err := (&orders.Service{DB: d}).Create(context.Background(), orders.NewOrder{Key: uid, ObjectUID: uid, Namespace: "ns", Name: uid,
-		CustomerID: "C", Items: []orders.NewItem{{ProductID: product, Quantity: qty}}}); err != nil {
+		CustomerID: "C", Items: []contract.Item{{ProductID: product, Quantity: qty}}}); err != nil {
 		t.Fatal(err)
 	}
 }
