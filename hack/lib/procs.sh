@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Process helpers shared by the local stack (hack/dev.sh) and the local
+# Process helpers of the local cluster (hack/cluster.sh; the local stack
 # cluster (hack/cluster.sh): start a component in the background with its
 # log and pid file, wait until it is ready, stop it by pid. The caller sets
 # state_dir (pid files under run/, logs under logs/) and port_hint (how to

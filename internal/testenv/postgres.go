@@ -46,50 +46,146 @@ func PostgresBinDir() (string, error) {
 }
 
 // StartPostgres initialises a data directory and starts a server on a free
-// port. initdb refuses to run as root, so as root the tools run as the
-// postgres user.
+// port, made for speed over durability (no fsync).
 func StartPostgres(ctx context.Context) (*Postgres, error) {
 	start := time.Now()
-	bin, err := PostgresBinDir()
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", "orderflow-pg-")
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{dir: dir, binDir: bin}
-	if os.Geteuid() == 0 {
-		p.asUser = "postgres"
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("testenv: running as root needs a postgres user to run PostgreSQL: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+	port, err := FreePort()
+	if err == nil {
+		var p *Postgres
+		if p, err = NewPostgres(dir, port); err == nil {
+			if err = p.Init(ctx, "--no-sync"); err == nil {
+				err = p.StartServer(ctx, filepath.Join(dir, "server.log"),
+					"fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200")
+			}
+			if err == nil {
+				p.Started = time.Since(start)
+				return p, nil
+			}
 		}
 	}
-	if p.Port, err = FreePort(); err != nil {
-		os.RemoveAll(dir)
+	os.RemoveAll(dir)
+	return nil, err
+}
+
+// NewPostgres is a PostgreSQL server whose data is (or is to be) in
+// dir/data, its socket in dir, on port of 127.0.0.1. initdb and the server
+// refuse to run as root, so as root the tools run as the postgres user, and
+// dir is given to it.
+func NewPostgres(dir string, port int) (*Postgres, error) {
+	bin, err := PostgresBinDir()
+	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if out, err := p.run(ctx, "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("testenv: initdb: %w\n%s", err, out)
+	p := &Postgres{Port: port, dir: dir, binDir: bin}
+	if os.Geteuid() != 0 {
+		return p, nil
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", p.Port, dir)
-	if out, err := p.run(ctx, "pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
-		logText, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("testenv: start PostgreSQL on port %d: %w\n%s\n%s", p.Port, err, out, logText)
+	p.asUser = "postgres"
+	if err := p.own(dir); err != nil {
+		return nil, err
 	}
-	p.Started = time.Since(start)
 	return p, nil
+}
+
+// own gives path to the user the server runs as.
+func (p *Postgres) own(path string) error {
+	if p.asUser == "" {
+		return nil
+	}
+	u, err := user.Lookup(p.asUser)
+	if err != nil {
+		return fmt.Errorf("testenv: running as root needs a %s user to run PostgreSQL: %w", p.asUser, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(path, uid, gid)
+}
+
+// Initialised reports whether the data directory holds a database cluster.
+func (p *Postgres) Initialised() bool {
+	_, err := os.Stat(filepath.Join(p.dir, "data", "PG_VERSION"))
+	return err == nil
+}
+
+// Init makes the database cluster (superuser postgres, trusted on
+// loopback), with initdb's extra arguments.
+func (p *Postgres) Init(ctx context.Context, extra ...string) error {
+	args := append([]string{"-D", filepath.Join(p.dir, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8"}, extra...)
+	if out, err := p.run(ctx, "initdb", args...); err != nil {
+		return fmt.Errorf("testenv: initdb: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Running reports whether the server runs on the data directory.
+func (p *Postgres) Running(ctx context.Context) bool {
+	_, err := p.run(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "status")
+	return err == nil
+}
+
+// StartServer starts the server with its log in logFile and the given
+// settings (name=value), and waits until it accepts connections.
+func (p *Postgres) StartServer(ctx context.Context, logFile string, settings ...string) error {
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := p.own(logFile); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", p.Port, p.dir)
+	for _, s := range settings {
+		opts += " -c " + s
+	}
+	if out, err := p.run(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-o", opts, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
+		logText, _ := os.ReadFile(logFile)
+		return fmt.Errorf("testenv: start PostgreSQL on port %d: %w\n%s\n%s", p.Port, err, out, logText)
+	}
+	return nil
+}
+
+// StopServer stops the server (mode fast, smart or immediate) and keeps
+// its data.
+func (p *Postgres) StopServer(ctx context.Context, mode string) error {
+	if out, err := p.run(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-m", mode, "-w", "stop"); err != nil {
+		return fmt.Errorf("testenv: stop PostgreSQL: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// EnsureRole makes a login role with password unless it exists.
+func (p *Postgres) EnsureRole(ctx context.Context, name, password string) error {
+	conn, err := pgx.Connect(ctx, p.DSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists); err != nil || exists {
+		return err
+	}
+	_, err = conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pgx.Identifier{name}.Sanitize(), strings.ReplaceAll(password, "'", "''")))
+	return err
+}
+
+// EnsureDatabase creates database name, owned by owner, unless it exists.
+func (p *Postgres) EnsureDatabase(ctx context.Context, name, owner string) error {
+	conn, err := pgx.Connect(ctx, p.DSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil || exists {
+		return err
+	}
+	_, err = conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{owner}.Sanitize()))
+	return err
 }
 
 func (p *Postgres) run(ctx context.Context, tool string, args ...string) ([]byte, error) {
@@ -126,7 +222,7 @@ func (p *Postgres) CreateDatabase(ctx context.Context, name string) (string, err
 func (p *Postgres) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, _ = p.run(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-m", "immediate", "-w", "stop")
+	_ = p.StopServer(ctx, "immediate")
 	os.RemoveAll(p.dir)
 }
 

@@ -61,20 +61,28 @@ func StartStripeMock(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
-	err = s.start(ctx, bin, []string{"-http-addr", fmt.Sprintf("127.0.0.1:%d", port),
-		"-https-addr", fmt.Sprintf("127.0.0.1:%d", httpsPort), "-fixtures", patched},
-		func(c *http.Client) error {
-			// Any answer at all means it serves; / answers 401 without a key.
-			resp, err := c.Get(s.URL + "/v1/balance")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err
-		})
+	err = s.start(ctx, bin, StripeMockArgs(port, httpsPort, patched), func(c *http.Client) error { return StripeMockReady(c, s.URL) })
 	if err != nil {
 		return nil, fmt.Errorf("testenv: stripe-mock: %w", err)
 	}
 	return s, nil
+}
+
+// StripeMockArgs are stripe-mock's arguments: its API on port, HTTPS
+// (which it always serves) on httpsPort, the fixtures StripeMockFixtures
+// wrote.
+func StripeMockArgs(port, httpsPort int, fixtures string) []string {
+	return []string{"-http-addr", fmt.Sprintf("127.0.0.1:%d", port), "-https-addr", fmt.Sprintf("127.0.0.1:%d", httpsPort), "-fixtures", fixtures}
+}
+
+// StripeMockReady reports whether stripe-mock serves at url: any answer at
+// all means it does (it answers 401 without a key).
+func StripeMockReady(c *http.Client, url string) error {
+	resp, err := c.Get(url + "/v1/balance")
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
 }
 
 // StripeMockFixtures writes stripe-mock's fixtures from src to dst with
@@ -119,23 +127,36 @@ func StartMailpit(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), SMTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort))}
-	err = s.start(ctx, bin, []string{"--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--smtp", s.SMTPAddr,
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet"},
-		func(c *http.Client) error {
-			resp, err := c.Get(s.URL + "/readyz")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("/readyz: %s", resp.Status)
-			}
-			return nil
-		})
+	err = s.start(ctx, bin, append(MailpitArgs(httpPort, smtpPort, ""), "--quiet"), func(c *http.Client) error { return HTTPReady(c, s.URL+"/readyz") })
 	if err != nil {
 		return nil, fmt.Errorf("testenv: mailpit: %w", err)
 	}
 	return s, nil
+}
+
+// MailpitArgs are mailpit's arguments: its web UI and API on httpPort, SMTP
+// on smtpPort accepting any login without TLS, its messages in database
+// (empty: in memory).
+func MailpitArgs(httpPort, smtpPort int, database string) []string {
+	args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort),
+		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check"}
+	if database != "" {
+		args = append(args, "--database", database)
+	}
+	return args
+}
+
+// HTTPReady reports whether url answers 200.
+func HTTPReady(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 func (s *Server) start(ctx context.Context, bin string, args []string, ready func(*http.Client) error) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -29,14 +31,6 @@ import (
 func StartTemporalServer(ctx context.Context, pg *Postgres) (*Temporal, error) {
 	start := time.Now()
 	bin, err := Bin("temporal-server")
-	if err != nil {
-		return nil, err
-	}
-	sqlTool, err := Bin("temporal-sql-tool")
-	if err != nil {
-		return nil, err
-	}
-	schemas, err := Bin("temporal-schema")
 	if err != nil {
 		return nil, err
 	}
@@ -55,17 +49,14 @@ func StartTemporalServer(ctx context.Context, pg *Postgres) (*Temporal, error) {
 		}
 	}
 	suffix := strconv.Itoa(ports[0])
-	dbs := map[string]string{"temporal_" + suffix: "temporal", "temporal_visibility_" + suffix: "visibility"}
-	for db, schema := range dbs {
+	dbs := TemporalDatabases{Store: "temporal_" + suffix, Visibility: "temporal_visibility_" + suffix}
+	for _, db := range []string{dbs.Store, dbs.Visibility} {
 		if _, err := pg.CreateDatabase(ctx, db); err != nil {
 			return nil, err
 		}
-		base := []string{"--plugin", "postgres12", "--ep", "127.0.0.1", "-p", strconv.Itoa(pg.Port), "-u", "postgres", "--db", db}
-		for _, step := range [][]string{{"setup-schema", "-v", "0.0"}, {"update-schema", "-d", filepath.Join(schemas, "v12", schema, "versioned")}} {
-			if out, err := exec.CommandContext(ctx, sqlTool, append(base, step...)...).CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("testenv: temporal sql tool %s on %s: %w\n%s", step[0], db, err, out)
-			}
-		}
+	}
+	if err := SetupTemporalSchemas(ctx, pg.Port, "postgres", "", dbs); err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "orderflow-temporal-server-")
 	if err != nil {
@@ -75,7 +66,7 @@ func StartTemporalServer(ctx context.Context, pg *Postgres) (*Temporal, error) {
 		return nil, err
 	}
 	config := TemporalServerConfig{
-		Database: "temporal_" + suffix, VisibilityDatabase: "temporal_visibility_" + suffix, PostgresPort: pg.Port,
+		Database: dbs.Store, VisibilityDatabase: dbs.Visibility, PostgresPort: pg.Port,
 		User: "postgres", Frontend: ports[0], FrontendMembership: ports[1], FrontendHTTP: ports[2],
 		History: ports[3], HistoryMembership: ports[4], Matching: ports[5], MatchingMembership: ports[6],
 		Worker: ports[7], WorkerMembership: ports[8], DynamicConfigDir: dir,
@@ -94,7 +85,7 @@ func StartTemporalServer(ctx context.Context, pg *Postgres) (*Temporal, error) {
 	go func() { _ = t.cmd.Wait(); close(t.done); _ = os.RemoveAll(dir) }()
 	err = t.waitReady(ctx, 90*time.Second)
 	if err == nil {
-		err = t.registerNamespace(ctx, 60*time.Second)
+		err = RegisterNamespace(ctx, t.HostPort, t.Namespace, 60*time.Second)
 	}
 	if err != nil {
 		t.Stop()
@@ -117,28 +108,63 @@ func freePortBelow(limit int) (int, error) {
 	return 0, fmt.Errorf("testenv: no free port below %d", limit)
 }
 
-// registerNamespace registers the namespace and waits until the frontend
-// knows it (its namespace cache refreshes on a timer).
-func (t *Temporal) registerNamespace(ctx context.Context, timeout time.Duration) error {
-	c, err := t.Dial()
+// TemporalDatabases are the real server's two databases on PostgreSQL.
+type TemporalDatabases struct{ Store, Visibility string }
+
+// SetupTemporalSchemas sets up or updates the server's schemas in dbs (which
+// exist) with its sql tool and the schemas beside it in ./bin: a new
+// database is set up from version 0, one set up before is brought up to
+// date.
+func SetupTemporalSchemas(ctx context.Context, pgPort int, user, password string, dbs TemporalDatabases) error {
+	sqlTool, err := Bin("temporal-sql-tool")
+	if err != nil {
+		return err
+	}
+	schemas, err := Bin("temporal-schema")
+	if err != nil {
+		return err
+	}
+	for db, schema := range map[string]string{dbs.Store: "temporal", dbs.Visibility: "visibility"} {
+		base := []string{"--plugin", "postgres12", "--ep", "127.0.0.1", "-p", strconv.Itoa(pgPort), "-u", user, "--db", db}
+		if password != "" {
+			base = append(base, "--pw", password)
+		}
+		update := append(slices.Clone(base), "update-schema", "-d", filepath.Join(schemas, "v12", schema, "versioned"))
+		if _, err := exec.CommandContext(ctx, sqlTool, update...).CombinedOutput(); err == nil {
+			continue // set up before, now up to date
+		}
+		for _, step := range [][]string{{"setup-schema", "-v", "0.0"}, update[len(base):]} {
+			if out, err := exec.CommandContext(ctx, sqlTool, append(slices.Clone(base), step...)...).CombinedOutput(); err != nil {
+				return fmt.Errorf("testenv: temporal sql tool %s on %s: %w\n%s", step[0], db, err, out)
+			}
+		}
+	}
+	return nil
+}
+
+// RegisterNamespace registers namespace on the server at hostPort (unless
+// it is there) and waits until the frontend serves it (its namespace cache
+// refreshes on a timer).
+func RegisterNamespace(ctx context.Context, hostPort, namespace string, timeout time.Duration) error {
+	c, err := client.Dial(client.Options{HostPort: hostPort, Namespace: namespace, Logger: quietLogger{}})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	_, err = c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
-		Namespace: t.Namespace, WorkflowExecutionRetentionPeriod: durationpb.New(72 * time.Hour)})
+		Namespace: namespace, WorkflowExecutionRetentionPeriod: durationpb.New(72 * time.Hour)})
 	var exists *serviceerror.NamespaceAlreadyExists
 	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("register namespace %s: %w", t.Namespace, err)
+		return fmt.Errorf("register namespace %s: %w", namespace, err)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		_, err := c.WorkflowService().ListOpenWorkflowExecutions(ctx, &workflowservice.ListOpenWorkflowExecutionsRequest{Namespace: t.Namespace, MaximumPageSize: 1})
+		_, err := c.WorkflowService().ListOpenWorkflowExecutions(ctx, &workflowservice.ListOpenWorkflowExecutionsRequest{Namespace: namespace, MaximumPageSize: 1})
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s not served after %s: %w", t.Namespace, timeout, err)
+			return fmt.Errorf("namespace %s not served after %s: %w", namespace, timeout, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -148,7 +174,7 @@ func (t *Temporal) registerNamespace(ctx context.Context, timeout time.Duration)
 // persistence and SQL visibility on PostgreSQL, every service on ports of
 // its own (loopback unless BindIP says otherwise), the dynamic config file
 // in DynamicConfigDir, and optionally mTLS on the frontend. The tests, the
-// local stack (hack/temporal-server-config) and the local cluster
+// local stack (hack/stack) and the local cluster
 // (hack/temporal-cluster) write it from here.
 type TemporalServerConfig struct {
 	Database, VisibilityDatabase string
