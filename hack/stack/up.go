@@ -437,7 +437,9 @@ func (s *stack) startAPI(ctx context.Context) error {
 func (s *stack) gogcEnv() []string { return []string{"GOGC=" + s.gogc} }
 
 // kubectl runs kubectl against the stack's API server.
-func (s *stack) kubectl(ctx context.Context, args ...string) error { return s.kubectlIn(ctx, "", args...) }
+func (s *stack) kubectl(ctx context.Context, args ...string) error {
+	return s.kubectlIn(ctx, "", args...)
+}
 
 // kubectlIn runs kubectl with stdin.
 func (s *stack) kubectlIn(ctx context.Context, stdin string, args ...string) error {
