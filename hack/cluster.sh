@@ -29,17 +29,11 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/bin
-dir=${CLUSTER_DIR:-$root/.cluster}
-case $dir in /*) ;; *) dir=$root/$dir ;; esac
-node=orderflow-node
-bridge=ofcbr0
-node_ip=10.244.0.1
-pod_cidr=10.244.0.0/24
-service_cidr=10.96.0.0/24
-dns_ip=10.96.0.10
-etcd_port=${CLUSTER_ETCD_PORT:-32379}
-api_port=${CLUSTER_API_PORT:-36443}
-kubeconfig=$dir/kubeconfig
+# The Kubernetes components are hack/stack's (stack cluster STEP); so is the
+# cluster's shape: dir, node, bridge, node_ip, pod_cidr, service_cidr,
+# dns_ip, etcd_port, api_port, kubeconfig.
+(cd "$root" && go build -o bin/stack ./hack/stack)
+eval "$("$bin/stack" cluster env)"
 # Image inputs and the PostgreSQL root filesystem, kept across clusters.
 build=${CLUSTER_BUILD_DIR:-$root/.cache/cluster}
 release=orderflow
@@ -52,20 +46,10 @@ case $temporal_mode in dev|server) ;; *) echo "cluster: error: CLUSTER_TEMPORAL=
 say() { printf '%s\n' "cluster: $*"; }
 die() { printf '%s\n' "cluster: error: $*" >&2; exit 1; }
 
-state_dir=$dir
-port_hint=""
-# shellcheck source=hack/lib/procs.sh
-. "$root/hack/lib/procs.sh"
+# Processes are started, waited for and stopped by pid through hack/stack.
+running() { "$bin/stack" cluster running "$1"; }
 
 k() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
-
-# put FILE: write stdin to FILE unless FILE already holds exactly that.
-put() {
-  local tmp
-  tmp=$(mktemp "$1.XXXX")
-  cat >"$tmp"
-  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
-}
 
 preflight() {
   [ "$(id -u)" = 0 ] || die "the local cluster needs root (containerd, mounts, iptables); run as root"
@@ -112,90 +96,6 @@ network() {
   iptables -t mangle -C FORWARD -j "$chain" 2>/dev/null || iptables -t mangle -I FORWARD 1 -j "$chain"
 }
 
-# cert NAME CN [O] [SAN] [EKU]: a key and certificate signed by the CA.
-cert() {
-  local name=$1 cn=$2 org=${3:-} san=${4:-} eku=${5:-clientAuth} subj
-  [ -f "$dir/pki/$name.crt" ] && return 0
-  subj="/CN=$cn"
-  if [ -n "$org" ]; then subj="/O=$org$subj"; fi
-  openssl req -newkey rsa:2048 -nodes -keyout "$dir/pki/$name.key" -out "$dir/pki/$name.csr" -subj "$subj" 2>/dev/null
-  echo "extendedKeyUsage=$eku" >"$dir/pki/$name.ext"
-  if [ -n "$san" ]; then echo "subjectAltName=$san" >>"$dir/pki/$name.ext"; fi
-  openssl x509 -req -in "$dir/pki/$name.csr" -CA "$dir/pki/ca.crt" -CAkey "$dir/pki/ca.key" -CAcreateserial \
-    -out "$dir/pki/$name.crt" -days 3650 -extfile "$dir/pki/$name.ext" 2>/dev/null
-}
-
-pki() {
-  mkdir -p "$dir/pki"
-  if [ ! -f "$dir/pki/ca.crt" ]; then
-    say "creating the cluster's certificates"
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/pki/ca.key" -out "$dir/pki/ca.crt" -days 3650 -subj "/CN=orderflow-cluster-ca" 2>/dev/null
-    openssl genrsa -out "$dir/pki/sa.key" 2048 2>/dev/null
-    openssl rsa -in "$dir/pki/sa.key" -pubout -out "$dir/pki/sa.pub" 2>/dev/null
-  fi
-  cert apiserver kube-apiserver "" "IP:$node_ip,IP:10.96.0.1,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" serverAuth
-  cert admin orderflow-cluster-admin system:masters
-  cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
-  cert kubelet "system:node:$node" system:nodes
-  cert kubelet-serving "$node" "" "IP:$node_ip,DNS:$node" serverAuth
-  cert controller-manager system:kube-controller-manager
-  cert scheduler system:kube-scheduler
-  cert proxy system:kube-proxy
-  local who
-  for who in admin kubelet controller-manager scheduler proxy; do
-    kubeconfig_for "$who" >"$dir/$who.kubeconfig"
-    chmod 600 "$dir/$who.kubeconfig"
-  done
-  cp "$dir/admin.kubeconfig" "$kubeconfig"
-}
-
-kubeconfig_for() {
-  cat <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: orderflow-cluster
-  cluster:
-    server: https://$node_ip:$api_port
-    certificate-authority-data: $(base64 -w0 <"$dir/pki/ca.crt")
-users:
-- name: $1
-  user:
-    client-certificate-data: $(base64 -w0 <"$dir/pki/$1.crt")
-    client-key-data: $(base64 -w0 <"$dir/pki/$1.key")
-contexts:
-- name: orderflow-cluster
-  context: {cluster: orderflow-cluster, user: $1, namespace: default}
-current-context: orderflow-cluster
-EOF
-}
-
-control_plane() {
-  mkdir -p "$dir/etcd"
-  start etcd "$etcd_port" "$bin/etcd" --data-dir "$dir/etcd" \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
-    --initial-cluster "default=http://127.0.0.1:$((etcd_port + 1))" --unsafe-no-fsync
-  wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_port/health"
-  start kube-apiserver - "$bin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address "$node_ip" --advertise-address "$node_ip" \
-    --secure-port "$api_port" --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
-    --client-ca-file "$dir/pki/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
-    --service-cluster-ip-range "$service_cidr" \
-    --kubelet-client-certificate "$dir/pki/apiserver-kubelet-client.crt" --kubelet-client-key "$dir/pki/apiserver-kubelet-client.key" \
-    --kubelet-certificate-authority "$dir/pki/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname
-  wait_for kube-apiserver 90 k get --raw /readyz
-  start kube-controller-manager - "$bin/kube-controller-manager" --kubeconfig "$dir/controller-manager.kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port 30257 --leader-elect=false --use-service-account-credentials \
-    --service-account-private-key-file "$dir/pki/sa.key" --root-ca-file "$dir/pki/ca.crt" \
-    --cluster-signing-cert-file "$dir/pki/ca.crt" --cluster-signing-key-file "$dir/pki/ca.key" \
-    --service-cluster-ip-range "$service_cidr"
-  start kube-scheduler - "$bin/kube-scheduler" --kubeconfig "$dir/scheduler.kubeconfig" \
-    --bind-address 127.0.0.1 --secure-port 30259 --leader-elect=false
-}
-
 runtime() {
   mkdir -p "$dir/containerd" "$dir/cni/net.d" "$dir/cni/ipam"
   cat >"$dir/containerd/config.toml" <<EOF
@@ -240,8 +140,8 @@ EOF
   ]
 }
 EOF
-  start containerd - containerd --config "$dir/containerd/config.toml"
-  wait_for containerd 30 ctr --address "$dir/containerd/containerd.sock" version
+  "$bin/stack" cluster start containerd -- ctr --address "$dir/containerd/containerd.sock" version -- \
+    containerd --config "$dir/containerd/config.toml"
 }
 
 # images: the project's images (orderflow, the Temporal dev server,
@@ -309,99 +209,6 @@ postgres_rootfs() {
   echo "$stamp" >"$out.stamp"
 }
 
-node_agents() {
-  mkdir -p "$dir/kubelet" "$dir/kube-proxy"
-  : >"$dir/kubelet/resolv.conf"
-  put "$dir/kubelet/config.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-address: $node_ip
-port: 10250
-healthzBindAddress: 127.0.0.1
-readOnlyPort: 0
-failCgroupV1: false
-cgroupDriver: cgroupfs
-failSwapOn: false
-oomScoreAdj: 0
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
-clusterDNS: [$dns_ip]
-clusterDomain: cluster.local
-resolvConf: $dir/kubelet/resolv.conf
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $dir/pki/ca.crt}
-authorization: {mode: Webhook}
-tlsCertFile: $dir/pki/kubelet-serving.crt
-tlsPrivateKeyFile: $dir/pki/kubelet-serving.key
-containerRuntimeEndpoint: unix://$dir/containerd/containerd.sock
-serializeImagePulls: false
-maxPods: 60
-EOF
-  start kubelet - "$bin/kubelet" --config "$dir/kubelet/config.yaml" --kubeconfig "$dir/kubelet.kubeconfig" \
-    --root-dir "$dir/kubelet/root" --cert-dir "$dir/kubelet/pki" --node-ip "$node_ip" --hostname-override "$node"
-  # kube-proxy exits when its configuration file changes: write it only
-  # when its content does.
-  put "$dir/kube-proxy/config.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clientConnection: {kubeconfig: $dir/proxy.kubeconfig}
-clusterCIDR: $pod_cidr
-hostnameOverride: $node
-oomScoreAdj: 0
-metricsBindAddress: 127.0.0.1:30249
-healthzBindAddress: 127.0.0.1:30256
-nodePortAddresses: [$node_ip/32]
-conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
-EOF
-  start kube-proxy - "$bin/kube-proxy" --config "$dir/kube-proxy/config.yaml"
-  wait_for kubelet 60 k get node "$node"
-  k wait --for=condition=Ready "node/$node" --timeout=90s >/dev/null || die "the node is not Ready; see $dir/logs/kubelet.log"
-}
-
-# addons: CoreDNS and the local PersistentVolumes (no provisioner: a few
-# pre-made volumes under $dir/pv, a default StorageClass that binds them).
-addons() {
-  local i m=$dir/addons.yaml
-  sed "s/@DNS_IP@/$dns_ip/" "$root/hack/cluster/coredns.yaml" >"$m"
-  cat >>"$m" <<EOF
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: local
-  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
-provisioner: kubernetes.io/no-provisioner
-volumeBindingMode: WaitForFirstConsumer
-EOF
-  for i in 1 2 3 4; do
-    mkdir -p "$dir/pv/pv$i"
-    cat >>"$m" <<EOF
----
-apiVersion: v1
-kind: PersistentVolume
-metadata:
-  name: local-pv$i
-spec:
-  capacity: {storage: 20Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: local
-  local: {path: $dir/pv/pv$i}
-  nodeAffinity:
-    required:
-      nodeSelectorTerms:
-      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [$node]}]
-EOF
-  done
-  k apply --server-side -f "$m" >/dev/null
-  k -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null ||
-    die "CoreDNS did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n kube-system describe pods"
-}
-
 install_chart() {
   # The release namespace enforces the restricted Pod Security Standard: a
   # Pod that breaks it is refused, not just flagged.
@@ -446,7 +253,7 @@ EOF
 # does that once; OrderFlow's worker only checks the attribute (and adds it
 # when it may).
 temporal_server() {
-  local tls=$dir/temporal-tls gen=(go run ./hack/temporal-cluster -dir "$dir/temporal-tls" -release-namespace "$release_ns")
+  local gen=(go run ./hack/temporal-cluster -dir "$dir/temporal-tls" -release-namespace "$release_ns")
   say "the real Temporal server in namespace temporal: PostgreSQL, schemas, then the server (mTLS)"
   (cd "$root" && "${gen[@]}" -part base) | k apply --server-side -f - >/dev/null
   k -n temporal rollout status deployment/temporal-postgresql --timeout=180s >/dev/null ||
@@ -456,27 +263,7 @@ temporal_server() {
   (cd "$root" && "${gen[@]}" -part server) | k apply --server-side -f - >/dev/null
   k -n temporal rollout status deployment/temporal --timeout=300s >/dev/null ||
     die "the Temporal server did not become ready; see bin/kubectl --kubeconfig $kubeconfig -n temporal logs deployment/temporal"
-  local ip
-  ip=$(k -n temporal get service temporal-frontend -o jsonpath='{.spec.clusterIP}')
-  temporal_cli=("$bin/temporal" --address "$ip:7233" --tls-cert-path "$tls/client.crt" --tls-key-path "$tls/client.key"
-    --tls-ca-path "$tls/ca.crt" --tls-server-name temporal-frontend.temporal.svc)
-  wait_for temporal-namespace 120 temporal_namespace_registered
-  wait_for temporal-search-attribute 120 order_updated_at_known
-}
-
-temporal_namespace_registered() {
-  "${temporal_cli[@]}" operator namespace describe --namespace default >/dev/null 2>&1 ||
-    "${temporal_cli[@]}" operator namespace create --namespace default --retention 72h >/dev/null 2>&1
-}
-
-# order_updated_at_known makes the search attribute (retried while the
-# namespace is new) and reports whether a query naming it is accepted: on a
-# new namespace the services learn it on a timer.
-order_updated_at_known() {
-  "${temporal_cli[@]}" operator search-attribute list --namespace default 2>/dev/null | grep -q OrderUpdatedAt ||
-    "${temporal_cli[@]}" operator search-attribute create --namespace default --name OrderUpdatedAt --type Datetime >/dev/null 2>&1 ||
-    return 1
-  "${temporal_cli[@]}" workflow count --namespace default --query "OrderUpdatedAt > '2000-01-01T00:00:00Z'" >/dev/null 2>&1
+  "$bin/stack" cluster temporal-namespace
 }
 
 up() {
@@ -484,12 +271,11 @@ up() {
   mkdir -p "$dir/logs" "$dir/run"
   preflight
   network
-  pki
-  control_plane
+  "$bin/stack" cluster control-plane
   runtime
   images
-  node_agents
-  addons
+  "$bin/stack" cluster node-agents
+  "$bin/stack" cluster addons
   say "node $node Ready, CoreDNS ready in $((SECONDS - t0))s"
 }
 
@@ -527,7 +313,7 @@ down() {
     k delete pods --all -A --grace-period=5 --timeout=60s --wait=true >/dev/null 2>&1 || true
   fi
   local name
-  for name in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pid "$name"; done
+  "$bin/stack" cluster stop kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd
   # Containers left behind (containerd-shim and what it runs), then containerd.
   if running containerd; then
     local sock=$dir/containerd/containerd.sock c
@@ -535,7 +321,7 @@ down() {
       ctr --address "$sock" -n k8s.io tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true
     done
     sleep 1
-    stop_pid containerd
+    "$bin/stack" cluster stop containerd
   fi
   pkill -KILL -f "containerd-shim-runc-v2 -namespace k8s.io -id .* -address $dir/containerd/containerd.sock" >/dev/null 2>&1 || true
   # Mounts under the kubelet's and containerd's roots.
@@ -563,23 +349,12 @@ down() {
   say "stopped; the host's network is as it was"
 }
 
-status() {
-  local name
-  for name in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy; do
-    if running "$name"; then say "$name runs (pid $(cat "$(pidfile "$name")"))"; else say "$name is stopped"; fi
-  done
-  if running kube-apiserver; then
-    k get nodes 2>/dev/null || true
-    k -n "$release_ns" get pods 2>/dev/null || true
-  fi
-}
-
 case ${1:-} in
   up) cluster_up ;;
   node) mkdir -p "$dir/logs" "$dir/run"; up ;;
   chart) shift; install_chart "$@" ;;
   down) down ;;
   clean) down; rm -rf "$dir"; say "removed $dir" ;;
-  status) status ;;
+  status) "$bin/stack" cluster status ;;
   *) echo "usage: hack/cluster.sh up|node|chart [helm args]|down|clean|status" >&2; exit 2 ;;
 esac

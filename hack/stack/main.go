@@ -19,9 +19,9 @@
 //	stack restart NAME    stop one component (postgres, etcd, kube-apiserver,
 //	                      temporal, mailpit, stripe-mock, worker, manager, api)
 //	                      and start it again
-//	stack pki DIR NODE-IP API-PORT NODE
-//	                      the local cluster's certificates and kubeconfigs
-//	                      (hack/cluster.sh)
+//	stack cluster STEP    the local cluster's Kubernetes components, for
+//	                      hack/cluster.sh (env, control-plane, node-agents,
+//	                      addons, temporal-namespace, status)
 //
 // Ports default to the fixed points the README lists (Quick start) and can
 // be moved (the e2e suite does): DEV_PG_PORT 5432, DEV_TEMPORAL_PORT 7233,
@@ -82,8 +82,8 @@ var components = []string{"etcd", "kube-apiserver", "temporal", "mailpit", "stri
 var fluxComponents = []string{"gitserver", "source-controller", "kustomize-controller"}
 
 func run(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "pki" {
-		return clusterPKI(args[1:])
+	if len(args) > 0 && args[0] == "cluster" {
+		return runCluster(ctx, args[1:])
 	}
 	s, err := newStack()
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"orderflow.io/orderflow/internal/temporal"
 	"orderflow.io/orderflow/internal/testenv"
 )
 
@@ -265,7 +264,7 @@ func (s *stack) startTemporalServer(ctx context.Context) error {
 	}
 	hostPort := fmt.Sprintf("127.0.0.1:%d", s.ports.temporal)
 	if err := s.procs.WaitFor(ctx, "temporal", 90*time.Second, func(ctx context.Context) error {
-		return testenv.RegisterNamespace(ctx, hostPort, "default", 5*time.Second)
+		return testenv.RegisterNamespace(ctx, client.Options{HostPort: hostPort, Namespace: "default", Logger: quiet{}}, 5*time.Second)
 	}); err != nil {
 		return err
 	}
@@ -275,16 +274,7 @@ func (s *stack) startTemporalServer(ctx context.Context) error {
 	// workflow task that sets it fails. Ready when a query naming it is
 	// accepted.
 	return s.procs.WaitFor(ctx, "temporal", 60*time.Second, func(ctx context.Context) error {
-		c, err := client.Dial(client.Options{HostPort: hostPort, Namespace: "default", Logger: quiet{}})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := temporal.EnsureSearchAttributes(ctx, c, "default"); err != nil {
-			return err
-		}
-		_, err = c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default", Query: "OrderUpdatedAt > '2000-01-01T00:00:00Z'"})
-		return err
+		return searchAttributeKnown(ctx, client.Options{HostPort: hostPort, Namespace: "default", Logger: quiet{}})
 	})
 }
 

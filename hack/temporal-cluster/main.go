@@ -15,24 +15,17 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/template"
-	"time"
 
 	"orderflow.io/orderflow/internal/testenv"
 )
@@ -119,89 +112,32 @@ func loadOrMake(path string, make func() ([]byte, error)) ([]byte, error) {
 // loadOrMakePKI returns the CA, the server's and a client's certificate and
 // key (PEM), made once under dir.
 func loadOrMakePKI(dir string) (map[string][]byte, error) {
-	names := []string{"ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key"}
-	pki := map[string][]byte{}
-	complete := true
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil {
-			complete = false
-			break
-		}
-		pki[n] = b
-	}
-	if complete {
-		return pki, nil
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testenv.LoadOrMakeCA(dir, "OrderFlow local cluster Temporal CA")
 	if err != nil {
 		return nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: "OrderFlow local cluster Temporal CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	pki["ca.crt"] = pemBlock("CERTIFICATE", caDER)
-	if pki["ca.key"], err = keyPEM(caKey); err != nil {
-		return nil, err
-	}
-	leaf := func(name string, cn string, dns []string, ips []net.IP, usage []x509.ExtKeyUsage) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: serial(), Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips,
-			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(2, 0, 0),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usage,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return err
-		}
-		pki[name+".crt"] = pemBlock("CERTIFICATE", der)
-		pki[name+".key"], err = keyPEM(key)
-		return err
 	}
 	// The server's certificate is also its system workers' client
 	// certificate towards the frontend.
-	if err := leaf("server", ServerName, []string{ServerName, "temporal-frontend", "temporal-frontend.temporal", ServerName + ".cluster.local", "localhost"},
-		[]net.IP{net.ParseIP("127.0.0.1")}, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}); err != nil {
-		return nil, err
-	}
-	if err := leaf("client", "orderflow", nil, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		if err := os.WriteFile(filepath.Join(dir, n), pki[n], 0o600); err != nil {
+	for _, c := range []testenv.Cert{
+		{Name: "server", CommonName: ServerName, Server: true, Client: true, IPs: []net.IP{net.ParseIP("127.0.0.1")},
+			DNSNames: []string{ServerName, "temporal-frontend", "temporal-frontend.temporal", ServerName + ".cluster.local", "localhost"}},
+		{Name: "client", CommonName: "orderflow", Client: true},
+	} {
+		if err := ca.Ensure(c); err != nil {
 			return nil, err
 		}
 	}
+	pki := map[string][]byte{}
+	for _, n := range []string{"ca", "server", "client"} {
+		for _, f := range []string{ca.CertFile(n), ca.KeyFile(n)} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			pki[filepath.Base(f)] = b
+		}
+	}
 	return pki, nil
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	return n
-}
-
-func pemBlock(kind string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
-}
-
-func keyPEM(k *ecdsa.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	return pemBlock("PRIVATE KEY", der), err
 }
 
 // podSecurity is what the restricted Pod Security Standard asks of every
