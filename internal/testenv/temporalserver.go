@@ -85,7 +85,7 @@ func StartTemporalServer(ctx context.Context, pg *Postgres) (*Temporal, error) {
 	go func() { _ = t.cmd.Wait(); close(t.done); _ = os.RemoveAll(dir) }()
 	err = t.waitReady(ctx, 90*time.Second)
 	if err == nil {
-		err = RegisterNamespace(ctx, t.HostPort, t.Namespace, 60*time.Second)
+		err = RegisterNamespace(ctx, client.Options{HostPort: t.HostPort, Namespace: t.Namespace, Logger: quietLogger{}}, 60*time.Second)
 	}
 	if err != nil {
 		t.Stop()
@@ -142,11 +142,12 @@ func SetupTemporalSchemas(ctx context.Context, pgPort int, user, password string
 	return nil
 }
 
-// RegisterNamespace registers namespace on the server at hostPort (unless
-// it is there) and waits until the frontend serves it (its namespace cache
-// refreshes on a timer).
-func RegisterNamespace(ctx context.Context, hostPort, namespace string, timeout time.Duration) error {
-	c, err := client.Dial(client.Options{HostPort: hostPort, Namespace: namespace, Logger: quietLogger{}})
+// RegisterNamespace registers the namespace of opts on the server opts
+// dials (unless it is there) and waits until the frontend serves it (its
+// namespace cache refreshes on a timer).
+func RegisterNamespace(ctx context.Context, opts client.Options, timeout time.Duration) error {
+	namespace := opts.Namespace
+	c, err := client.Dial(opts)
 	if err != nil {
 		return err
 	}
