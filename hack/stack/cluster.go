@@ -170,11 +170,8 @@ func (c *cluster) pki() error {
 // controlPlane starts etcd, kube-apiserver (on the node's address, Node
 // and RBAC authorization), kube-controller-manager and kube-scheduler.
 func (c *cluster) controlPlane(ctx context.Context) error {
-	etcd, peer := c.etcdPort, c.etcdPort+1
-	if err := c.procs.Start("etcd", etcd, nil, filepath.Join(c.bin, "etcd"), "--data-dir", filepath.Join(c.dir, "etcd"),
-		"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcd), "--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcd),
-		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer), "--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer),
-		"--initial-cluster", fmt.Sprintf("default=http://127.0.0.1:%d", peer), "--unsafe-no-fsync"); err != nil {
+	etcd := c.etcdPort
+	if err := c.procs.Start("etcd", etcd, nil, etcdArgs(c.bin, filepath.Join(c.dir, "etcd"), etcd)...); err != nil {
 		return err
 	}
 	if err := c.procs.WaitFor(ctx, "etcd", 30*time.Second, httpOK(fmt.Sprintf("http://127.0.0.1:%d/health", etcd))); err != nil {
@@ -411,14 +408,7 @@ func (c *cluster) status(ctx context.Context) {
 }
 
 func (c *cluster) kubectl(ctx context.Context, stdin string, args ...string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "kubectl"), append([]string{"--kubeconfig", c.kubeconfig()}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
-	}
-	return nil
+	return kubectl(ctx, c.bin, c.kubeconfig(), stdin, args...)
 }
 
 func (c *cluster) kubectlOK(args ...string) func(context.Context) error {

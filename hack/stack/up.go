@@ -143,11 +143,8 @@ func (s *stack) startKube(ctx context.Context) error {
 	if err := ca.WriteKubeconfig(s.kubeconfig(), "orderflow-dev", fmt.Sprintf("https://127.0.0.1:%d", s.ports.kube), "admin"); err != nil {
 		return err
 	}
-	etcd, peer := s.ports.etcd, s.ports.etcd+1
-	if err := s.procs.Start("etcd", etcd, s.gogcEnv(), filepath.Join(s.bin, "etcd"), "--data-dir", filepath.Join(s.dir, "etcd"),
-		"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcd), "--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcd),
-		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer), "--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer),
-		"--initial-cluster", fmt.Sprintf("default=http://127.0.0.1:%d", peer), "--unsafe-no-fsync"); err != nil {
+	etcd := s.ports.etcd
+	if err := s.procs.Start("etcd", etcd, s.gogcEnv(), etcdArgs(s.bin, filepath.Join(s.dir, "etcd"), etcd)...); err != nil {
 		return err
 	}
 	if err := s.procs.WaitFor(ctx, "etcd", 30*time.Second, httpOK(fmt.Sprintf("http://127.0.0.1:%d/health", etcd))); err != nil {
@@ -428,12 +425,22 @@ func (s *stack) gogcEnv() []string { return []string{"GOGC=" + s.gogc} }
 
 // kubectl runs kubectl against the stack's API server.
 func (s *stack) kubectl(ctx context.Context, args ...string) error {
-	return s.kubectlIn(ctx, "", args...)
+	return kubectl(ctx, s.bin, s.kubeconfig(), "", args...)
 }
 
 // kubectlIn runs kubectl with stdin.
 func (s *stack) kubectlIn(ctx context.Context, stdin string, args ...string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "kubectl"), append([]string{"--kubeconfig", s.kubeconfig()}, args...)...)
+	return kubectl(ctx, s.bin, s.kubeconfig(), stdin, args...)
+}
+
+func (s *stack) kubectlOK(args ...string) func(context.Context) error {
+	return func(ctx context.Context) error { return s.kubectl(ctx, args...) }
+}
+
+// kubectl runs bin/kubectl with kubeconfig and stdin; an error carries
+// its output.
+func kubectl(ctx context.Context, bin, kubeconfig, stdin string, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -443,8 +450,12 @@ func (s *stack) kubectlIn(ctx context.Context, stdin string, args ...string) err
 	return nil
 }
 
-func (s *stack) kubectlOK(args ...string) func(context.Context) error {
-	return func(ctx context.Context) error { return s.kubectl(ctx, args...) }
+// etcdArgs run a single-member etcd with its data in dir, clients on port
+// and its peer on port+1 of 127.0.0.1, without fsync (local state only).
+func etcdArgs(bin, dir string, port int) []string {
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", port+1)
+	return []string{filepath.Join(bin, "etcd"), "--data-dir", dir, "--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "default=" + peer, "--unsafe-no-fsync"}
 }
 
 func httpOK(url string) func(context.Context) error {
