@@ -109,6 +109,12 @@ type OrderReconciler struct {
 	// those that set no shipBy (0: the workflow's, 48h).
 	DefaultCarrier string
 	DefaultShipBy  time.Duration
+	// FirstStatusWait is how long a new order's first status write waits
+	// for the workflow's first progress, so the two go in one write (the
+	// design's one status write per progress); an order whose workflow
+	// shows nothing by then gets its Pending status with the workflow's
+	// link. 0: written at once.
+	FirstStatusWait time.Duration
 	// Metrics, when set, observes status transitions.
 	Metrics *Metrics
 	// Now is the clock; time.Now when nil.
@@ -120,6 +126,18 @@ type OrderReconciler struct {
 	// reconcile reading a stale Order must not start the workflow again or
 	// write an older status over a newer one.
 	written sync.Map
+	// started holds the workflows this process started whose Order's
+	// status does not name them yet (its first write waits for progress,
+	// FirstStatusWait), by Order UID: a reconcile before that write finds
+	// the workflow here instead of starting it again.
+	started sync.Map
+}
+
+// startedWorkflow is a started workflow its Order's status does not name
+// yet, and when it was started.
+type startedWorkflow struct {
+	ref v1alpha1.WorkflowRef
+	at  time.Time
 }
 
 // +kubebuilder:rbac:groups=orderflow.io,resources=orders,verbs=get;list;watch;patch
@@ -153,6 +171,9 @@ func (r *OrderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	wf, snap, err := r.ensureWorkflow(ctx, order)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if wait := r.firstStatusWait(order, wf, snap); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	if err := r.forwardCancel(ctx, order, snap); err != nil {
 		return ctrl.Result{}, err
@@ -266,6 +287,12 @@ func workflowID(order *v1alpha1.Order) string {
 // progress.
 func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *temporal.Snapshot, error) {
 	id := workflowID(order)
+	if p, ok := r.started.Load(order.UID); ok && order.Status.Workflow == nil {
+		// Started by this process, its first status still to be written.
+		ref := p.(startedWorkflow).ref
+		snap, err := r.snapshot(ctx, order, ref.ID)
+		return &ref, snap, err
+	}
 	if ref := order.Status.Workflow; ref != nil && ref.RunID != "" {
 		if _, ok := r.fresh(id); !ok && !order.Spec.Cancel && r.ResyncReads != nil && !r.ResyncReads.Allow() {
 			// Nothing new came from the watcher: this is the safety net,
@@ -311,6 +338,17 @@ func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Or
 		return ref, &snap, nil
 	}
 	return ref, nil, nil
+}
+
+// firstStatusWait says how much longer the first status write of an order
+// whose workflow was just started waits for its first progress; 0: write
+// now.
+func (r *OrderReconciler) firstStatusWait(order *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *temporal.Snapshot) time.Duration {
+	if r.FirstStatusWait <= 0 || wf == nil || snap != nil || order.Status.Workflow != nil {
+		return 0
+	}
+	p, _ := r.started.LoadOrStore(order.UID, startedWorkflow{ref: *wf, at: r.now()})
+	return p.(startedWorkflow).at.Add(r.FirstStatusWait).Sub(r.now())
 }
 
 // follow has the workflow's history followed unless it is known closed.
@@ -379,6 +417,10 @@ func (r *OrderReconciler) forwardCancel(ctx context.Context, order *v1alpha1.Ord
 // and records an Event for each transition.
 func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order, wf *v1alpha1.WorkflowRef, snap *temporal.Snapshot) error {
 	want := desiredStatus(order, wf, snap, metav1.NewTime(r.now()))
+	if p, ok := r.started.Load(order.UID); ok && order.Status.StartTime == nil && want.StartTime != nil {
+		at := metav1.NewTime(p.(startedWorkflow).at) // started before its first status write
+		want.StartTime = &at
+	}
 	if equalStatus(order.Status, want) {
 		return nil
 	}
@@ -388,6 +430,9 @@ func (r *OrderReconciler) writeStatus(ctx context.Context, order *v1alpha1.Order
 		return client.IgnoreNotFound(err)
 	}
 	r.written.Store(order.UID, want.DeepCopy())
+	if want.Workflow != nil {
+		r.started.Delete(order.UID)
+	}
 	// An Order that meets its order already finished (re-created after it
 	// ran) was re-attached: what it shows was recorded, nothing moved now.
 	reattached := snap != nil && want.Phase.Terminal() && !orig.Status.Phase.Terminal() &&
@@ -469,6 +514,7 @@ func (r *OrderReconciler) reconcileDelete(ctx context.Context, order *v1alpha1.O
 		}
 	}
 	r.written.Delete(order.UID)
+	r.started.Delete(order.UID)
 	orig := order.DeepCopy()
 	controllerutil.RemoveFinalizer(order, Finalizer)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, order, client.MergeFrom(orig)))

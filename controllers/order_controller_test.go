@@ -78,13 +78,13 @@ func TestAnOrderGoesFromPendingToCompletedWithEveryStepVisible(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let the watch deliver the last events
 	mu.Lock()
 	defer mu.Unlock()
-	// Changes closer together than one progress poll may show as one
-	// status write (the step conditions above still record each step), but
-	// the status never goes backwards.
-	for _, want := range []string{"Pending/", "Completed/CustomerNotified"} {
-		if !slices.Contains(seen, want) {
-			t.Errorf("status never showed %s; saw %v", want, seen)
-		}
+	// Changes closer together than one progress may show as one status
+	// write (the step conditions above still record each step): the first
+	// status waits for the workflow's first progress (FirstStatusWait), so
+	// Pending shows only when none came by then. The status never goes
+	// backwards.
+	if !slices.Contains(seen, "Completed/CustomerNotified") {
+		t.Errorf("status never showed Completed/CustomerNotified; saw %v", seen)
 	}
 	order := []string{"", "Pending/", "Processing/Accepted", "Processing/InventoryReserved", "Processing/PaymentCaptured", "Processing/CustomerNotified", "Completed/CustomerNotified"}
 	last := 0

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"orderflow.io/orderflow/api/v1alpha1"
@@ -378,4 +379,69 @@ func TestAnOrderPlacedUnderItsUIDKeepsItsWorkflow(t *testing.T) {
 	if !slices.Equal(wf.ids, []string{"order-uid-1", "order-uid-1"}) {
 		t.Fatalf("asked Temporal about %v", wf.ids)
 	}
+}
+
+// TestTheFirstStatusWaitsForTheFirstProgress: a new order's first status
+// write waits (FirstStatusWait) for its workflow's first progress and goes
+// out with it, one write where there were two, without starting the
+// workflow again; with no progress by then, Pending with the workflow's
+// link is written.
+func TestTheFirstStatusWaitsForTheFirstProgress(t *testing.T) {
+	for _, progressArrives := range []bool{true, false} {
+		o := newOrder().build()
+		o.UID = "uid-1"
+		controllerutil.AddFinalizer(o, Finalizer)
+		c := fake.NewClientBuilder().WithScheme(v1alpha1.NewScheme()).WithObjects(o).WithStatusSubresource(&v1alpha1.Order{}).Build()
+		writes := 0
+		counting := interceptStatusWrites(c, &writes)
+		wf := &scriptedWorkflows{describeErr: temporal.ErrNotFound}
+		now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		started := now
+		r := &OrderReconciler{Client: counting, Recorder: events.NewFakeRecorder(20), Workflows: wf, Progress: temporal.NewProgressCache(),
+			Resync: time.Minute, FirstStatusWait: 300 * time.Millisecond, Now: func() time.Time { return now }}
+		req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o)}
+		res, err := r.Reconcile(context.Background(), req)
+		if err != nil || res.RequeueAfter != 300*time.Millisecond || writes != 0 {
+			t.Fatalf("first reconcile: %+v, %v, %d status writes; want a requeue after the wait and no write yet", res, err, writes)
+		}
+		now = now.Add(100 * time.Millisecond)
+		if progressArrives {
+			r.Progress.Put(contract.WorkflowID("shop", "o1"), temporal.Snapshot{RunID: "run-1", Fetched: now,
+				Progress: contract.Progress{Seq: 2, Namespace: "shop", Name: "o1", Phase: contract.PhaseProcessing, Step: contract.StepInventoryReserved,
+					Total: "1299.99", Currency: "USD", Steps: []contract.StepRecord{{Step: contract.StepAccepted, Time: now}, {Step: contract.StepInventoryReserved, Time: now}}}})
+		} else {
+			now = now.Add(300 * time.Millisecond)
+		}
+		if _, err := r.Reconcile(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		got := &v1alpha1.Order{}
+		if err := c.Get(context.Background(), req.NamespacedName, got); err != nil {
+			t.Fatal(err)
+		}
+		wantPhase := v1alpha1.PhaseProcessing
+		if !progressArrives {
+			wantPhase = v1alpha1.PhasePending
+		}
+		if writes != 1 || got.Status.Phase != wantPhase || got.Status.Workflow == nil || got.Status.Workflow.RunID != "run-1" {
+			t.Errorf("progress arrives %v: %d status writes, phase %q, workflow %+v; want one write, %s, naming run-1",
+				progressArrives, writes, got.Status.Phase, got.Status.Workflow, wantPhase)
+		}
+		if got.Status.StartTime == nil || !got.Status.StartTime.Time.Equal(started) {
+			t.Errorf("progress arrives %v: startTime %v, want when the workflow was started (%v)", progressArrives, got.Status.StartTime, started)
+		}
+		if n := slices.Index(wf.calls, "Start"); n != 0 || slices.Index(wf.calls[1:], "Start") >= 0 {
+			t.Errorf("progress arrives %v: asked Temporal %v: want the workflow started once", progressArrives, wf.calls)
+		}
+	}
+}
+
+// interceptStatusWrites counts the status writes made through c.
+func interceptStatusWrites(c client.WithWatch, n *int) client.Client {
+	return interceptor.NewClient(c, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			*n++
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// DefaultTTL deletes finished Orders that set no ttlSecondsAfterFinished
 	// this long after they finished; 0: never.
 	DefaultTTL time.Duration
+	// FirstStatusWait is how long a new order's first status write waits
+	// for its workflow's first progress, to make them one write.
+	FirstStatusWait time.Duration
 	// EditWindow is how long an order waits after its stock is reserved
 	// before its payment, so it can still be amended; an Order's
 	// orderflow.io/edit-window annotation sets its own. 0: none.
@@ -70,6 +73,11 @@ func DefaultOptions() Options {
 		ResyncReads: 20,
 		// A reconcile mostly waits on the API server (docs/performance.md).
 		MaxConcurrentReconciles: 16,
+		// Long enough for a workflow's first progress at a steady rate
+		// (its first two steps take ~100 ms), short enough that kstatus
+		// readers (Flux, Argo CD) soon see the Order Reconciling
+		// (docs/performance.md).
+		FirstStatusWait: 300 * time.Millisecond,
 	}
 }
 
@@ -117,6 +125,7 @@ func Setup(mgr ctrl.Manager, tc client.Client, opts Options) (*OrderReconciler, 
 		ResyncReads:             rate.NewLimiter(rate.Limit(opts.ResyncReads), max(1, int(opts.ResyncReads))),
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		DefaultTTL:              opts.DefaultTTL,
+		FirstStatusWait:         opts.FirstStatusWait,
 		EditWindow:              opts.EditWindow,
 		DefaultCarrier:          opts.DefaultCarrier,
 		DefaultShipBy:           opts.DefaultShipBy,

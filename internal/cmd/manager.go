@@ -110,6 +110,7 @@ func (o *controllerOptions) bindFlags(f *flags) {
 	f.duration(&o.ProgressOverlap, "progress-overlap", "PROGRESS_OVERLAP", o.ProgressOverlap, "how far back each safety-net listing reaches past the newest change seen")
 	f.duration(&o.Resync, "resync", "RESYNC", o.Resync, "safety-net requeue of running Orders")
 	f.float(&o.ResyncReads, "resync-reads", "RESYNC_READS", o.ResyncReads, "workflow reads per second the safety-net resync may make")
+	f.duration(&o.FirstStatusWait, "first-status-wait", "FIRST_STATUS_WAIT", o.FirstStatusWait, "how long a new order's first status write waits for its workflow's first progress, to make them one write (0: at once)")
 	f.duration(&o.EditWindow, "edit-window", "EDIT_WINDOW", o.EditWindow, "how long an order's payment waits after its stock is reserved, so the order can still be amended (an Order's orderflow.io/edit-window annotation sets its own); 0 none")
 	f.string(&o.DefaultCarrier, "fulfillment-carrier", "FULFILLMENT_CARRIER", "", "carrier that ships the Orders setting no spec.fulfillment (sandbox, webhook); empty: those are not shipped")
 	f.duration(&o.DefaultShipBy, "ship-by", "SHIP_BY", 48*time.Hour, "shipping deadline of the Orders whose spec.fulfillment sets no shipBy")
