@@ -288,10 +288,14 @@ func workflowID(order *v1alpha1.Order) string {
 func (r *OrderReconciler) ensureWorkflow(ctx context.Context, order *v1alpha1.Order) (*v1alpha1.WorkflowRef, *temporal.Snapshot, error) {
 	id := workflowID(order)
 	if p, ok := r.started.Load(order.UID); ok && order.Status.Workflow == nil {
-		// Started by this process, its first status still to be written.
+		// Started by this process, its first status still to be written:
+		// its progress, when any came, is the follower's (no read of
+		// Temporal per new order while it waits).
 		ref := p.(startedWorkflow).ref
-		snap, err := r.snapshot(ctx, order, ref.ID)
-		return &ref, snap, err
+		if snap, ok := r.Progress.Get(ref.ID); ok {
+			return &ref, &snap, nil
+		}
+		return &ref, nil, nil
 	}
 	if ref := order.Status.Workflow; ref != nil && ref.RunID != "" {
 		if _, ok := r.fresh(id); !ok && !order.Spec.Cancel && r.ResyncReads != nil && !r.ResyncReads.Allow() {

@@ -160,31 +160,29 @@ func (p *Postgres) StopServer(ctx context.Context, mode string) error {
 
 // EnsureRole makes a login role with password unless it exists.
 func (p *Postgres) EnsureRole(ctx context.Context, name, password string) error {
-	conn, err := pgx.Connect(ctx, p.DSN("postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists); err != nil || exists {
-		return err
-	}
-	_, err = conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pgx.Identifier{name}.Sanitize(), strings.ReplaceAll(password, "'", "''")))
-	return err
+	return p.ensure(ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)`, name,
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pgx.Identifier{name}.Sanitize(), strings.ReplaceAll(password, "'", "''")))
 }
 
 // EnsureDatabase creates database name, owned by owner, unless it exists.
 func (p *Postgres) EnsureDatabase(ctx context.Context, name, owner string) error {
+	return p.ensure(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name,
+		fmt.Sprintf("CREATE DATABASE %s OWNER %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{owner}.Sanitize()))
+}
+
+// ensure runs create as the superuser unless exists (a query of name) says
+// the object is there. (CREATE DATABASE cannot run inside a DO block.)
+func (p *Postgres) ensure(ctx context.Context, exists, name, create string) error {
 	conn, err := pgx.Connect(ctx, p.DSN("postgres"))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil || exists {
+	var there bool
+	if err := conn.QueryRow(ctx, exists, name).Scan(&there); err != nil || there {
 		return err
 	}
-	_, err = conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{owner}.Sanitize()))
+	_, err = conn.Exec(ctx, create)
 	return err
 }
 
